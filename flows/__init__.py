@@ -1,0 +1,1 @@
+"""seqarena stages, Prefect flows and the command line."""

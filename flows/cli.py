@@ -1,0 +1,205 @@
+"""`seqarena` command line: validate, compare, predict, serve, and the DVC stage entry."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from flows.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, SeqarenaError, UsageError
+
+STAGES = ("validate", "preprocess", "train", "evaluate", "promote")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that exits with code 2 and a one-line message (CONTRACTS.md)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", type=Path, help="CSV, CSV.gz or Parquet file in long format")
+    p.add_argument("--params", type=Path, help="a params.yaml to start from")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter, e.g. --set train.max_epochs=10 (repeatable)")
+    p.add_argument("--task", choices=["forecast", "classify"])
+    for role in ("id", "time", "target", "label", "split"):
+        p.add_argument(f"--{role}", metavar="COLUMN", help=f"name of the {role} column")
+    p.add_argument("--features", metavar="A,B", help="comma-separated feature columns")
+    p.add_argument("--out", type=Path, help="output folder (default runs/<data name>)")
+
+
+def build_parser() -> Parser:
+    """The argument parser of every subcommand."""
+    parser = Parser(prog="seqarena", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _data_options(sub.add_parser("validate", help="validate a data file and write the report"))
+    compare = sub.add_parser("compare", help="validate, train, evaluate and promote")
+    _data_options(compare)
+    compare.add_argument("--models", metavar="A,B", help="subset of the configured models")
+    compare.add_argument("--epochs", type=int, help="train.max_epochs")
+    compare.add_argument("--seed", type=int, help="train.seed")
+    predict = sub.add_parser("predict", help="predict with a promoted model")
+    predict.add_argument("data", type=Path)
+    predict.add_argument("--model", type=Path, required=True, help="a promoted/ folder")
+    predict.add_argument("--out", type=Path, default=Path("predictions.csv"))
+    serve = sub.add_parser("serve", help="serve a scheduled comparison (needs a Prefect server)")
+    serve.add_argument("--params", type=Path, default=Path("params.yaml"))
+    serve.add_argument("--cron", default="0 3 * * *", help="cron schedule (default daily 03:00)")
+    serve.add_argument("--name", default="seqarena-nightly")
+    stage = sub.add_parser("stage", help="run one pipeline stage from params.yaml (for dvc)")
+    stage.add_argument("name", choices=STAGES)
+    stage.add_argument("--params", type=Path, default=Path("params.yaml"))
+    stage.add_argument("--model", help="model name, for the train stage")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"data.path": str(args.data)}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set {item}: expected KEY=VALUE, e.g. train.max_epochs=10")
+        out[key] = yaml.safe_load(value)
+    if args.task:
+        out["data.task"] = args.task
+    for role in ("id", "time", "target", "label", "split"):
+        if getattr(args, role):
+            out[f"data.columns.{role}"] = getattr(args, role)
+    if args.features:
+        out["data.columns.features"] = args.features.split(",")
+    out["out_dir"] = str(args.out or Path("runs") / args.data.name.split(".")[0])
+    for opt, key in (("epochs", "train.max_epochs"), ("seed", "train.seed")):
+        if getattr(args, opt, None) is not None:
+            out[key] = getattr(args, opt)
+    return out
+
+
+def _config(args: argparse.Namespace):
+    from schemas.config import load_config
+
+    cfg = load_config(args.params, _overrides(args))
+    if getattr(args, "models", None):
+        names = args.models.split(",")
+        unknown = [n for n in names if n not in cfg.models]
+        if unknown:
+            raise UsageError(f"--models: unknown {unknown}; configured: {', '.join(cfg.models)}")
+        cfg = cfg.model_copy(update={"models": {n: cfg.models[n] for n in names}})
+    return cfg
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from flows.validate import validate
+
+    cfg = _config(args)
+    v = validate(cfg)
+    print(f"{args.data}: valid — {v.frame.height} rows, task {v.roles.task}, "
+          f"report {Path(cfg.out_dir) / 'validation.md'}")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    from flows.pipeline import run_compare
+    from flows.report import leaderboard_table
+
+    start = time.perf_counter()
+    decision = run_compare(cfg)
+    out = Path(cfg.out_dir)
+    from flows.io import read_json
+
+    rows = [{"model": k, **v} for k, v in read_json(out / "metrics.json")["models"].items()]
+    print()
+    print(leaderboard_table(rows, read_json(out / "metrics.json")["task"], decision))
+    print(f"\nPromoted: {decision['winner'] or 'none'}. {decision['reason']}")
+    print(f"Report: {out / 'report.md'}")
+    if decision["winner"]:
+        print(f"Model:  {out / 'promoted'}")
+    print(f"Done in {time.perf_counter() - start:.1f} s.")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from flows.predict import predict_file
+
+    frame = predict_file(args.data, args.model, args.out)
+    print(f"{args.out}: {frame.height} predictions")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.pipeline import compare_flow
+    from schemas.config import load_config
+
+    cfg = load_config(args.params)
+    compare_flow.serve(name=args.name, cron=args.cron, parameters={"config": cfg.model_dump()},
+                       global_limit=1)
+    return EXIT_OK
+
+
+def cmd_stage(args: argparse.Namespace) -> int:
+    from flows import evaluate, preprocess, promote, train, validate
+    from schemas.config import load_config
+
+    cfg = load_config(args.params)
+    if args.name == "train":
+        if args.model not in cfg.models:
+            raise UsageError(f"stage train: --model must be one of {', '.join(cfg.models)}")
+        train.train_model(cfg, args.model)
+    else:
+        fn = {"validate": validate.validate, "preprocess": preprocess.preprocess,
+              "evaluate": evaluate.evaluate, "promote": promote.promote}[args.name]
+        fn(cfg)
+    return EXIT_OK
+
+
+def _setup_logging() -> None:
+    """Our progress lines on stderr; Prefect's own console chatter only for warnings."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log = logging.getLogger("seqarena")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run a command, map errors to CONTRACTS.md exit codes."""
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    _setup_logging()
+    commands = {"validate": cmd_validate, "compare": cmd_compare, "predict": cmd_predict,
+                "serve": cmd_serve, "stage": cmd_stage}
+    try:
+        args = build_parser().parse_args(argv)
+        return commands[args.command](args)
+    except SeqarenaError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_RUN_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

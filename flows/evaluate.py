@@ -1,0 +1,145 @@
+"""Stage `evaluate`: score every model and baseline once on the test split, with costs."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from flows.io import atomic_write, read_json, write_json
+from flows.layout import Layout
+from flows.preprocess import load_arrays
+from flows.train import load_model, quiet_lightning, split_tensors
+from modules.lit import SequenceModule
+from schemas.config import Config
+from schemas.stages import leaderboard_schema
+
+LOWER_IS_BETTER = {"mae": True, "rmse": True, "smape": True, "mase": True,
+                   "accuracy": False, "macro_f1": False}
+METRICS = {"forecast": ("mae", "rmse", "smape", "mase"), "classify": ("accuracy", "macro_f1")}
+DEFAULT_METRIC = {"forecast": "mase", "classify": "macro_f1"}
+LATENCY_SAMPLES = 30
+
+
+def forecast_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, sMAPE (%) and MASE over all windows and horizons; y, yhat (N, H)."""
+    err = np.abs(y - yhat)
+    denom = np.abs(y) + np.abs(yhat)
+    smape = np.divide(2 * err, denom, out=np.zeros_like(err), where=denom > 0)
+    return {"mae": float(err.mean()), "rmse": float(np.sqrt((err**2).mean())),
+            "smape": float(100 * smape.mean()), "mase": float((err / scale[:, None]).mean())}
+
+
+def classify_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 over the classes present in the truth or the predictions."""
+    f1 = []
+    for c in np.union1d(y, yhat):
+        tp = np.sum((yhat == c) & (y == c))
+        prec, rec = tp / max(np.sum(yhat == c), 1), tp / max(np.sum(y == c), 1)
+        f1.append(0.0 if tp == 0 else 2 * prec * rec / (prec + rec))
+    return {"accuracy": float(np.mean(y == yhat)), "macro_f1": float(np.mean(f1))}
+
+
+class Scaler:
+    """Maps scaled targets back to the user's units, per series."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        target = state["columns"][0]
+        stats = {r["series"]: r for r in state["scaling"] if r["column"] == target}
+        self.mean = np.array([stats[s]["mean"] for s in state["series"]])
+        self.std = np.array([stats[s]["std"] for s in state["series"]])
+
+    def inverse(self, scaled: np.ndarray, sid: np.ndarray) -> np.ndarray:
+        return scaled * self.std[sid][:, None] + self.mean[sid][:, None]
+
+
+def forecast_baselines(x: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
+    """Naive (last value) and seasonal naive (same step one season back), scaled, (N, H)."""
+    lookback = x.shape[1]
+    out = {"naive": np.repeat(x[:, -1:, 0], horizon, axis=1)}
+    if season <= lookback:
+        idx = [lookback + h - season * math.ceil((h + 1) / season) for h in range(horizon)]
+        out["seasonal_naive"] = x[:, idx, 0]
+    return out
+
+
+@torch.no_grad()
+def predict(module: SequenceModule, inputs: tuple[torch.Tensor, ...],
+            batch: int = 512) -> np.ndarray:
+    """Model outputs for the whole split, in batches: (N, H) forecasts or (N, C) logits."""
+    n = len(inputs[0])
+    return torch.cat([module(*(t[i : i + batch] for t in inputs))
+                      for i in range(0, n, batch)]).numpy()
+
+
+@torch.no_grad()
+def latency_ms(module: SequenceModule, inputs: tuple[torch.Tensor, ...]) -> float:
+    """Median wall time of a batch-1 prediction, in milliseconds, over the first test rows."""
+    k = min(LATENCY_SAMPLES, len(inputs[0]))
+    module(*(t[:1] for t in inputs))  # warm-up
+    times = []
+    for i in range(k):
+        start = time.perf_counter()
+        module(*(t[i : i + 1] for t in inputs))
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def _score(task: str, state: dict[str, Any], arrays: dict[str, np.ndarray],
+           out: np.ndarray) -> dict[str, float]:
+    if task == "classify":
+        return classify_metrics(arrays["y_test"], out.argmax(axis=1))
+    scaler, sid = Scaler(state), arrays["sid_test"]
+    scale = np.array(state["mase_scale"])[sid]
+    return forecast_metrics(scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid), scale)
+
+
+def _baseline_rows(task: str, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[dict]:
+    if task == "classify":
+        majority = np.bincount(arrays["y_train"], minlength=len(state["classes"])).argmax()
+        outs = {"majority": np.eye(len(state["classes"]))[np.full(len(arrays["y_test"]), majority)]}
+    else:
+        outs = forecast_baselines(arrays["x_test"], state["horizon"], state["season"])
+    return [{"model": name, "kind": "baseline", "status": "ok", "params": 0,
+             "train_seconds": 0.0, "latency_ms": None, "size_bytes": 0,
+             **_score(task, state, arrays, out)} for name, out in outs.items()]
+
+
+def _model_row(name: str, layout: Layout, task: str, state: dict[str, Any],
+               arrays: dict[str, np.ndarray], inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+    model_dir = layout.model_dir(name)
+    module, meta = load_model(model_dir)
+    return {"model": name, "kind": "model", "status": "ok", "arch": meta["spec"]["arch"],
+            "params": meta["params"], "train_seconds": meta["train_seconds"],
+            "seconds_per_epoch": meta["seconds_per_epoch"], "epochs": meta["epochs"],
+            "best_epoch": meta["best_epoch"], "latency_ms": latency_ms(module, inputs),
+            "size_bytes": (model_dir / "weights.safetensors").stat().st_size,
+            **_score(task, state, arrays, predict(module, inputs))}
+
+
+def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Score models (those in `failures` are listed as failed) and baselines on the test split."""
+    quiet_lightning()
+    torch.set_num_threads(cfg.train.threads)
+    layout, failures = Layout(Path(cfg.out_dir)), failures or {}
+    state, arrays = read_json(layout.state), load_arrays(layout)
+    task = state["task"]
+    inputs = split_tensors(arrays, task, "test")[:-1]
+    rows = _baseline_rows(task, state, arrays)
+    for name in cfg.models:
+        if name in failures or not (layout.model_dir(name) / "model.json").exists():
+            rows.append({"model": name, "kind": "model", "status": "failed", "params": 0,
+                         "size_bytes": 0, "error": failures.get(name, "no trained model")})
+            continue
+        rows.append(_model_row(name, layout, task, state, arrays, inputs))
+    board = leaderboard_schema.validate(pl.DataFrame(rows, infer_schema_length=None))
+    metrics = {r["model"]: {k: v for k, v in r.items() if k not in ("model", "error")}
+               for r in board.to_dicts()}
+    write_json(layout.metrics, {"task": task, "models": metrics})
+    atomic_write(layout.leaderboard, board.write_csv)
+    return board.to_dicts()

@@ -1,0 +1,99 @@
+"""Small file helpers: atomic writes, JSON, and reading a user's data file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows.errors import UsageError
+
+SUPPORTED = (".csv", ".csv.gz", ".parquet")
+
+
+def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
+    """Call `write(tmp)` then move tmp over `path`, so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write text atomically."""
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    """Write JSON atomically, keys in insertion order, NaN as null."""
+    return write_text(path, json.dumps(_finite(obj), indent=2) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _dvc_hint(path: Path) -> str:
+    """Suggest `dvc pull` when a missing file lies in a folder that DVC tracks."""
+    for folder in path.absolute().parents:
+        if folder.with_name(folder.name + ".dvc").exists():
+            return f" It is tracked by DVC ({folder.name}.dvc): run `dvc pull` to fetch it."
+    return " Check the path."
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj:  # NaN is not valid JSON
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def file_kind(path: Path) -> str:
+    """'csv' or 'parquet', from the file name; a UsageError for anything else."""
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise UsageError(
+        f"{path}: unsupported file type. seqarena reads {', '.join(SUPPORTED)}; "
+        "convert the file or rename it with the right extension."
+    )
+
+
+def read_table(path: Path) -> pl.DataFrame:
+    """Read a CSV, gzip CSV or Parquet file; every reader failure becomes a UsageError."""
+    kind = file_kind(path)
+    if not path.exists():
+        raise UsageError(f"{path}: file not found.{_dvc_hint(path)}")
+    try:
+        if kind == "parquet":
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, try_parse_dates=True, infer_schema_length=None)
+    except BaseException as exc:  # polars raises PanicException (a BaseException) on some inputs
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"{path}: could not be read as {kind.upper()} ({first}). Check that it is a "
+            "comma-separated UTF-8 file with one header row, or a valid Parquet file."
+        ) from exc
+    if df.height == 0:
+        raise UsageError(f"{path}: the file has no data rows. Add rows below the header.")
+    return df

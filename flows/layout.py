@@ -1,0 +1,52 @@
+"""Where each stage reads and writes, below one output folder (`out_dir`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths of every artifact of a run."""
+
+    root: Path
+
+    @property
+    def validation(self) -> Path:
+        return self.root / "validation.json"
+
+    @property
+    def validated(self) -> Path:
+        return self.root / "validated.parquet"
+
+    @property
+    def prepared(self) -> Path:
+        return self.root / "prepared"
+
+    @property
+    def arrays(self) -> Path:
+        return self.prepared / "arrays.npz"
+
+    @property
+    def state(self) -> Path:
+        return self.prepared / "state.json"
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / "models" / name
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def leaderboard(self) -> Path:
+        return self.root / "leaderboard.csv"
+
+    @property
+    def promoted(self) -> Path:
+        return self.root / "promoted"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.md"

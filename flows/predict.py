@@ -1,0 +1,109 @@
+"""`seqarena predict`: apply a promoted model to new data with its training-time preprocessing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from pandera.errors import SchemaErrors
+
+from flows.errors import DataValidationError, UsageError
+from flows.evaluate import predict
+from flows.io import atomic_write, file_kind, read_json, read_table
+from flows.train import load_model, quiet_lightning
+from flows.validate import defects_from, message
+from schemas.data import Roles, input_schema
+
+
+def _load(model_dir: Path) -> tuple[torch.nn.Module, dict, Roles]:
+    if not (model_dir / "weights.safetensors").exists():
+        raise UsageError(f"{model_dir}: no promoted model here (weights.safetensors missing); "
+                         "pass the promoted/ folder of a run that promoted a winner.")
+    module, _ = load_model(model_dir)
+    state = read_json(model_dir / "preprocessing.json")
+    roles = replace(Roles.from_dict(state["roles"]), label=None, split=None)
+    return module, state, roles
+
+
+def _checked(path: Path, roles: Roles) -> pl.DataFrame:
+    frame = read_table(path)
+    missing = [c for c in roles.columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(f"{path}: columns {missing} are missing; the model was "
+                                  f"trained with {', '.join(roles.columns)}.")
+    try:
+        return input_schema(roles, frame.schema).validate(frame, lazy=True)
+    except SchemaErrors as exc:
+        defects = defects_from(exc.failure_cases, file_kind(path), roles)
+        raise DataValidationError(message(path, defects)) from None
+
+
+def _scale(frame: pl.DataFrame, state: dict, by: pl.Expr, path: Path) -> pl.DataFrame:
+    stats = pl.DataFrame(state["scaling"]).pivot(on="column", index="series",
+                                                  values=["mean", "std"])
+    frame = frame.with_columns(by.alias("__series"))
+    unknown = set(frame["__series"].unique()) - set(stats["series"])
+    if unknown:
+        raise DataValidationError(f"{path}: series {sorted(unknown)[:5]} were not in the training "
+                                  "data, so the model has no scaling for them; retrain with them.")
+    frame = frame.join(stats, left_on="__series", right_on="series", how="left",
+                       maintain_order="left")
+    return frame.with_columns(((pl.col(c) - pl.col(f"mean_{c}")) / pl.col(f"std_{c}")).alias(c)
+                              for c in state["columns"])
+
+
+def _forecast(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
+    frame = _scale(frame.sort(sid, roles.time), state, sid, path)
+    lookback, horizon = state["lookback"], state["horizon"]
+    short = frame.group_by("__series").len().filter(pl.col("len") < lookback)
+    if short.height:
+        raise DataValidationError(f"{path}: series {short['__series'].to_list()[:5]} have fewer "
+                                  f"than lookback={lookback} rows; give each series its last "
+                                  f"{lookback} steps.")
+    tail = frame.group_by("__series", maintain_order=True).tail(lookback)
+    ids = tail["__series"].unique(maintain_order=True).to_list()
+    x = tail.select(state["columns"]).to_numpy().astype(np.float32).reshape(len(ids), lookback, -1)
+    scaled = predict(module, (torch.from_numpy(x),))  # (S, H)
+    stats = {r["series"]: r for r in state["scaling"] if r["column"] == state["columns"][0]}
+    mean = np.array([stats[s]["mean"] for s in ids])[:, None]
+    std = np.array([stats[s]["std"] for s in ids])[:, None]
+    yhat = scaled * std + mean
+    last = tail.group_by("__series", maintain_order=True).agg(
+        pl.col(roles.time).last().alias("last"), pl.col(roles.time).diff().last().alias("step"))
+    steps = np.arange(1, horizon + 1)
+    out = pl.DataFrame({"series": np.repeat(ids, horizon), "step_ahead": np.tile(steps, len(ids)),
+                        "yhat": yhat.reshape(-1)})
+    times = last.select(pl.col("__series").alias("series"), "last", "step")
+    out = out.join(times, on="series", maintain_order="left")
+    return out.with_columns((pl.col("last") + pl.col("step") * pl.col("step_ahead"))
+                            .alias(roles.time)).drop("last", "step")
+
+
+def _classify(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+    frame = _scale(frame.sort(roles.id, roles.time), state, pl.lit("all"), path)
+    seqs = frame.group_by(roles.id, maintain_order=True).agg(pl.len())
+    idx = frame[roles.id].rank("dense").to_numpy().astype(np.int64) - 1
+    pos = frame.select(pl.int_range(pl.len()).over(roles.id)).to_series().to_numpy()
+    x = np.zeros((seqs.height, int(seqs["len"].max()), len(state["columns"])), np.float32)
+    x[idx, pos] = frame.select(state["columns"]).to_numpy()
+    lengths = torch.from_numpy(seqs["len"].to_numpy().astype(np.int64))
+    probs = torch.softmax(torch.from_numpy(predict(module, (torch.from_numpy(x), lengths))), 1)
+    classes = state["classes"]
+    out = pl.DataFrame({roles.id: seqs[roles.id],
+                        "label": [classes[i] for i in probs.argmax(1).tolist()]})
+    return out.with_columns(pl.Series(f"p_{c}", probs[:, i].numpy()) for i, c in enumerate(classes))
+
+
+def predict_file(data: Path, model_dir: Path, out: Path) -> pl.DataFrame:
+    """Predictions for every series (next `horizon` steps) or sequence (label, probabilities)."""
+    quiet_lightning()
+    module, state, roles = _load(model_dir)
+    frame = _checked(data, roles)
+    run = _forecast if state["task"] == "forecast" else _classify
+    result = run(module, state, roles, frame, data)
+    atomic_write(out, result.write_csv)
+    return result

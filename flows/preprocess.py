@@ -1,0 +1,193 @@
+"""Stage `preprocess`: sort, split, fit scaling on train only, cut float32 tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from numpy.lib.stride_tricks import sliding_window_view
+
+from flows.errors import DataValidationError
+from flows.io import atomic_write, write_json
+from flows.layout import Layout
+from flows.validate import Validated, load_validated
+from schemas.config import ClassifyConfig, Config, ForecastConfig
+from schemas.data import SPLITS, Roles
+from schemas.stages import scaling_schema
+
+SID, SPLIT = "__series", "__split"
+CODE = {s: i for i, s in enumerate(SPLITS)}  # train 0, val 1, test 2
+
+
+def _fit_scaling(df: pl.DataFrame, columns: list[str], by: str) -> pl.DataFrame:
+    """Mean and std per (group, column) on training rows; a zero or undefined std becomes 1."""
+    train = df.filter(pl.col(SPLIT) == "train")
+    stats = pl.concat([
+        train.group_by(by).agg(pl.lit(c).alias("column"), pl.col(c).mean().alias("mean"),
+                               pl.col(c).std().alias("std"))
+        for c in columns
+    ]).rename({by: "series"})
+    stats = stats.with_columns(
+        pl.col("series").cast(pl.String),
+        pl.when(pl.col("std") > 0).then(pl.col("std")).otherwise(1.0).alias("std"),
+    ).sort("series", "column")
+    return scaling_schema.validate(stats)
+
+
+def _apply_scaling(df: pl.DataFrame, stats: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Standardise each column with its group's training statistics."""
+    wide = stats.pivot(on="column", index="series", values=["mean", "std"])
+    df = df.join(wide, left_on=pl.col(SID).cast(pl.String), right_on="series", how="left",
+                 maintain_order="left")
+    return df.with_columns(((pl.col(c) - pl.col(f"mean_{c}")) / pl.col(f"std_{c}")).alias(c)
+                           for c in columns)
+
+
+def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float) -> pl.DataFrame:
+    """The user's split column if any, else the last rows of each series for val and test."""
+    if roles.split:
+        return df.with_columns(pl.col(roles.split).alias(SPLIT))
+    n, pos = pl.len().over(SID), pl.int_range(pl.len()).over(SID)
+    n_test, n_val = (n * test).ceil(), (n * val).ceil()
+    return df.with_columns(pl.when(pos >= n - n_test).then(pl.lit("test"))
+                           .when(pos >= n - n_test - n_val).then(pl.lit("val"))
+                           .otherwise(pl.lit("train")).alias(SPLIT))
+
+
+def forecast_windows(df: pl.DataFrame, roles: Roles, fc: ForecastConfig) -> dict[str, Any]:
+    """Windows of `lookback` inputs and `horizon` targets, all targets in one split."""
+    cols = [roles.target, *roles.features]
+    span = fc.lookback + fc.horizon
+    parts: dict[str, list[np.ndarray]] = {}
+    for sid, series in enumerate(df.partition_by(SID, maintain_order=True)):
+        z = series.select(cols).to_numpy().astype(np.float32)  # (n, F)
+        codes = series[SPLIT].replace_strict(CODE).to_numpy()
+        if len(z) < span:
+            continue
+        w = sliding_window_view(z, span, axis=0).transpose(0, 2, 1)  # (N, L+H, F)
+        c = sliding_window_view(codes, span)[:, fc.lookback:]  # (N, H)
+        keep = (c == c[:, :1]).all(axis=1)
+        for name, code in CODE.items():
+            m = keep & (c[:, 0] == code)
+            parts.setdefault(f"x_{name}", []).append(w[m, : fc.lookback])
+            parts.setdefault(f"y_{name}", []).append(w[m, fc.lookback:, 0])
+            parts.setdefault(f"sid_{name}", []).append(np.full(m.sum(), sid, np.int32))
+            parts.setdefault(f"pos_{name}", []).append(np.flatnonzero(m) + fc.lookback)
+    return {k: np.ascontiguousarray(np.concatenate(v)) for k, v in parts.items()}
+
+
+def _mase_scale(df: pl.DataFrame, target: str, season: int, series: list[str]) -> list[float]:
+    """Mean absolute seasonal difference of each series' training rows (original scale)."""
+    train = df.filter(pl.col(SPLIT) == "train")
+    scale = dict(train.group_by(SID).agg(
+        (pl.col(target) - pl.col(target).shift(season)).abs().mean()).iter_rows())
+    return [float(scale[s]) if scale.get(s) else 1.0 for s in series]
+
+
+def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Arrays and fitted state for forecasting."""
+    roles, cols = v.roles, [v.roles.target, *v.roles.features]
+    sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
+    df = v.frame.with_columns(sid.alias(SID)).sort(SID, roles.time)
+    df = _time_split(df, roles, fc.val_fraction, fc.test_fraction)
+    series = df[SID].unique(maintain_order=True).to_list()
+    stats = _fit_scaling(df, cols, SID)
+    untrained = sorted(set(series) - set(stats["series"]))
+    if untrained:
+        raise DataValidationError(
+            f"column '{roles.split}': series {untrained[:5]} have no 'train' rows, so they "
+            "cannot be scaled; give every series some training rows.")
+    arrays = forecast_windows(_apply_scaling(df, stats, cols), roles, fc)
+    short = df.group_by(SID).len().filter(pl.col("len") < fc.lookback + fc.horizon)
+    state = {"series": series, "scaling": stats.to_dicts(), "columns": cols,
+             "mase_scale": _mase_scale(df, roles.target, fc.season, series),
+             "too_short": short[SID].to_list(), **fc.model_dump()}
+    return arrays, state
+
+
+def _stratified(seqs: pl.DataFrame, cc: ClassifyConfig, seed: int) -> pl.DataFrame:
+    """Assign whole sequences to splits, per label, deterministically from the seed."""
+    rng, out = np.random.default_rng(seed), []
+    for _, group in seqs.sort("__label").group_by("__label", maintain_order=True):
+        ids = group.sort("__seq")["__seq"].to_numpy()[rng.permutation(group.height)]
+        n_test = max(1, round(len(ids) * cc.test_fraction)) if len(ids) >= 3 else 0
+        n_val = max(1, round(len(ids) * cc.val_fraction)) if len(ids) >= 3 else 0
+        split = ["test"] * n_test + ["val"] * n_val + ["train"] * (len(ids) - n_test - n_val)
+        out.append(pl.DataFrame({"__seq": ids, SPLIT: split}))
+    return seqs.join(pl.concat(out), on="__seq")
+
+
+def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict, dict]:
+    """Right-padded (N, T, F) tensors with lengths, labels as class indices."""
+    roles, feats = v.roles, list(v.roles.features)
+    df = v.frame.with_columns(pl.col(roles.id).cast(pl.String).alias("__seq"),
+                              pl.col(roles.label).cast(pl.String).alias("__label"))
+    df = df.sort("__seq", roles.time).with_columns(pl.lit("all").alias(SID))
+    agg = [pl.first("__label"), pl.len().alias("length")]
+    if roles.split:
+        agg.append(pl.col(roles.split).n_unique().alias("n_splits"))
+        agg.append(pl.first(roles.split).alias(SPLIT))
+    seqs = df.group_by("__seq", maintain_order=True).agg(agg)
+    if roles.split:
+        mixed = seqs.filter(pl.col("n_splits") > 1)["__seq"].to_list()
+        if mixed:
+            raise DataValidationError(
+                f"column '{roles.split}': sequences {mixed[:5]} have rows in more than one "
+                "split; give all rows of a sequence the same split value.")
+    else:
+        seqs = _stratified(seqs, cc, seed)
+    df = df.drop(SPLIT, strict=False).join(seqs.select("__seq", SPLIT), on="__seq",
+                                           maintain_order="left")
+    stats = _fit_scaling(df, feats, SID)
+    df = _apply_scaling(df, stats, feats)
+    classes = sorted(seqs["__label"].unique().to_list())
+    arrays: dict[str, np.ndarray] = {}
+    for name in SPLITS:
+        part = df.filter(pl.col(SPLIT) == name)
+        idx = part["__seq"].rank("dense").to_numpy().astype(np.int64) - 1  # row -> sequence
+        pos = part.select(pl.int_range(pl.len()).over("__seq")).to_series().to_numpy()
+        meta = part.group_by("__seq", maintain_order=True).agg(pl.first("__label"), pl.len())
+        x = np.zeros((meta.height, int(meta["len"].max() or 0), len(feats)), np.float32)
+        x[idx, pos] = part.select(feats).to_numpy().astype(np.float32)  # (N, T, F)
+        arrays[f"x_{name}"] = x
+        arrays[f"y_{name}"] = meta["__label"].replace_strict(
+            {c: i for i, c in enumerate(classes)}).to_numpy().astype(np.int64)
+        arrays[f"len_{name}"] = meta["len"].to_numpy().astype(np.int64)
+        arrays[f"ids_{name}"] = meta["__seq"].to_numpy().astype(str)
+    state = {"classes": classes, "scaling": stats.to_dicts(), "columns": feats}
+    return arrays, state
+
+
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    with path.open("wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_arrays(layout: Layout) -> dict[str, np.ndarray]:
+    """The prepared tensors, read without pickle."""
+    with np.load(layout.arrays, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def preprocess(cfg: Config) -> dict[str, Any]:
+    """Read the validated rows, write prepared/arrays.npz and prepared/state.json."""
+    layout = Layout(Path(cfg.out_dir))
+    v = load_validated(layout)
+    if v.roles.task == "forecast":
+        arrays, state = prepare_forecast(v, cfg.forecast)
+    else:
+        arrays, state = prepare_classify(v, cfg.classify, cfg.train.seed)
+    counts = {s: len(arrays.get(f"y_{s}", [])) for s in SPLITS}
+    empty = [s for s, n in counts.items() if n == 0]
+    if empty:
+        unit = "windows" if v.roles.task == "forecast" else "sequences"
+        raise DataValidationError(
+            f"{cfg.data.path}: no {unit} for the {', '.join(empty)} split(s) ({counts}). "
+            + ("Use a shorter forecast.lookback or forecast.horizon, or longer series."
+               if v.roles.task == "forecast" else "Provide more sequences per class."))
+    state = {"task": v.roles.task, "roles": v.roles.to_dict(), "counts": counts, **state}
+    atomic_write(layout.arrays, lambda p: _save_npz(p, arrays))
+    write_json(layout.state, state)
+    return state

@@ -1,0 +1,141 @@
+"""Stage `train`: fit one model on the training split, keep its best validation weights."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pydantic import TypeAdapter
+from pytorch_lightning.callbacks import EarlyStopping
+from safetensors.torch import load_file, save_file
+
+from flows.errors import RunFailedError
+from flows.io import read_json, write_json
+from flows.layout import Layout
+from flows.preprocess import load_arrays
+from modules.lit import SequenceModule, build_module
+from modules.specs import ModelSpec
+from schemas.config import Config
+
+SPEC = TypeAdapter(ModelSpec)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's start-up banners and hints; real warnings about our code stay."""
+    for name in ("pytorch_lightning", "lightning", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", module="lightning_fabric")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (process-global, hence one model per process at a time)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class TensorBatches:
+    """Mini-batches sliced from pre-built tensors; a seeded reshuffle on every pass."""
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int,
+                 shuffle: bool = False, seed: int = 0) -> None:
+        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.tensors[0]) / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        n = len(self.tensors[0])
+        if not self.shuffle:
+            for i in range(0, n, self.batch_size):
+                yield tuple(t[i : i + self.batch_size] for t in self.tensors)
+            return
+        order = torch.randperm(n, generator=self.generator)
+        for i in range(0, n, self.batch_size):
+            sel = order[i : i + self.batch_size]
+            yield tuple(t[sel] for t in self.tensors)
+
+
+def split_tensors(arrays: dict[str, np.ndarray], task: str, split: str) -> tuple[torch.Tensor, ...]:
+    """Model inputs then targets: (x, y) to forecast, (x, lengths, y) to classify."""
+    names = ["x", "y"] if task == "forecast" else ["x", "len", "y"]
+    return tuple(torch.from_numpy(arrays[f"{n}_{split}"]) for n in names)
+
+
+class BestWeights(pl.Callback):
+    """Keeps the weights of the epoch with the lowest validation loss, and the learning curve."""
+
+    def __init__(self) -> None:
+        self.best, self.best_epoch = math.inf, -1
+        self.state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        val = float(metrics.get("val_loss", math.nan))
+        self.history.append({"epoch": trainer.current_epoch, "val_loss": val,
+                             "train_loss": float(metrics.get("train_loss", math.nan))})
+        if val < self.best:
+            self.best, self.best_epoch = val, trainer.current_epoch
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def train_model(cfg: Config, name: str) -> dict[str, Any]:
+    """Train the model `name` of cfg.models; write models/NAME/{weights.safetensors,model.json}."""
+    quiet_lightning()
+    tc, spec = cfg.train, cfg.models[name]
+    torch.set_num_threads(tc.threads)
+    seed_everything(tc.seed)
+    layout = Layout(Path(cfg.out_dir))
+    state, arrays = read_json(layout.state), load_arrays(layout)
+    task = state["task"]
+    n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state["classes"])
+    module = build_module(task, spec, arrays["x_train"].shape[2], n_out, tc.lr, tc.weight_decay)
+    train = TensorBatches(split_tensors(arrays, task, "train"), tc.batch_size, True, tc.seed)
+    val = TensorBatches(split_tensors(arrays, task, "val"), 4 * tc.batch_size)
+    best = BestWeights()
+    trainer = pl.Trainer(
+        max_epochs=tc.max_epochs, accelerator=tc.accelerator, devices=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        num_sanity_val_steps=0, gradient_clip_val=tc.grad_clip or None,
+        callbacks=[EarlyStopping("val_loss", patience=tc.patience), best])
+    start = time.perf_counter()
+    trainer.fit(module, train, val)
+    seconds = time.perf_counter() - start
+    if best.state is None:
+        raise RunFailedError(f"model '{name}': the validation loss was never finite "
+                             "(training diverged); try a lower train.lr.")
+    out = layout.model_dir(name)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / ".weights.tmp"
+    save_file({k: v.contiguous().cpu() for k, v in best.state.items()}, str(tmp))
+    tmp.replace(out / "weights.safetensors")
+    meta = {"name": name, "task": task, "spec": spec.model_dump(), "n_features":
+            int(arrays["x_train"].shape[2]), "n_out": int(n_out),
+            "params": sum(p.numel() for p in module.parameters()),
+            "train_seconds": seconds, "epochs": len(best.history),
+            "seconds_per_epoch": seconds / max(len(best.history), 1),
+            "best_epoch": best.best_epoch, "best_val_loss": best.best, "seed": tc.seed,
+            "threads": tc.threads, "history": best.history}
+    write_json(out / "model.json", meta)
+    return meta
+
+
+def load_model(model_dir: Path) -> tuple[SequenceModule, dict[str, Any]]:
+    """Rebuild a trained model from model.json and its safetensors weights (no pickle)."""
+    meta = read_json(model_dir / "model.json")
+    module = build_module(meta["task"], SPEC.validate_python(meta["spec"]),
+                          meta["n_features"], meta["n_out"])
+    module.load_state_dict(load_file(str(model_dir / "weights.safetensors")))
+    return module.eval(), meta

@@ -1,0 +1,1 @@
+"""Sequence backbones, their registry and the LightningModules that train them."""

@@ -1,0 +1,42 @@
+"""Typed hyper-parameters of each architecture (torch-free, so configs load fast)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Spec(BaseModel):
+    """Base of every architecture's hyper-parameters; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecurrentSpec(Spec):
+    """Stacked RNN, LSTM or GRU."""
+
+    arch: Literal["rnn", "lstm", "gru"]
+    hidden: int = Field(64, ge=1)
+    layers: int = Field(2, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class TransformerSpec(Spec):
+    """Transformer encoder with sinusoidal positions; causal when it forecasts."""
+
+    arch: Literal["transformer"]
+    d_model: int = Field(64, ge=1)
+    heads: int = Field(4, ge=1)
+    layers: int = Field(2, ge=1)
+    ff: int = Field(128, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TransformerSpec:
+        if self.d_model % self.heads or self.d_model % 2:
+            raise ValueError("d_model must be even and divisible by heads")
+        return self
+
+
+ModelSpec = Annotated[RecurrentSpec | TransformerSpec, Field(discriminator="arch")]

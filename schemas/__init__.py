@@ -1,0 +1,1 @@
+"""Data contracts: the typed run configuration and the pandera schemas of each stage."""

@@ -1,0 +1,149 @@
+"""The one typed configuration: params.yaml, CLI options and the Prefect flow's parameters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from flows.errors import UsageError
+from modules.specs import ModelSpec
+
+Task = Literal["forecast", "classify"]
+
+
+class Strict(BaseModel):
+    """Rejects unknown keys, so a typo in params.yaml is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Columns(Strict):
+    """Explicit column roles; unset roles are detected from the default names."""
+
+    id: str | None = None
+    time: str | None = None
+    target: str | None = None
+    label: str | None = None
+    features: list[str] | None = Field(None, description="default: every other numeric column")
+    split: str | None = Field(None, description="default: a column named 'split' if present")
+
+
+class DataConfig(Strict):
+    """Where the data is and what to do with it."""
+
+    path: str = "data/forecast.csv"
+    task: Task | None = Field(None, description="default: classify if a label column exists")
+    columns: Columns = Columns()
+
+
+class ForecastConfig(Strict):
+    """Windows and splits for forecasting: predict `horizon` steps from the last `lookback`."""
+
+    lookback: int = Field(32, ge=1)
+    horizon: int = Field(7, ge=1)
+    season: int = Field(7, ge=1, description="season length of the seasonal-naive baseline")
+    val_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class ClassifyConfig(Strict):
+    """Splits for classification (stratified by label, whole sequences)."""
+
+    val_fraction: float = Field(0.15, gt=0, lt=0.5)
+    test_fraction: float = Field(0.15, gt=0, lt=0.5)
+
+
+class TrainConfig(Strict):
+    """The same training budget for every architecture."""
+
+    max_epochs: int = Field(40, ge=1)
+    patience: int = Field(8, ge=1, description="epochs without validation improvement")
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    grad_clip: float = Field(1.0, ge=0)
+    seed: int = 0
+    workers: int = Field(0, ge=0, description="parallel training processes; 0 = CPU cores")
+    threads: int = Field(1, ge=1, description="torch threads per training process")
+    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+
+
+class PromoteConfig(Strict):
+    """How the winner is chosen."""
+
+    metric: str | None = Field(None, description="default: mase (forecast), macro_f1 (classify)")
+    tolerance: float = Field(0.02, ge=0, description="relative gap to the best still counted a tie")
+    must_beat_baseline: bool = True
+
+
+def default_models() -> dict[str, Any]:
+    """The four architectures of the comparison, with small CPU-friendly sizes."""
+    return {
+        "rnn": {"arch": "rnn"},
+        "lstm": {"arch": "lstm"},
+        "gru": {"arch": "gru"},
+        "transformer": {"arch": "transformer"},
+    }
+
+
+class Config(Strict):
+    """A whole comparison run."""
+
+    data: DataConfig = DataConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    classify: ClassifyConfig = ClassifyConfig()
+    models: dict[str, ModelSpec] = Field(default_factory=default_models, validate_default=True)
+    train: TrainConfig = TrainConfig()
+    promote: PromoteConfig = PromoteConfig()
+    out_dir: str = "results"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _arch_defaults_to_name(cls, raw: Any) -> Any:
+        """`models: {lstm: {hidden: 32}}` means arch lstm: the entry's name is its default arch."""
+        if isinstance(raw, dict) and isinstance(raw.get("models"), dict):
+            raw = dict(raw)
+            raw["models"] = {
+                name: ({"arch": name, **spec} if isinstance(spec, dict) else spec)
+                for name, spec in raw["models"].items()
+            }
+        return raw
+
+    @model_validator(mode="after")
+    def _some_model(self) -> Config:
+        if not self.models:
+            raise ValueError("models: list at least one model to compare")
+        return self
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Load params.yaml (if given) with dotted-key overrides; a UsageError names the bad key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UsageError(f"{path}: cannot read the parameters ({exc}).") from exc
+        if not isinstance(raw, dict):
+            raise UsageError(f"{path}: expected a mapping of parameters at the top level.")
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        where = str(path) if path else "options"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise UsageError(f"{where}: invalid parameters: {problems}.") from exc
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value

@@ -1,0 +1,145 @@
+"""Input data contract (CONTRACTS.md): column roles and the pandera schema of each task."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandera.polars as pa
+import polars as pl
+
+from schemas.config import Columns, Task
+
+ROLE_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
+    "forecast": {
+        "id": ("unique_id", "series_id", "item_id", "id"),
+        "time": ("ds", "timestamp", "date", "datetime", "time", "step", "t"),
+        "target": ("y", "target", "value"),
+    },
+    "classify": {
+        "id": ("sequence_id", "seq_id", "unique_id", "id"),
+        "time": ("step", "t", "timestamp", "ds", "time"),
+        "label": ("label", "class", "target"),
+    },
+}
+LABEL_HINTS = ("label", "class")  # a column so named means classification
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which column plays which role, resolved once and carried through every stage."""
+
+    task: Task
+    time: str
+    features: tuple[str, ...]
+    id: str | None = None
+    target: str | None = None
+    label: str | None = None
+    split: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict."""
+        return {**asdict(self), "features": list(self.features)}
+
+    @property
+    def columns(self) -> list[str]:
+        """Every column that plays a role."""
+        named = (self.id, self.time, self.target, self.label, *self.features, self.split)
+        return [c for c in named if c]
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> Roles:
+        """Inverse of to_dict."""
+        return cls(**{**raw, "features": tuple(raw["features"])})  # type: ignore[arg-type]
+
+
+class MissingRoleError(ValueError):
+    """A required role has no column; the message says which names were looked for."""
+
+
+def _find(columns: list[str], explicit: str | None, names: tuple[str, ...]) -> str | None:
+    if explicit is not None:
+        return explicit if explicit in columns else None
+    lower = {c.lower(): c for c in columns}
+    return next((lower[n] for n in names if n in lower), None)
+
+
+def infer_task(columns: list[str], cols: Columns, task: Task | None) -> Task:
+    """The configured task, else classify when a label column exists, else forecast."""
+    if task is not None:
+        return task
+    lower = {c.lower() for c in columns}
+    return "classify" if cols.label or lower & set(LABEL_HINTS) else "forecast"
+
+
+def resolve_roles(schema: pl.Schema, cols: Columns, task: Task | None) -> Roles:
+    """Map columns to roles; explicit names win, then the default names, case-insensitive."""
+    columns = list(schema.names())
+    task = infer_task(columns, cols, task)
+    names = ROLE_NAMES[task]
+    key = "target" if task == "forecast" else "label"
+    found = {
+        "id": _find(columns, cols.id, names["id"]),
+        "time": _find(columns, cols.time, names["time"]),
+        key: _find(columns, getattr(cols, key), names[key]),
+    }
+    required = ["time", key] + (["id"] if task == "classify" else [])
+    missing = [r for r in required if found[r] is None]
+    if cols.id and found["id"] is None:
+        missing.append("id")
+    if missing:
+        raise MissingRoleError("; ".join(_missing_text(r, cols, names, task) for r in missing))
+    split = _find(columns, cols.split, ("split",))
+    used = {c for c in (*found.values(), split) if c}
+    if cols.features is not None:
+        absent = [c for c in cols.features if c not in columns]
+        if absent:
+            raise MissingRoleError(f"feature columns {absent} not found")
+        features = tuple(cols.features)
+    else:
+        features = tuple(c for c in columns if c not in used and schema[c].is_numeric())
+    if task == "classify" and not features:
+        raise MissingRoleError("no numeric feature column: classification needs at least one")
+    return Roles(task=task, time=found["time"], features=features, id=found["id"],  # type: ignore[arg-type]
+                 target=found.get("target"), label=found.get("label"), split=split)
+
+
+def _missing_text(role: str, cols: Columns, names: dict[str, tuple[str, ...]], task: str) -> str:
+    explicit = getattr(cols, role, None)
+    if explicit:
+        return f"the {role} column '{explicit}' (named in the options) is not in the file"
+    return (f"no {role} column for task '{task}': name one with --{role} COLUMN, "
+            f"or rename it to one of {', '.join(names[role])}")
+
+
+def _finite(col: str) -> pa.Check:
+    return pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()),
+                    name="finite", error="finite")
+
+
+def _constant_label(roles: Roles) -> pa.Check:
+    def check(d: pa.PolarsData) -> pl.LazyFrame:
+        n = pl.col(roles.label).n_unique().over(roles.id)
+        return d.lazyframe.select((n == 1).alias("constant_label"))
+    return pa.Check(check, name="constant_label", error="constant_label")
+
+
+def input_schema(roles: Roles, schema: pl.Schema) -> pa.DataFrameSchema:
+    """The pandera schema a task's input must meet."""
+    numeric = [roles.target] if roles.target else []
+    numeric += list(roles.features)
+    columns: dict[str, pa.Column] = {
+        c: pa.Column(pl.Float64, coerce=schema[c].is_numeric(), nullable=False, checks=[_finite(c)])
+        for c in numeric
+    }
+    time_ok = schema[roles.time].is_temporal() or schema[roles.time].is_integer()
+    columns[roles.time] = pa.Column(schema[roles.time] if time_ok else pl.Datetime, nullable=False)
+    if roles.id:
+        columns[roles.id] = pa.Column(nullable=False)
+    if roles.label:
+        columns[roles.label] = pa.Column(nullable=False)
+    if roles.split:
+        columns[roles.split] = pa.Column(str, nullable=False, checks=[pa.Check.isin(SPLITS)])
+    checks = [_constant_label(roles)] if roles.label else []
+    unique = [c for c in (roles.id, roles.time) if c]
+    return pa.DataFrameSchema(columns, checks=checks, unique=unique, strict=False)
