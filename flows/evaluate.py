@@ -137,8 +137,11 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[s
                          "size_bytes": 0, "error": failures.get(name, "no trained model")})
             continue
         rows.append(_model_row(name, layout, task, state, arrays, inputs))
-    board = leaderboard_schema.validate(pl.DataFrame(rows, infer_schema_length=None))
-    metrics = {r["model"]: {k: v for k, v in r.items() if k not in ("model", "error")}
+    types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
+             "latency_ms": pl.Float64}
+    frame = pl.DataFrame(rows, infer_schema_length=None, schema_overrides=types)
+    board = leaderboard_schema.validate(frame)
+    metrics = {r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None}
                for r in board.to_dicts()}
     write_json(layout.metrics, {"task": task, "models": metrics})
     atomic_write(layout.leaderboard, board.write_csv)

@@ -1,0 +1,52 @@
+"""The typed configuration: params.yaml loads, typos are rejected, defaults are sane."""
+
+from pathlib import Path
+
+import pytest
+
+from flows.errors import EXIT_USAGE, UsageError
+from modules.specs import RecurrentSpec, TransformerSpec
+from schemas.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_params_yaml_loads_and_matches_defaults() -> None:
+    cfg = load_config(ROOT / "params.yaml")
+    assert set(cfg.models) == {"rnn", "lstm", "gru", "transformer"}
+    assert isinstance(cfg.models["lstm"], RecurrentSpec) and cfg.models["lstm"].arch == "lstm"
+    assert isinstance(cfg.models["transformer"], TransformerSpec)
+    defaults = Config()
+    assert cfg.train == defaults.train and cfg.forecast == defaults.forecast
+
+
+def test_unknown_key_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "params.yaml"
+    bad.write_text("train:\n  max_epoch: 3\n")
+    with pytest.raises(UsageError) as err:
+        load_config(bad)
+    assert err.value.exit_code == EXIT_USAGE
+    assert "train.max_epoch" in str(err.value) and str(bad) in str(err.value)
+
+
+def test_model_entry_name_defaults_its_arch_and_extra_entries_allowed() -> None:
+    cfg = load_config(None, {"models": {"gru": {"hidden": 4}, "big_lstm": {"arch": "lstm"}}})
+    assert cfg.models["gru"].arch == "gru" and cfg.models["gru"].hidden == 4
+    assert cfg.models["big_lstm"].arch == "lstm"
+
+
+def test_unknown_arch_and_bad_heads_are_rejected() -> None:
+    with pytest.raises(UsageError, match="models"):
+        load_config(None, {"models": {"tcn": {}}})
+    with pytest.raises(UsageError, match="divisible by heads"):
+        load_config(None, {"models": {"transformer": {"d_model": 10, "heads": 4}}})
+
+
+def test_config_is_the_flow_parameter_schema() -> None:
+    from prefect.utilities.callables import parameter_schema
+
+    from flows.pipeline import compare_flow
+
+    schema = parameter_schema(compare_flow.fn)
+    assert "config" in schema.properties
+    assert "Config" in schema.definitions and "TrainConfig" in schema.definitions

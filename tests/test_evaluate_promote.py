@@ -1,0 +1,62 @@
+"""Metrics, baselines and the promotion policy, on hand-checked numbers."""
+
+import numpy as np
+import pytest
+
+from flows.evaluate import classify_metrics, forecast_baselines, forecast_metrics
+from flows.promote import decide
+from schemas.config import PromoteConfig
+
+
+def test_forecast_metrics_by_hand() -> None:
+    y = np.array([[1.0, 2.0], [3.0, 4.0]])
+    yhat = np.array([[2.0, 2.0], [3.0, 2.0]])
+    m = forecast_metrics(y, yhat, scale=np.array([1.0, 2.0]))
+    assert m["mae"] == pytest.approx(0.75)
+    assert m["rmse"] == pytest.approx(np.sqrt(5 / 4))
+    assert m["mase"] == pytest.approx((1 + 0 + 0 + 1) / 4)
+    assert m["smape"] == pytest.approx(100 * (2 / 3 + 0 + 0 + 4 / 6) / 4)
+
+
+def test_classify_metrics_by_hand() -> None:
+    m = classify_metrics(np.array([0, 0, 1, 1]), np.array([0, 1, 1, 1]))
+    assert m["accuracy"] == 0.75
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_baselines_repeat_last_value_and_last_season() -> None:
+    x = np.arange(10, dtype=np.float32).reshape(1, 10, 1)  # lookback 10
+    b = forecast_baselines(x, horizon=5, season=3)
+    assert b["naive"].tolist() == [[9, 9, 9, 9, 9]]
+    assert b["seasonal_naive"].tolist() == [[7, 8, 9, 7, 8]]
+    assert "seasonal_naive" not in forecast_baselines(x, horizon=2, season=11)
+
+
+def _row(name: str, kind: str, mase: float, params: int = 0, latency: float = 1.0) -> dict:
+    return {"model": name, "kind": kind, "status": "ok", "mase": mase, "params": params,
+            "latency_ms": latency}
+
+
+def test_tie_within_tolerance_prefers_fewer_parameters() -> None:
+    rows = [_row("naive", "baseline", 1.0), _row("lstm", "model", 0.800, 5000),
+            _row("gru", "model", 0.810, 3000), _row("rnn", "model", 0.90, 100)]
+    d = decide(rows, "forecast", PromoteConfig(tolerance=0.02))
+    assert d["winner"] == "gru" and d["tied"] == ["lstm", "gru"]
+    assert "within the 2% tolerance" in d["reason"]
+    assert decide(rows, "forecast", PromoteConfig(tolerance=0.0))["winner"] == "lstm"
+
+
+def test_nothing_beats_the_baseline_means_no_winner() -> None:
+    rows = [_row("seasonal_naive", "baseline", 0.7), _row("lstm", "model", 0.8, 10)]
+    d = decide(rows, "forecast", PromoteConfig())
+    assert d["winner"] is None and "No model beats the best baseline" in d["reason"]
+    assert decide(rows, "forecast", PromoteConfig(must_beat_baseline=False))["winner"] == "lstm"
+
+
+def test_higher_is_better_metric_and_failed_models_skipped() -> None:
+    rows = [{"model": "majority", "kind": "baseline", "status": "ok", "macro_f1": 0.3,
+             "params": 0, "latency_ms": None},
+            {"model": "lstm", "kind": "model", "status": "failed", "params": 0},
+            {"model": "gru", "kind": "model", "status": "ok", "macro_f1": 0.9, "params": 9,
+             "latency_ms": 1.0}]
+    assert decide(rows, "classify", PromoteConfig())["winner"] == "gru"

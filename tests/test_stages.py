@@ -1,0 +1,91 @@
+"""The stage functions end to end on tiny data, without Prefect."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from flows.errors import RunFailedError
+from flows.evaluate import evaluate, predict
+from flows.io import read_json
+from flows.layout import Layout
+from flows.preprocess import load_arrays, preprocess
+from flows.promote import promote
+from flows.train import load_model, split_tensors, train_model
+from flows.validate import validate
+from tests.conftest import tiny_config
+
+
+def _pipeline(cfg) -> dict:  # noqa: ANN001
+    validate(cfg)
+    preprocess(cfg)
+    for name in cfg.models:
+        train_model(cfg, name)
+    evaluate(cfg)
+    return promote(cfg)
+
+
+@pytest.mark.parametrize("kind", ["forecast", "classify"])
+def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.FixtureRequest,
+                                              tmp_path: Path) -> None:
+    data = request.getfixturevalue(f"{kind}_csv")
+    cfg = tiny_config(data, tmp_path / "out", **{"train.max_epochs": 3,
+                                                 "promote.must_beat_baseline": False})
+    decision = _pipeline(cfg)
+    layout = Layout(tmp_path / "out")
+    metrics = read_json(layout.metrics)["models"]
+    assert {"rnn", "lstm", "gru", "transformer"} <= set(metrics)
+    assert ({"naive", "seasonal_naive"} if kind == "forecast" else {"majority"}) <= set(metrics)
+    winner = decision["winner"]
+    assert winner in cfg.models
+    report = layout.report.read_text()
+    assert f"Promoted: {winner}" in report and "| naive |" in report or "| majority |" in report
+    # the promoted artifact alone reproduces the winner's test metric
+    module, meta = load_model(layout.promoted)
+    assert meta["name"] == winner
+    state = read_json(layout.promoted / "preprocessing.json")
+    arrays = load_arrays(layout)
+    out = predict(module, split_tensors(arrays, kind, "test")[:-1])
+    from flows.evaluate import _score
+
+    assert _score(kind, state, arrays, out)[decision["metric"]] == pytest.approx(
+        metrics[winner][decision["metric"]], rel=1e-6)
+
+
+def test_same_seed_same_metrics(forecast_csv: Path, tmp_path: Path) -> None:
+    runs = []
+    for i in range(2):
+        cfg = tiny_config(forecast_csv, tmp_path / f"run{i}",
+                          models={"gru": {"hidden": 8, "layers": 1}})
+        validate(cfg)
+        preprocess(cfg)
+        train_model(cfg, "gru")
+        runs.append(read_json(Path(cfg.out_dir) / "models" / "gru" / "model.json"))
+        runs[-1]["weights"] = (Path(cfg.out_dir) / "models/gru/weights.safetensors").read_bytes()
+    assert runs[0]["history"] == runs[1]["history"]
+    assert runs[0]["weights"] == runs[1]["weights"]
+
+
+def test_every_model_failing_is_exit_3(forecast_csv: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(forecast_csv, tmp_path / "out", models={"gru": {"hidden": 4}})
+    validate(cfg)
+    preprocess(cfg)
+    rows = evaluate(cfg, failures={"gru": "RuntimeError: boom"})
+    assert [r["status"] for r in rows if r["kind"] == "model"] == ["failed"]
+    with pytest.raises(RunFailedError) as err:
+        promote(cfg)
+    assert err.value.exit_code == 3
+    assert "gru` failed: RuntimeError: boom" in Layout(tmp_path / "out").report.read_text()
+
+
+def test_weights_are_safetensors_not_pickle(forecast_csv: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}})
+    validate(cfg)
+    preprocess(cfg)
+    train_model(cfg, "rnn")
+    blob = (tmp_path / "out/models/rnn/weights.safetensors").read_bytes()
+    assert not blob.startswith(b"PK") and not blob.startswith(b"\x80")  # not zip / pickle
+    module, _ = load_model(tmp_path / "out/models/rnn")
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert np.isfinite(read_json(tmp_path / "out/models/rnn/model.json")["best_val_loss"])

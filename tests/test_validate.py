@@ -1,0 +1,89 @@
+"""Stage `validate`: contract checks, messages naming file, column, rows and the fix."""
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.errors import EXIT_INVALID_DATA, DataValidationError
+from flows.io import read_json
+from flows.validate import validate
+from tests.conftest import classify_frame, forecast_frame, tiny_config
+
+
+def test_valid_forecast_resolves_roles(forecast_csv: Path, tmp_path: Path) -> None:
+    v = validate(tiny_config(forecast_csv, tmp_path / "out"))
+    r = v.roles
+    assert (r.task, r.id, r.time, r.target, r.features) == ("forecast", "unique_id", "ds", "y", ("promo",))
+    report = read_json(tmp_path / "out" / "validation.json")
+    assert report["status"] == "passed" and report["rows_in"] == report["rows_used"] == 160
+    assert (tmp_path / "out" / "validated.parquet").exists()
+
+
+def test_label_column_means_classification(classify_csv: Path, tmp_path: Path) -> None:
+    r = validate(tiny_config(classify_csv, tmp_path / "out")).roles
+    assert (r.task, r.id, r.time, r.label) == ("classify", "sequence_id", "step", "label")
+    assert r.features == ("f1", "f2")
+
+
+def test_explicit_names_win(tmp_path: Path) -> None:
+    path = tmp_path / "sales.csv"
+    forecast_frame().rename({"y": "sales", "ds": "day", "unique_id": "store"}).write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", **{"data.columns.target": "sales",
+                                                 "data.columns.time": "day",
+                                                 "data.columns.id": "store"})
+    r = validate(cfg).roles
+    assert (r.target, r.time, r.id) == ("sales", "day", "store")
+
+
+def test_missing_target_names_file_and_fix(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    forecast_frame().drop("y").write_csv(path)
+    with pytest.raises(DataValidationError) as err:
+        validate(tiny_config(path, tmp_path / "out"))
+    msg = str(err.value)
+    assert err.value.exit_code == EXIT_INVALID_DATA
+    assert str(path) in msg and "no target column" in msg and "--target" in msg
+
+
+def test_defects_are_all_reported_with_csv_lines(tmp_path: Path) -> None:
+    df = forecast_frame().with_columns(pl.col("y").cast(pl.Float64))
+    y = df["y"].to_list()
+    y[4], y[9] = None, float("inf")
+    df = df.with_columns(pl.Series("y", y))
+    df = pl.concat([df, df.slice(20, 1)])  # a duplicate (id, time) row
+    path = tmp_path / "bad.csv"
+    df.write_csv(path)
+    with pytest.raises(DataValidationError) as err:
+        validate(tiny_config(path, tmp_path / "out"))
+    msg = str(err.value)
+    assert "column 'y'" in msg and "missing values" in msg and "lines 6" in msg
+    assert "infinite" in msg and "lines 11" in msg
+    assert "duplicate" in msg and "lines 22, 162" in msg
+    report = read_json(tmp_path / "out" / "validation.json")
+    assert report["status"] == "failed" and len(report["defects"]) == 3
+
+
+def test_label_varying_within_sequence(tmp_path: Path) -> None:
+    df = classify_frame()
+    labels = df["label"].to_list()
+    labels[1] = "down" if labels[1] == "up" else "up"
+    path = tmp_path / "c.csv"
+    df.with_columns(pl.Series("label", labels)).write_csv(path)
+    with pytest.raises(DataValidationError, match="label that changes within one sequence"):
+        validate(tiny_config(path, tmp_path / "out"))
+
+
+def test_non_numeric_feature_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    forecast_frame().with_columns(pl.col("promo").cast(pl.String) + "x").write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", **{"data.columns.features": ["promo"]})
+    with pytest.raises(DataValidationError, match="column 'promo'.*not a number"):
+        validate(cfg)
+
+
+def test_unused_columns_are_listed_not_dropped_silently(tmp_path: Path) -> None:
+    path = tmp_path / "f.csv"
+    forecast_frame().with_columns(pl.lit("north").alias("region")).write_csv(path)
+    validate(tiny_config(path, tmp_path / "out"))
+    assert read_json(tmp_path / "out" / "validation.json")["ignored_columns"] == ["region"]
