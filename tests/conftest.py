@@ -26,9 +26,10 @@ def forecast_frame(n_series: int = 2, length: int = 80, seed: int = 0) -> pl.Dat
     rows = []
     for s in range(n_series):
         promo = (rng.random(length) < 0.2).astype(float)
-        y = 10 + 5 * s + 2 * np.sin(2 * np.pi * t / 7) + 3 * np.roll(promo, 3) + rng.normal(0, .3, length)
-        rows.append(pl.DataFrame({"unique_id": f"s{s}", "ds": [date(2024, 1, 1) + timedelta(days=int(i)) for i in t],
-                                  "y": y, "promo": promo}))
+        noise = rng.normal(0, 0.3, length)
+        y = 10 + 5 * s + 2 * np.sin(2 * np.pi * t / 7) + 3 * np.roll(promo, 3) + noise
+        days = [date(2024, 1, 1) + timedelta(days=int(i)) for i in t]
+        rows.append(pl.DataFrame({"unique_id": f"s{s}", "ds": days, "y": y, "promo": promo}))
     return pl.concat(rows)
 
 

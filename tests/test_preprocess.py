@@ -13,7 +13,7 @@ from flows.validate import validate
 from tests.conftest import classify_frame, forecast_frame, tiny_config
 
 
-def _run(cfg):  # noqa: ANN001, ANN202
+def _run(cfg):
     validate(cfg)
     state = preprocess(cfg)
     return state, load_arrays(Layout(Path(cfg.out_dir)))

@@ -14,7 +14,8 @@ from tests.conftest import classify_frame, forecast_frame, tiny_config
 def test_valid_forecast_resolves_roles(forecast_csv: Path, tmp_path: Path) -> None:
     v = validate(tiny_config(forecast_csv, tmp_path / "out"))
     r = v.roles
-    assert (r.task, r.id, r.time, r.target, r.features) == ("forecast", "unique_id", "ds", "y", ("promo",))
+    roles = (r.task, r.id, r.time, r.target, r.features)
+    assert roles == ("forecast", "unique_id", "ds", "y", ("promo",))
     report = read_json(tmp_path / "out" / "validation.json")
     assert report["status"] == "passed" and report["rows_in"] == report["rows_used"] == 160
     assert (tmp_path / "out" / "validated.parquet").exists()
@@ -78,7 +79,7 @@ def test_non_numeric_feature_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     forecast_frame().with_columns(pl.col("promo").cast(pl.String) + "x").write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", **{"data.columns.features": ["promo"]})
-    with pytest.raises(DataValidationError, match="column 'promo'.*not a number"):
+    with pytest.raises(DataValidationError, match=r"column 'promo'.*not a number"):
         validate(cfg)
 
 
