@@ -162,9 +162,12 @@ def cmd_stage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _setup_logging() -> None:
-    """Our progress lines on stderr; Prefect's own console chatter only for warnings."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+def _setup_logging(argv: list[str], debug: bool) -> None:
+    """Our progress lines on stderr. Set before Prefect is imported (workers inherit it)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network needed
+    if "serve" not in argv and not debug:
+        # a failed task would print its traceback; our own message says what to do
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     log = logging.getLogger("seqarena")
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run a command, map errors to CONTRACTS.md exit codes."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
-    _setup_logging()
+    _setup_logging(argv, debug)
     commands = {"validate": cmd_validate, "compare": cmd_compare, "predict": cmd_predict,
                 "serve": cmd_serve, "stage": cmd_stage}
     try:

@@ -48,7 +48,7 @@ def read_json(path: Path) -> Any:
 def _dvc_hint(path: Path) -> str:
     """Suggest `dvc pull` when a missing file lies in a folder that DVC tracks."""
     for folder in path.absolute().parents:
-        if folder.with_name(folder.name + ".dvc").exists():
+        if folder.name and folder.with_name(folder.name + ".dvc").exists():
             return f" It is tracked by DVC ({folder.name}.dvc): run `dvc pull` to fetch it."
     return " Check the path."
 

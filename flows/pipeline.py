@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.futures import as_completed
+from prefect.server.api.server import SubprocessASGIServer
+from prefect.settings import PREFECT_API_URL
 from prefect.states import State
 from prefect.task_runners import ProcessPoolTaskRunner
 
@@ -24,6 +27,21 @@ from flows.validate import validate
 from schemas.config import Config
 
 log = logging.getLogger("seqarena")
+
+
+def share_api_with_workers() -> None:
+    """Point training processes at this process's Prefect API.
+
+    With no server configured, Prefect embeds one per process: spawned workers would each
+    start their own over the same SQLite file ("database is locked"), so start it here once.
+    """
+    url = PREFECT_API_URL.value()
+    if not url:
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        server = SubprocessASGIServer()  # the same instance Prefect's client uses; idempotent
+        server.start()
+        url = server.api_url
+    os.environ["PREFECT_API_URL"] = url
 
 
 def _retry_unless_user_error(_: Task, __: TaskRun, state: State) -> bool:
@@ -66,11 +84,15 @@ def promote_task(cfg: Config) -> dict[str, Any]:
 
 def train_all(cfg: Config) -> dict[str, str]:
     """Submit one training task per model; return {name: error} for those that failed."""
+    share_api_with_workers()
     futures = {train_task.submit(cfg, name): name for name in cfg.models}
     failures: dict[str, str] = {}
     for future in as_completed(list(futures)):
         name = futures[future]
-        result = future.result(raise_on_failure=False)
+        try:
+            result = future.result(raise_on_failure=False)
+        except BrokenProcessPool as exc:  # a worker died hard (killed, out of memory)
+            result = exc
         if isinstance(result, BaseException):
             failures[name] = f"{type(result).__name__}: {result}"
             log.info("✗ %-12s failed: %s", name, failures[name])
@@ -103,4 +125,5 @@ def run_compare(cfg: Config) -> dict[str, Any]:
     """Run the flow with one training process per core (or train.workers)."""
     workers = cfg.train.workers or os.cpu_count() or 1
     runner = ProcessPoolTaskRunner(max_workers=min(workers, len(cfg.models)))
+    share_api_with_workers()
     return compare_flow.with_options(task_runner=runner)(cfg)

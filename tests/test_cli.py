@@ -1,0 +1,117 @@
+"""The command line: exit codes of CONTRACTS.md, messages without tracebacks, predict."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.cli import main
+from flows.preprocess import preprocess
+from flows.promote import promote
+from flows.evaluate import evaluate
+from flows.train import train_model
+from flows.validate import validate
+from tests.conftest import classify_frame, forecast_frame, tiny_config
+
+
+def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_validate_ok_and_missing_column(capsys: pytest.CaptureFixture, forecast_csv: Path,
+                                        tmp_path: Path) -> None:
+    code, text = _run(capsys, "validate", str(forecast_csv), "--out", str(tmp_path / "v"))
+    assert code == 0 and "valid" in text
+    bad = tmp_path / "no_target.csv"
+    forecast_frame().drop("y").write_csv(bad)
+    code, text = _run(capsys, "validate", str(bad), "--out", str(tmp_path / "v2"))
+    assert code == 1
+    assert str(bad) in text and "no target column" in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["validate", "missing.csv"], "file not found"),
+    (["validate", "data.xlsx"], "unsupported file type"),
+    (["compare", "x.csv", "--set", "train.max_epoch=1"], "train.max_epoch"),
+    (["compare", "x.csv", "--set", "nonsense"], "KEY=VALUE"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture, argv: list[str],
+                             fragment: str) -> None:
+    code, text = _run(capsys, *argv)
+    assert code == 2 and fragment in text and "Traceback" not in text
+
+
+def test_unreadable_file_exit_2(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"not a parquet file")
+    code, text = _run(capsys, "validate", str(path))
+    assert code == 2 and str(path) in text and "Traceback" not in text
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture) -> None:
+    code, text = _run(capsys, "compare", "--help")
+    assert code == 0 and "--epochs" in text
+
+
+def test_console_script_bad_data_has_no_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    forecast_frame().with_columns(pl.lit(None, pl.Float64).alias("y")).write_csv(bad)
+    exe = shutil.which("seqarena") or f"{sys.executable} -m flows.cli"
+    proc = subprocess.run([*exe.split(), "validate", str(bad), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "column 'y'" in proc.stderr and "lines 2, 3, 4" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def _promote(cfg) -> None:  # noqa: ANN001
+    validate(cfg)
+    preprocess(cfg)
+    for name in cfg.models:
+        train_model(cfg, name)
+    evaluate(cfg)
+    promote(cfg)
+
+
+def test_predict_forecast(capsys: pytest.CaptureFixture, forecast_csv: Path,
+                          tmp_path: Path) -> None:
+    cfg = tiny_config(forecast_csv, tmp_path / "run", models={"gru": {"hidden": 8}},
+                      **{"promote.must_beat_baseline": False})
+    _promote(cfg)
+    out = tmp_path / "pred.csv"
+    code, text = _run(capsys, "predict", str(forecast_csv), "--model",
+                      str(tmp_path / "run" / "promoted"), "--out", str(out))
+    assert code == 0, text
+    pred = pl.read_csv(out, try_parse_dates=True)
+    assert pred.height == 2 * 3 and set(pred["series"]) == {"s0", "s1"}
+    # the last observed day is 2024-03-20; the next 3 days follow it
+    assert sorted({str(d) for d in pred["ds"]}) == ["2024-03-21", "2024-03-22", "2024-03-23"]
+    assert pred["yhat"].is_finite().all()
+
+
+def test_predict_classify(capsys: pytest.CaptureFixture, classify_csv: Path,
+                          tmp_path: Path) -> None:
+    cfg = tiny_config(classify_csv, tmp_path / "run", models={"gru": {"hidden": 8}},
+                      **{"promote.must_beat_baseline": False})
+    _promote(cfg)
+    new = tmp_path / "new.csv"
+    classify_frame(n_seq=5, seed=3).drop("label").write_csv(new)
+    out = tmp_path / "pred.csv"
+    code, text = _run(capsys, "predict", str(new), "--model", str(tmp_path / "run/promoted"),
+                      "--out", str(out))
+    assert code == 0, text
+    pred = pl.read_csv(out)
+    assert pred.height == 5 and set(pred["label"]) <= {"up", "down"}
+    assert (pred["p_down"] + pred["p_up"] - 1).abs().max() < 1e-5
+
+
+def test_predict_without_promoted_model_is_usage_error(capsys: pytest.CaptureFixture,
+                                                       forecast_csv: Path, tmp_path: Path) -> None:
+    code, text = _run(capsys, "predict", str(forecast_csv), "--model", str(tmp_path))
+    assert code == 2 and "no promoted model" in text
