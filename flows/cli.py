@@ -162,16 +162,28 @@ def cmd_stage(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to the current sys.stderr (which tests and wrappers may swap)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
 def _setup_logging(argv: list[str], debug: bool) -> None:
     """Our progress lines on stderr. Set before Prefect is imported (workers inherit it)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network needed
     if "serve" not in argv and not debug:
         # a failed task would print its traceback; our own message says what to do
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StderrHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     log = logging.getLogger("seqarena")
-    log.addHandler(handler)
+    log.handlers = [handler]
     log.setLevel(logging.INFO)
     log.propagate = False
 

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 
 from flows.cli import main
+from flows.evaluate import evaluate
 from flows.preprocess import preprocess
 from flows.promote import promote
-from flows.evaluate import evaluate
 from flows.train import train_model
 from flows.validate import validate
 from tests.conftest import classify_frame, forecast_frame, tiny_config
@@ -70,7 +70,7 @@ def test_console_script_bad_data_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-def _promote(cfg) -> None:  # noqa: ANN001
+def _promote(cfg) -> None:
     validate(cfg)
     preprocess(cfg)
     for name in cfg.models:
