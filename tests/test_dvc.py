@@ -1,0 +1,50 @@
+"""`dvc repro` runs the same stage functions; a second repro re-runs nothing."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import TINY_MODELS, forecast_frame
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+def test_dvc_repro_twice_and_metrics(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for folder in ("flows", "modules", "schemas"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "dvc.yaml", repo)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["models"] = TINY_MODELS
+    params["train"].update(max_epochs=2, patience=2, batch_size=16)
+    params["forecast"].update(lookback=8, horizon=3)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    (repo / "data").mkdir()
+    forecast_frame().write_csv(repo / "data" / "forecast.csv")
+    dvc = [sys.executable, "-m", "dvc"]
+    _run(repo, "git", "init", "-q")
+    _run(repo, *dvc, "init", "-q")
+    first = _run(repo, *dvc, "repro")
+    for stage in ("validate", "preprocess", "train@lstm", "train@transformer", "evaluate",
+                  "promote"):
+        assert f"Running stage '{stage}'" in first
+    second = _run(repo, *dvc, "repro")
+    assert "Running stage" not in second
+    metrics = json.loads(_run(repo, *dvc, "metrics", "show", "--json"))
+    shown = next(iter(metrics.values()))["data"]["results/metrics.json"]["data"]["models"]
+    assert {"rnn", "lstm", "gru", "transformer", "naive", "seasonal_naive"} <= set(shown)
+    assert (repo / "results" / "report.md").exists()
