@@ -82,10 +82,22 @@ def promote_task(cfg: Config) -> dict[str, Any]:
     return promote(cfg)
 
 
+def largest_first(cfg: Config) -> list[str]:
+    """Model names by parameter count, largest first: long jobs start early, so the
+    parallel makespan is shorter (longest-processing-time-first scheduling)."""
+    from modules.lit import build_module
+
+    def size(name: str) -> int:
+        module = build_module("forecast", cfg.models[name], n_features=1, n_out=1)
+        return sum(p.numel() for p in module.parameters())
+
+    return sorted(cfg.models, key=size, reverse=True)
+
+
 def train_all(cfg: Config) -> dict[str, str]:
     """Submit one training task per model; return {name: error} for those that failed."""
     share_api_with_workers()
-    futures = {train_task.submit(cfg, name): name for name in cfg.models}
+    futures = {train_task.submit(cfg, name): name for name in largest_first(cfg)}
     failures: dict[str, str] = {}
     for future in as_completed(list(futures)):
         name = futures[future]

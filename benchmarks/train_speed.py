@@ -1,0 +1,80 @@
+"""Seconds per epoch on the forecasting demo: Lightning vs a raw PyTorch loop, 1 vs 2 threads.
+
+    python benchmarks/train_speed.py [--epochs 3] [--archs rnn,lstm,gru,transformer]
+
+Run it alone on the machine (it measures wall time). Needs `dvc pull` for the demo data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from flows.layout import Layout
+from flows.preprocess import load_arrays, preprocess
+from flows.train import TensorBatches, quiet_lightning, split_tensors
+from flows.validate import validate
+from modules.lit import build_module
+from schemas.config import load_config
+
+
+def raw_epochs(module, batches, epochs: int) -> float:
+    """Plain loop: forward, loss, backward, clip, step."""
+    opt = module.configure_optimizers()
+    module.train()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        for batch in batches:
+            opt.zero_grad(set_to_none=True)
+            loss = module.loss(batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+            opt.step()
+    return (time.perf_counter() - start) / epochs
+
+
+def lightning_epochs(module, batches, epochs: int) -> float:
+    """The same work through pl.Trainer with seqarena's settings (no validation)."""
+    trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, num_sanity_val_steps=0,
+                         gradient_clip_val=1.0, limit_val_batches=0)
+    start = time.perf_counter()
+    trainer.fit(module, batches)
+    return (time.perf_counter() - start) / epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--archs", default="rnn,lstm,gru,transformer")
+    args = parser.parse_args()
+    quiet_lightning()
+    out = Path(tempfile.mkdtemp())
+    cfg = load_config(Path("params.yaml"), {"out_dir": str(out)})
+    validate(cfg)
+    preprocess(cfg)
+    arrays = load_arrays(Layout(out))
+    batches = TensorBatches(split_tensors(arrays, "forecast", "train"), cfg.train.batch_size,
+                            shuffle=True)
+    print(f"{'arch':12} {'threads':>7} {'raw s/ep':>9} {'lightning s/ep':>15} {'overhead':>9}")
+    for arch in args.archs.split(","):
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            times = []
+            for run in (raw_epochs, lightning_epochs):
+                torch.manual_seed(0)
+                module = build_module("forecast", cfg.models[arch], arrays["x_train"].shape[2],
+                                      arrays["y_train"].shape[1], cfg.train.lr)
+                times.append(run(module, batches, args.epochs))
+            print(f"{arch:12} {threads:>7} {times[0]:>9.3f} {times[1]:>15.3f} "
+                  f"{times[1] / times[0] - 1:>+9.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""README's Quick start and .ci/run stay the same two commands."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_exactly_the_quick_start_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = [b.strip() for b in re.findall(r"```bash\n(.*?)```", quick, re.S)]
+    assert len(commands) == 2
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert commands[0] in ci and commands[1] in ci
+    assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
+    assert "-c constraints.txt" in commands[0]
