@@ -8,11 +8,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from flows.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, SeqarenaError, UsageError
+
+if TYPE_CHECKING:
+    from schemas.config import Config
 
 STAGES = ("validate", "preprocess", "train", "evaluate", "promote")
 
@@ -84,7 +87,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace) -> Config:
+    """The typed config: --params file, then options; --models picks a subset."""
     from schemas.config import load_config
 
     cfg = load_config(args.params, _overrides(args))
@@ -117,9 +121,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = Path(cfg.out_dir)
     from flows.io import read_json
 
-    rows = [{"model": k, **v} for k, v in read_json(out / "metrics.json")["models"].items()]
+    metrics = read_json(out / "metrics.json")
+    rows = [{"model": k, **v} for k, v in metrics["models"].items()]
     print()
-    print(leaderboard_table(rows, read_json(out / "metrics.json")["task"], decision))
+    print(leaderboard_table(rows, metrics["task"], decision))
     print(f"\nPromoted: {decision['winner'] or 'none'}. {decision['reason']}")
     print(f"Report: {out / 'report.md'}")
     if decision["winner"]:

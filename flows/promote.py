@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,18 @@ from flows.report import render_report
 from schemas.config import Config, PromoteConfig
 
 ARTIFACT_FILES = ("weights.safetensors", "model.json")
+
+
+def swap_dir(new: Path, target: Path) -> None:
+    """Replace `target` by the complete folder `new`: a crash leaves the old or the new one."""
+    old = target.with_name(f".{target.name}-old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
 
 
 def _metric(policy: PromoteConfig, task: str) -> tuple[str, bool]:
@@ -67,15 +80,13 @@ def promote(cfg: Config) -> dict[str, Any]:
     state = read_json(layout.state)
     rows = [{"model": name, **r} for name, r in read_json(layout.metrics)["models"].items()]
     decision = decide(rows, state["task"], cfg.promote)
-    out = layout.promoted
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    new = Path(tempfile.mkdtemp(dir=layout.root, prefix=".promoted-"))
     if decision["winner"]:
         for name in ARTIFACT_FILES:
-            shutil.copy2(layout.model_dir(decision["winner"]) / name, out / name)
-        write_json(out / "preprocessing.json", state)
-    write_json(out / "decision.json", decision)
+            shutil.copy2(layout.model_dir(decision["winner"]) / name, new / name)
+        write_json(new / "preprocessing.json", state)
+    write_json(new / "decision.json", decision)
+    swap_dir(new, layout.promoted)
     validation = read_json(layout.validation)
     write_text(layout.report, render_report(cfg, state, validation, rows, decision))
     if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):

@@ -60,7 +60,10 @@ def render_report(cfg: Config, state: dict[str, Any], validation: dict[str, Any]
         f"quarantined {validation['rows_quarantined']}",
         f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
         "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
-        f"- features: {', '.join(state['columns'])}", "",
+        f"- features: {', '.join(state['columns'])}",
+        *([f"- series too short for one window (lookback + horizon), so not used: "
+           f"{', '.join(map(str, state['too_short']))}"] if state.get("too_short") else []),
+        "",
         f"## Leaderboard (test split, ranked by {decision['metric']}, "
         f"{'lower' if decision['lower_is_better'] else 'higher'} is better)", "",
         leaderboard_table(rows, task, decision), "",

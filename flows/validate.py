@@ -78,7 +78,8 @@ def defects_from(cases: pl.DataFrame, kind: str, roles: Roles) -> list[dict[str,
 def _report(path: Path, out_dir: Path, report: dict[str, object]) -> None:
     write_json(Layout(out_dir).validation, report)
     lines = [f"# Validation of `{path}`", "", f"- rows read: {report['rows_in']}",
-             f"- rows used: {report['rows_used']}", "- rows quarantined: 0",
+             f"- rows used: {report['rows_used']}",
+             f"- rows quarantined: {report['rows_quarantined']}",
              f"- task: {report.get('task')}", f"- result: **{report['status']}**"]
     if report.get("ignored_columns"):
         lines.append(f"- columns not used (not numeric or not a role): "

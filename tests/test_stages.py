@@ -90,3 +90,29 @@ def test_weights_are_safetensors_not_pickle(forecast_csv: Path, tmp_path: Path) 
     module, _ = load_model(tmp_path / "out/models/rnn")
     assert all(torch.isfinite(p).all() for p in module.parameters())
     assert np.isfinite(read_json(tmp_path / "out/models/rnn/model.json")["best_val_loss"])
+
+
+def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
+    import polars as pl
+
+    from tests.conftest import forecast_frame
+
+    df = forecast_frame(n_series=3)
+    df = df.filter((pl.col("unique_id") != "s2") | (pl.int_range(pl.len()).over("unique_id") < 9))
+    path = tmp_path / "f.csv"
+    df.write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", models={"rnn": {"hidden": 4}},
+                      **{"promote.must_beat_baseline": False})
+    _pipeline(cfg)
+    assert "not used: s2" in Layout(tmp_path / "out").report.read_text()
+
+
+def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}},
+                      **{"promote.must_beat_baseline": False})
+    _pipeline(cfg)
+    stale = Layout(tmp_path / "out").promoted / "stale.txt"
+    stale.write_text("from an earlier run")
+    promote(cfg)
+    assert not stale.exists() and (stale.parent / "weights.safetensors").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".promoted")]
