@@ -142,12 +142,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from flows.pipeline import compare_flow
+    from prefect import serve
+
+    from flows.pipeline import build_deployment
     from schemas.config import load_config
 
-    cfg = load_config(args.params)
-    compare_flow.serve(name=args.name, cron=args.cron, parameters={"config": cfg.model_dump()},
-                       global_limit=1)
+    serve(build_deployment(load_config(args.params), args.name, args.cron))
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
+from prefect.deployments.runner import RunnerDeployment
 from prefect.futures import as_completed
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL
@@ -131,6 +132,13 @@ def compare_flow(config: Config) -> dict[str, Any]:
     create_markdown_artifact(report.read_text(encoding="utf-8"), key="seqarena-report",
                              description=f"seqarena comparison of {config.data.path}")
     return decision
+
+
+def build_deployment(cfg: Config, name: str, cron: str) -> RunnerDeployment:
+    """The comparison on a cron schedule, one run at a time, with `cfg` as its parameters."""
+    return compare_flow.to_deployment(
+        name=name, cron=cron, parameters={"config": cfg.model_dump(mode="json")},
+        concurrency_limit=1, description=f"seqarena comparison of {cfg.data.path}")
 
 
 def run_compare(cfg: Config) -> dict[str, Any]:

@@ -59,3 +59,15 @@ def test_cli_compare_prints_the_leaderboard(prefect_server: None, classify_csv: 
         assert f"| {name} |" in out.out or f"**{name}** ✓" in out.out
     assert "Promoted:" in out.out and "Report:" in out.out
     assert "✓ validate" in out.err and "Traceback" not in out.err
+
+
+def test_scheduled_deployment_carries_the_typed_config(tmp_path: Path) -> None:
+    from flows.pipeline import build_deployment
+    from schemas.config import Config, load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "params.yaml")
+    deployment = build_deployment(cfg, "nightly", "0 3 * * *")
+    assert deployment.name == "nightly" and deployment.flow_name == "seqarena-compare"
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]
+    assert deployment.concurrency_limit == 1
+    assert Config.model_validate(deployment.parameters["config"]) == cfg
