@@ -11,8 +11,9 @@ import torch
 from pandera.errors import SchemaErrors
 
 from flows.errors import DataValidationError, UsageError
-from flows.evaluate import predict
+from flows.evaluate import Scaler, predict
 from flows.io import atomic_write, file_kind, read_json, read_table
+from flows.preprocess import SID, apply_scaling, pad_sequences
 from flows.train import load_model, quiet_lightning
 from flows.validate import defects_from, message
 from schemas.data import Roles, input_schema
@@ -42,42 +43,36 @@ def _checked(path: Path, roles: Roles) -> pl.DataFrame:
 
 
 def _scale(frame: pl.DataFrame, state: dict, by: pl.Expr, path: Path) -> pl.DataFrame:
-    stats = pl.DataFrame(state["scaling"]).pivot(on="column", index="series",
-                                                  values=["mean", "std"])
-    frame = frame.with_columns(by.alias("__series"))
-    unknown = set(frame["__series"].unique()) - set(stats["series"])
+    """The training-time scaling; series the model never saw are an error, not a guess."""
+    stats = pl.DataFrame(state["scaling"])
+    frame = frame.with_columns(by.alias(SID))
+    unknown = set(frame[SID].unique()) - set(stats["series"])
     if unknown:
         raise DataValidationError(f"{path}: series {sorted(unknown)[:5]} were not in the training "
                                   "data, so the model has no scaling for them; retrain with them.")
-    frame = frame.join(stats, left_on="__series", right_on="series", how="left",
-                       maintain_order="left")
-    return frame.with_columns(((pl.col(c) - pl.col(f"mean_{c}")) / pl.col(f"std_{c}")).alias(c)
-                              for c in state["columns"])
+    return apply_scaling(frame, stats, state["columns"])
 
 
 def _forecast(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
     frame = _scale(frame.sort(sid, roles.time), state, sid, path)
     lookback, horizon = state["lookback"], state["horizon"]
-    short = frame.group_by("__series").len().filter(pl.col("len") < lookback)
+    short = frame.group_by(SID).len().filter(pl.col("len") < lookback)
     if short.height:
-        raise DataValidationError(f"{path}: series {short['__series'].to_list()[:5]} have fewer "
+        raise DataValidationError(f"{path}: series {short[SID].to_list()[:5]} have fewer "
                                   f"than lookback={lookback} rows; give each series its last "
                                   f"{lookback} steps.")
-    tail = frame.group_by("__series", maintain_order=True).tail(lookback)
-    ids = tail["__series"].unique(maintain_order=True).to_list()
+    tail = frame.group_by(SID, maintain_order=True).tail(lookback)
+    ids = tail[SID].unique(maintain_order=True).to_list()
     x = tail.select(state["columns"]).to_numpy().astype(np.float32).reshape(len(ids), lookback, -1)
     scaled = predict(module, (torch.from_numpy(x),))  # (S, H)
-    stats = {r["series"]: r for r in state["scaling"] if r["column"] == state["columns"][0]}
-    mean = np.array([stats[s]["mean"] for s in ids])[:, None]
-    std = np.array([stats[s]["std"] for s in ids])[:, None]
-    yhat = scaled * std + mean
-    last = tail.group_by("__series", maintain_order=True).agg(
+    yhat = Scaler(state).inverse(scaled, np.array([state["series"].index(s) for s in ids]))
+    last = tail.group_by(SID, maintain_order=True).agg(
         pl.col(roles.time).last().alias("last"), pl.col(roles.time).diff().last().alias("step"))
     steps = np.arange(1, horizon + 1)
     out = pl.DataFrame({"series": np.repeat(ids, horizon), "step_ahead": np.tile(steps, len(ids)),
                         "yhat": yhat.reshape(-1)})
-    times = last.select(pl.col("__series").alias("series"), "last", "step")
+    times = last.select(pl.col(SID).alias("series"), "last", "step")
     out = out.join(times, on="series", maintain_order="left")
     return out.with_columns((pl.col("last") + pl.col("step") * pl.col("step_ahead"))
                             .alias(roles.time)).drop("last", "step")
@@ -85,11 +80,7 @@ def _forecast(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path
 
 def _classify(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     frame = _scale(frame.sort(roles.id, roles.time), state, pl.lit("all"), path)
-    seqs = frame.group_by(roles.id, maintain_order=True).agg(pl.len())
-    idx = frame[roles.id].rank("dense").to_numpy().astype(np.int64) - 1
-    pos = frame.select(pl.int_range(pl.len()).over(roles.id)).to_series().to_numpy()
-    x = np.zeros((seqs.height, int(seqs["len"].max()), len(state["columns"])), np.float32)
-    x[idx, pos] = frame.select(state["columns"]).to_numpy()
+    x, seqs = pad_sequences(frame, roles.id, state["columns"])
     lengths = torch.from_numpy(seqs["len"].to_numpy().astype(np.int64))
     probs = torch.softmax(torch.from_numpy(predict(module, (torch.from_numpy(x), lengths))), 1)
     classes = state["classes"]

@@ -36,7 +36,7 @@ def _fit_scaling(df: pl.DataFrame, columns: list[str], by: str) -> pl.DataFrame:
     return scaling_schema.validate(stats)
 
 
-def _apply_scaling(df: pl.DataFrame, stats: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+def apply_scaling(df: pl.DataFrame, stats: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """Standardise each column with its group's training statistics."""
     wide = stats.pivot(on="column", index="series", values=["mean", "std"])
     df = df.join(wide, left_on=pl.col(SID).cast(pl.String), right_on="series", how="left",
@@ -99,7 +99,7 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
         raise DataValidationError(
             f"column '{roles.split}': series {untrained[:5]} have no 'train' rows, so they "
             "cannot be scaled; give every series some training rows.")
-    arrays = forecast_windows(_apply_scaling(df, stats, cols), roles, fc)
+    arrays = forecast_windows(apply_scaling(df, stats, cols), roles, fc)
     short = df.group_by(SID).len().filter(pl.col("len") < fc.lookback + fc.horizon)
     state = {"series": series, "scaling": stats.to_dicts(), "columns": cols,
              "mase_scale": _mase_scale(df, roles.target, fc.season, series),
@@ -117,6 +117,18 @@ def _stratified(seqs: pl.DataFrame, cc: ClassifyConfig, seed: int) -> pl.DataFra
         split = ["test"] * n_test + ["val"] * n_val + ["train"] * (len(ids) - n_test - n_val)
         out.append(pl.DataFrame({"__seq": ids, SPLIT: split}))
     return seqs.join(pl.concat(out), on="__seq")
+
+
+def pad_sequences(df: pl.DataFrame, seq: str, feats: list[str],
+                  *extra: pl.Expr) -> tuple[np.ndarray, pl.DataFrame]:
+    """Right-padded (N, T, F) float32 tensor from rows sorted by (seq, time), and one row per
+    sequence (its id, `len` and any `extra` aggregations) in the tensor's order."""
+    idx = df[seq].rank("dense").to_numpy().astype(np.int64) - 1  # row -> sequence
+    pos = df.select(pl.int_range(pl.len()).over(seq)).to_series().to_numpy()
+    meta = df.group_by(seq, maintain_order=True).agg(*extra, pl.len())
+    x = np.zeros((meta.height, int(meta["len"].max() or 0), len(feats)), np.float32)
+    x[idx, pos] = df.select(feats).to_numpy().astype(np.float32)  # (N, T, F)
+    return x, meta
 
 
 def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict, dict]:
@@ -141,16 +153,12 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
     df = df.drop(SPLIT, strict=False).join(seqs.select("__seq", SPLIT), on="__seq",
                                            maintain_order="left")
     stats = _fit_scaling(df, feats, SID)
-    df = _apply_scaling(df, stats, feats)
+    df = apply_scaling(df, stats, feats)
     classes = sorted(seqs["__label"].unique().to_list())
     arrays: dict[str, np.ndarray] = {}
     for name in SPLITS:
-        part = df.filter(pl.col(SPLIT) == name)
-        idx = part["__seq"].rank("dense").to_numpy().astype(np.int64) - 1  # row -> sequence
-        pos = part.select(pl.int_range(pl.len()).over("__seq")).to_series().to_numpy()
-        meta = part.group_by("__seq", maintain_order=True).agg(pl.first("__label"), pl.len())
-        x = np.zeros((meta.height, int(meta["len"].max() or 0), len(feats)), np.float32)
-        x[idx, pos] = part.select(feats).to_numpy().astype(np.float32)  # (N, T, F)
+        x, meta = pad_sequences(df.filter(pl.col(SPLIT) == name), "__seq", feats,
+                                pl.first("__label"))
         arrays[f"x_{name}"] = x
         arrays[f"y_{name}"] = meta["__label"].replace_strict(
             {c: i for i, c in enumerate(classes)}).to_numpy().astype(np.int64)

@@ -55,6 +55,22 @@ def tiny_config(data: Path, out: Path, **overrides: object) -> Config:
     return load_config(None, {**base, **overrides})
 
 
+def run_stages(cfg: Config) -> dict:
+    """validate -> preprocess -> train every model -> evaluate -> promote, without Prefect."""
+    from flows.evaluate import evaluate
+    from flows.preprocess import preprocess
+    from flows.promote import promote
+    from flows.train import train_model
+    from flows.validate import validate
+
+    validate(cfg)
+    preprocess(cfg)
+    for name in cfg.models:
+        train_model(cfg, name)
+    evaluate(cfg)
+    return promote(cfg)
+
+
 @pytest.fixture
 def forecast_csv(tmp_path: Path) -> Path:
     path = tmp_path / "forecast.csv"

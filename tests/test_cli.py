@@ -9,12 +9,7 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from flows.evaluate import evaluate
-from flows.preprocess import preprocess
-from flows.promote import promote
-from flows.train import train_model
-from flows.validate import validate
-from tests.conftest import classify_frame, forecast_frame, tiny_config
+from tests.conftest import classify_frame, forecast_frame, run_stages, tiny_config
 
 
 def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str]:
@@ -70,20 +65,11 @@ def test_console_script_bad_data_has_no_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
-def _promote(cfg) -> None:
-    validate(cfg)
-    preprocess(cfg)
-    for name in cfg.models:
-        train_model(cfg, name)
-    evaluate(cfg)
-    promote(cfg)
-
-
 def test_predict_forecast(capsys: pytest.CaptureFixture, forecast_csv: Path,
                           tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "run", models={"gru": {"hidden": 8}},
                       **{"promote.must_beat_baseline": False})
-    _promote(cfg)
+    run_stages(cfg)
     out = tmp_path / "pred.csv"
     code, text = _run(capsys, "predict", str(forecast_csv), "--model",
                       str(tmp_path / "run" / "promoted"), "--out", str(out))
@@ -99,7 +85,7 @@ def test_predict_classify(capsys: pytest.CaptureFixture, classify_csv: Path,
                           tmp_path: Path) -> None:
     cfg = tiny_config(classify_csv, tmp_path / "run", models={"gru": {"hidden": 8}},
                       **{"promote.must_beat_baseline": False})
-    _promote(cfg)
+    run_stages(cfg)
     new = tmp_path / "new.csv"
     classify_frame(n_seq=5, seed=3).drop("label").write_csv(new)
     out = tmp_path / "pred.csv"

@@ -14,16 +14,7 @@ from flows.preprocess import load_arrays, preprocess
 from flows.promote import promote
 from flows.train import load_model, split_tensors, train_model
 from flows.validate import validate
-from tests.conftest import tiny_config
-
-
-def _pipeline(cfg) -> dict:
-    validate(cfg)
-    preprocess(cfg)
-    for name in cfg.models:
-        train_model(cfg, name)
-    evaluate(cfg)
-    return promote(cfg)
+from tests.conftest import run_stages, tiny_config
 
 
 @pytest.mark.parametrize("kind", ["forecast", "classify"])
@@ -32,7 +23,7 @@ def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.Fixture
     data = request.getfixturevalue(f"{kind}_csv")
     cfg = tiny_config(data, tmp_path / "out", **{"train.max_epochs": 3,
                                                  "promote.must_beat_baseline": False})
-    decision = _pipeline(cfg)
+    decision = run_stages(cfg)
     layout = Layout(tmp_path / "out")
     metrics = read_json(layout.metrics)["models"]
     assert {"rnn", "lstm", "gru", "transformer"} <= set(metrics)
@@ -103,14 +94,14 @@ def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
     df.write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", models={"rnn": {"hidden": 4}},
                       **{"promote.must_beat_baseline": False})
-    _pipeline(cfg)
+    run_stages(cfg)
     assert "not used: s2" in Layout(tmp_path / "out").report.read_text()
 
 
 def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}},
                       **{"promote.must_beat_baseline": False})
-    _pipeline(cfg)
+    run_stages(cfg)
     stale = Layout(tmp_path / "out").promoted / "stale.txt"
     stale.write_text("from an earlier run")
     promote(cfg)
