@@ -1,6 +1,9 @@
 """Seconds per epoch on the forecasting demo: Lightning vs a raw PyTorch loop, 1 vs 2 threads.
 
-    python benchmarks/train_speed.py [--epochs 3] [--archs rnn,lstm,gru,transformer]
+    python benchmarks/train_speed.py [--epochs 4] [--archs rnn,lstm,gru,transformer]
+
+Reports the median epoch time after a warm-up epoch, for a raw loop and for pl.Trainer
+over the same module and the same pre-built batches.
 
 Run it alone on the machine (it measures wall time). Needs `dvc pull` for the demo data.
 """
@@ -8,6 +11,7 @@ Run it alone on the machine (it measures wall time). Needs `dvc pull` for the de
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -27,31 +31,46 @@ def raw_epochs(module, batches, epochs: int) -> float:
     """Plain loop: forward, loss, backward, clip, step."""
     opt = module.configure_optimizers()
     module.train()
-    start = time.perf_counter()
+    times = []
     for _ in range(epochs):
+        start = time.perf_counter()
         for batch in batches:
             opt.zero_grad(set_to_none=True)
             loss = module.loss(batch)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
             opt.step()
-    return (time.perf_counter() - start) / epochs
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])  # the first epoch warms up
+
+
+class EpochTimer(pl.Callback):
+    """Wall time of each training epoch inside the Trainer."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_epoch_start(self, *_: object) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, *_: object) -> None:
+        self.times.append(time.perf_counter() - self.start)
 
 
 def lightning_epochs(module, batches, epochs: int) -> float:
     """The same work through pl.Trainer with seqarena's settings (no validation)."""
+    timer = EpochTimer()
     trainer = pl.Trainer(max_epochs=epochs, accelerator="cpu", devices=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False, num_sanity_val_steps=0,
-                         gradient_clip_val=1.0, limit_val_batches=0)
-    start = time.perf_counter()
+                         gradient_clip_val=1.0, limit_val_batches=0, callbacks=[timer])
     trainer.fit(module, batches)
-    return (time.perf_counter() - start) / epochs
+    return statistics.median(timer.times[1:])  # the first epoch warms up
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4, help="timed: all but the first")
     parser.add_argument("--archs", default="rnn,lstm,gru,transformer")
     args = parser.parse_args()
     quiet_lightning()
