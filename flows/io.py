@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -36,7 +37,7 @@ def write_text(path: Path, text: str) -> Path:
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    """Write JSON atomically, keys in insertion order, NaN as null."""
+    """Write JSON atomically, keys in insertion order, NaN and ±inf as null (valid JSON)."""
     return write_text(path, json.dumps(_finite(obj), indent=2) + "\n")
 
 
@@ -54,7 +55,7 @@ def _dvc_hint(path: Path) -> str:
 
 
 def _finite(obj: Any) -> Any:
-    if isinstance(obj, float) and obj != obj:  # NaN is not valid JSON
+    if isinstance(obj, float) and not math.isfinite(obj):  # NaN, inf are not valid JSON
         return None
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}

@@ -107,3 +107,13 @@ def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -
     promote(cfg)
     assert not stale.exists() and (stale.parent / "weights.safetensors").exists()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".promoted")]
+
+
+def test_json_reports_stay_valid_json(tmp_path: Path) -> None:
+    import json
+
+    from flows.io import write_json
+
+    write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), 1.5]})
+    assert json.loads((tmp_path / "m.json").read_text(), parse_constant=None) == {
+        "a": None, "b": [None, 1.5]}
