@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import EarlyStopping
 from safetensors.torch import load_file, save_file
 
 from flows.errors import RunFailedError
-from flows.io import read_json, write_json
+from flows.io import atomic_write, read_json, write_json
 from flows.layout import Layout
 from flows.preprocess import load_arrays
 from modules.lit import SequenceModule, build_module
@@ -117,10 +117,8 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
         raise RunFailedError(f"model '{name}': the validation loss was never finite "
                              "(training diverged); try a lower train.lr.")
     out = layout.model_dir(name)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".weights.tmp"
-    save_file({k: v.contiguous().cpu() for k, v in best.state.items()}, str(tmp))
-    tmp.replace(out / "weights.safetensors")
+    weights = {k: v.contiguous().cpu() for k, v in best.state.items()}
+    atomic_write(out / "weights.safetensors", lambda p: save_file(weights, str(p)))
     meta = {"name": name, "task": task, "spec": spec.model_dump(), "n_features":
             int(arrays["x_train"].shape[2]), "n_out": int(n_out),
             "params": sum(p.numel() for p in module.parameters()),

@@ -42,8 +42,8 @@ def load_validated(layout: Layout) -> Validated:
 
 
 def _advice(check: str) -> tuple[str, str]:
-    key = next((k for k in ADVICE if check.startswith(k) or k in check), None)
-    return ADVICE.get(key or "", (f"failed check '{check}'", "correct those values"))
+    key = next((k for k in ADVICE if k in check), "")
+    return ADVICE.get(key, (f"failed check '{check}'", "correct those values"))
 
 
 def _where(rows: list[int], kind: str) -> str:
