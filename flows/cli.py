@@ -72,7 +72,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"--set {item}: expected KEY=VALUE, e.g. train.max_epochs=10")
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError:  # e.g. data.delimiter=, is plain text, not YAML
+            out[key] = value
     if args.task:
         out["data.task"] = args.task
     for role in ("id", "time", "target", "label", "split"):
@@ -102,11 +105,15 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from flows.io import read_json
+    from flows.layout import Layout
     from flows.validate import validate
 
     cfg = _config(args)
     v = validate(cfg)
-    print(f"{args.data}: valid — {v.frame.height} rows, task {v.roles.task}, "
+    r = read_json(Layout(Path(cfg.out_dir)).validation)
+    print(f"{args.data}: valid — task {v.roles.task}; {r['rows_used']} of {r['rows_in']} rows "
+          f"used, {r['rows_quarantined']} quarantined, {r['rows_added']} inserted; "
           f"report {Path(cfg.out_dir) / 'validation.md'}")
     return EXIT_OK
 

@@ -10,8 +10,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from flows.errors import UsageError
 
 SUPPORTED = (".csv", ".csv.gz", ".parquet")
@@ -46,7 +44,7 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _dvc_hint(path: Path) -> str:
+def dvc_hint(path: Path) -> str:
     """Suggest `dvc pull` when a missing file lies in a folder that DVC tracks."""
     for folder in path.absolute().parents:
         if folder.name and folder.with_name(folder.name + ".dvc").exists():
@@ -75,26 +73,3 @@ def file_kind(path: Path) -> str:
         f"{path}: unsupported file type. seqarena reads {', '.join(SUPPORTED)}; "
         "convert the file or rename it with the right extension."
     )
-
-
-def read_table(path: Path) -> pl.DataFrame:
-    """Read a CSV, gzip CSV or Parquet file; every reader failure becomes a UsageError."""
-    kind = file_kind(path)
-    if not path.exists():
-        raise UsageError(f"{path}: file not found.{_dvc_hint(path)}")
-    try:
-        if kind == "parquet":
-            df = pl.read_parquet(path)
-        else:
-            df = pl.read_csv(path, try_parse_dates=True, infer_schema_length=None)
-    except BaseException as exc:  # polars raises PanicException (a BaseException) on some inputs
-        if isinstance(exc, KeyboardInterrupt | SystemExit):
-            raise
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(
-            f"{path}: could not be read as {kind.upper()} ({first}). Check that it is a "
-            "comma-separated UTF-8 file with one header row, or a valid Parquet file."
-        ) from exc
-    if df.height == 0:
-        raise UsageError(f"{path}: the file has no data rows. Add rows below the header.")
-    return df

@@ -17,6 +17,18 @@ class Layout:
         return self.root / "validation.json"
 
     @property
+    def validation_md(self) -> Path:
+        return self.root / "validation.md"
+
+    @property
+    def quarantine_csv(self) -> Path:
+        return self.root / "quarantine.csv"
+
+    @property
+    def quarantine_parquet(self) -> Path:
+        return self.root / "quarantine.parquet"
+
+    @property
     def validated(self) -> Path:
         return self.root / "validated.parquet"
 

@@ -52,8 +52,16 @@ def _retry_unless_user_error(_: Task, __: TaskRun, state: State) -> bool:
 
 @task(name="validate")
 def validate_task(cfg: Config) -> dict[str, Any]:
-    """Check the data against the contract."""
-    v = validate(cfg)
+    """Check the data against the contract; the report becomes an artifact, pass or fail."""
+    layout = Layout(Path(cfg.out_dir))
+    layout.validation_md.unlink(missing_ok=True)
+    try:
+        v = validate(cfg)
+    finally:
+        if layout.validation_md.exists():
+            create_markdown_artifact(layout.validation_md.read_text(encoding="utf-8"),
+                                     key="seqarena-validation",
+                                     description=f"seqarena validation of {cfg.data.path}")
     return {"rows": v.frame.height, **v.roles.to_dict()}
 
 

@@ -8,15 +8,23 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from pandera.errors import SchemaErrors
 
+from flows.checker import Checker
 from flows.errors import DataValidationError, UsageError
 from flows.evaluate import Scaler, predict
-from flows.io import atomic_write, file_kind, read_json, read_table
+from flows.io import atomic_write, read_json
 from flows.preprocess import SID, apply_scaling, pad_sequences
+from flows.readers import read_table
 from flows.train import load_model, quiet_lightning
-from flows.validate import defects_from, message
-from schemas.data import Roles, input_schema
+from flows.validate import message, parse_and_check_values
+from schemas.checks import FILLED, GROUP, ROW
+from schemas.config import ValidationConfig
+from schemas.data import Roles
+from schemas.defects import Policy
+
+# new data for a trained model: every defect stops the run, except order (rows are sorted)
+STRICT = ValidationConfig(policy=Policy(**{name: "error" for name in Policy.model_fields} |
+                                        {"unsorted": "fix"}))
 
 
 def _load(model_dir: Path) -> tuple[torch.nn.Module, dict, Roles]:
@@ -30,16 +38,18 @@ def _load(model_dir: Path) -> tuple[torch.nn.Module, dict, Roles]:
 
 
 def _checked(path: Path, roles: Roles) -> pl.DataFrame:
-    frame = read_table(path)
-    missing = [c for c in roles.columns if c not in frame.columns]
+    """The rows of a new data file, parsed and checked as in training (no quarantine)."""
+    table = read_table(path)
+    missing = [c for c in roles.columns if c not in table.frame.columns]
     if missing:
         raise DataValidationError(f"{path}: columns {missing} are missing; the model was "
                                   f"trained with {', '.join(roles.columns)}.")
-    try:
-        return input_schema(roles, frame.schema).validate(frame, lazy=True)
-    except SchemaErrors as exc:
-        defects = defects_from(exc.failure_cases, file_kind(path), roles)
-        raise DataValidationError(message(path, defects)) from None
+    raw = table.frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    checker = Checker(table, raw, roles, STRICT.policy)
+    parse_and_check_values(checker, STRICT)
+    if checker.errors:
+        raise DataValidationError(message(path, checker.errors, None, roles.task))
+    return checker.result().drop(GROUP, ROW, FILLED)
 
 
 def _scale(frame: pl.DataFrame, state: dict, by: pl.Expr, path: Path) -> pl.DataFrame:

@@ -57,7 +57,11 @@ def render_report(cfg: Config, state: dict[str, Any], validation: dict[str, Any]
         "## Data", "",
         f"- task: {task}; {setup}",
         f"- rows read {validation['rows_in']}, used {validation['rows_used']}, "
-        f"quarantined {validation['rows_quarantined']}",
+        f"quarantined {validation['rows_quarantined']}, inserted {validation.get('rows_added', 0)}"
+        " (validation.md has the checks, quarantine.csv the rows set aside)",
+        *[f"- validation {c['check']} on `{c['column']}`: {c['action']} {c['set_aside']} rows "
+          f"of {c['groups']} {validation['unit']}" + (f" ({c['note']})" if c["note"] else "")
+          for c in validation.get("checks", []) if c["set_aside"] or c["note"]],
         f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
         "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
         f"- features: {', '.join(state['columns'])}",

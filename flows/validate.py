@@ -1,30 +1,40 @@
-"""Stage `validate`: read the user's file, resolve column roles, check the contract, report."""
+"""Stage `validate`: read the user's file, resolve column roles, run the contract's checks
+stage by stage under the configured policy, account for every row, and report."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-from pandera.errors import SchemaErrors
 
-from flows.errors import DataValidationError
-from flows.io import atomic_write, file_kind, read_json, read_table, write_json, write_text
+from flows.checker import Checker, Finding
+from flows.errors import DataValidationError, UsageError
+from flows.io import atomic_write, read_json
 from flows.layout import Layout
-from schemas.config import Config
-from schemas.data import MissingRoleError, Roles, input_schema, resolve_roles
+from flows.readers import Table, read_table
+from flows.repair import earlier_duplicates, fill_gaps
+from flows.validation_report import accounting, check_entries, write_outputs
+from schemas.checks import (
+    GROUP,
+    ROW,
+    classes_schema,
+    gaps_schema,
+    grid_schema,
+    infer_step,
+    missing_steps,
+    order_schema,
+    sequences_schema,
+    series_schema,
+    values_schema,
+)
+from schemas.config import Config, ValidationConfig
+from schemas.data import MissingRoleError, Roles, resolve_roles
+from schemas.defects import DEFECTS, alternatives
+from schemas.parse import numeric_like, parse_schema, text, time_plan, typed
 
-SHOW_ROWS = 5
-# check name (as pandera reports it) -> (what is wrong, what to do)
-ADVICE: dict[str, tuple[str, str]] = {
-    "not_nullable": ("missing values (empty, null or NaN)", "fill them in or remove those rows"),
-    "finite": ("infinite values", "replace them with real numbers or remove those rows"),
-    "dtype": ("a non-numeric type", "make every value a number (no text, units or '1,000')"),
-    "isin": ("values other than train, val, test", "use only train, val or test"),
-    "constant_label": ("a label that changes within one sequence",
-                       "give each sequence a single label"),
-    "multiple_fields_uniqueness": ("duplicate (id, time) rows", "keep one row per id and time"),
-}
+log = logging.getLogger("seqarena")
 
 
 @dataclass(frozen=True)
@@ -41,92 +51,156 @@ def load_validated(layout: Layout) -> Validated:
     return Validated(frame=pl.read_parquet(layout.validated), roles=roles)
 
 
-def _advice(check: str) -> tuple[str, str]:
-    key = next((k for k in ADVICE if k in check), "")
-    return ADVICE.get(key, (f"failed check '{check}'", "correct those values"))
+def parse_and_check_values(checker: Checker, v: ValidationConfig) -> dict[str, str]:
+    """Stages every task shares: parse, empty features, values, order. Returns report facts."""
+    r = checker.roles
+    numeric = [c for c in (r.target, *r.features) if c]
+    plan = time_plan(checker.frame, r.time, v.missing_values)
+    empty = [c for c in r.features if checker.frame.select(
+        text(c, v.missing_values).is_not_null().sum() if checker.frame.schema[c] == pl.String
+        else (pl.col(c).is_not_null() & pl.col(c).is_not_nan()).sum()).item() == 0]
+    checker.stage(parse_schema(checker.frame, numeric, r.time, plan, v.missing_values))
+    checker.frame = typed(checker.frame, numeric, r.time, plan, v.missing_values)
+    for c in empty:
+        checker.column_defect("empty_feature", c, "left out of the features")
+    checker.drop_features(empty)
+    if r.task == "classify" and empty and not checker.roles.features:
+        checker.findings.append(Finding("empty_feature", ", ".join(empty), "rejected", 0, 0,
+                                        note="no feature column is left"))
+    checker.stage(values_schema(checker.roles, v))
+    fixes = checker.stage(order_schema(checker.roles))
+    if "duplicate" in fixes:
+        earlier = earlier_duplicates(checker.frame, fixes["duplicate"], r.time)
+        checker.set_aside(earlier, "quarantined", "duplicate", r.time)
+        checker.frame = checker.frame.filter(~pl.col(ROW).is_in(earlier.implode()))
+        checker.note("duplicate", f"kept the last of each; {len(earlier)} earlier rows quarantined")
+    checker.frame = checker.frame.sort(GROUP, r.time, ROW, nulls_last=True)
+    if "unsorted" in fixes:
+        checker.note("unsorted", "sorted by id, then time")
+    return {"time_format": plan.describe()}
 
 
-def _where(rows: list[int], kind: str) -> str:
-    shown = rows[:SHOW_ROWS]
-    more = f" and {len(rows) - len(shown)} more" if len(rows) > len(shown) else ""
-    if kind == "csv":  # header is line 1, first data row is line 2
-        return f"lines {', '.join(str(r + 2) for r in shown)}{more}"
-    return f"rows {', '.join(str(r) for r in shown)}{more} (0-based)"
+def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
+    """Forecasting: a regular step, no gaps (or filled), long and varying series."""
+    r, v = checker.roles, cfg.validation
+    dtype = checker.frame.schema[r.time]
+    step = infer_step(checker.frame.filter(pl.col(ROW).is_not_null()), r.time)
+    checker.stage(grid_schema(r, dtype, step), whole_groups=True)
+    gaps = int(checker.untainted().select(missing_steps(r, dtype, step).sum()).item())
+    to_fix = checker.stage(gaps_schema(r, dtype, step), whole_groups=True)
+    checker.note("gaps", f"{gaps} steps missing")
+    if to_fix:
+        checker.frame = fill_gaps(checker.frame, r, step, v.fill)
+        checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}")
+    checker.stage(series_schema(r, cfg.forecast), whole_groups=True)
+    return {"step": step.describe()}
 
 
-def defects_from(cases: pl.DataFrame, kind: str, roles: Roles) -> list[dict[str, object]]:
-    """Group pandera failure cases into one defect per (column, check)."""
-    defects = []
-    frame_level = {"constant_label": f"{roles.id}, {roles.label}",
-                   "multiple_fields_uniqueness": ", ".join(c for c in (roles.id, roles.time) if c)}
-    cases = cases.with_columns(pl.col("check").fill_null(""))
-    cases = cases.with_columns(pl.col("column").fill_null(
-        pl.col("check").replace_strict(frame_level, default="")))
-    for (column, check), group in cases.group_by(["column", "check"], maintain_order=True):
-        rows = sorted({int(i) for i in group["index"].drop_nulls()})
-        what, fix = _advice(str(check))
-        if str(check).startswith("dtype"):
-            what = f"type {group['failure_case'][0]}, not a number"
-        values = [str(v) for v in group["failure_case"].head(SHOW_ROWS)]
-        defects.append({"column": column, "check": check, "problem": what, "fix": fix,
-                        "count": len(rows) or 1, "rows": rows[:100],
-                        "where": _where(rows, kind) if rows else "whole column",
-                        "examples": values})
-    return defects
+def check_classify(checker: Checker, cfg: Config) -> dict[str, str]:
+    """Classification: one label and split per sequence, long enough, classes in every split."""
+    checker.stage(sequences_schema(checker.roles, cfg.validation), whole_groups=True)
+    checker.stage(classes_schema(checker.roles), whole_groups=True)
+    return {}
 
 
-def _report(path: Path, out_dir: Path, report: dict[str, object]) -> None:
-    write_json(Layout(out_dir).validation, report)
-    lines = [f"# Validation of `{path}`", "", f"- rows read: {report['rows_in']}",
-             f"- rows used: {report['rows_used']}",
-             f"- rows quarantined: {report['rows_quarantined']}",
-             f"- task: {report.get('task')}", f"- result: **{report['status']}**"]
-    if report.get("ignored_columns"):
-        lines.append(f"- columns not used (not numeric or not a role): "
-                     f"{', '.join(report['ignored_columns'])}")  # type: ignore[arg-type]
-    lines.append("")
-    for d in report["defects"]:  # type: ignore[union-attr]
-        lines.append(f"- column `{d['column']}`: {d['count']} rows with {d['problem']} "
-                     f"({d['where']}); fix: {d['fix']}")
-    write_text(out_dir / "validation.md", "\n".join(lines) + "\n")
+def unit(task: str, n: int) -> str:
+    """'series' or 'sequence(s)', counted."""
+    return f"{n} series" if task == "forecast" else f"{n} sequence{'s' if n != 1 else ''}"
 
 
-def message(path: Path, defects: list[dict[str, object]]) -> str:
-    """The user-facing summary: file, column, rows, fix; one line per defect."""
-    lines = [f"{path}: the data failed validation ({len(defects)} problem(s)):"]
-    for d in defects:
-        col = f"column '{d['column']}'" if d["column"] else "the file"
-        lines.append(f"  - {col}: {d['count']} row(s) with {d['problem']} at {d['where']}; "
-                     f"{d['fix']}.")
+def describe(f: Finding, task: str) -> str:
+    """'column 'y': 2 row(s) with missing values ..., at lines 6, 11'."""
+    d = DEFECTS[f.check]
+    col = f"column '{f.column}'" if f.column else "the file"
+    if not f.rows:
+        what = d.problem
+    elif d.scope == "group":
+        what = f"{unit(task, f.groups)} {d.problem}"
+    else:
+        what = f"{f.rows} row(s) with {d.problem}"
+    return f"{col}: {what}" + (f", at {f.where}" if f.where else "")
+
+
+def message(path: Path, findings: list[Finding], report: Path | None, task: str,
+            headline: str = "the data failed validation") -> str:
+    """The user-facing summary of what stopped the run: file, column, rows, fix; one line each."""
+    lines = [f"{path}: {headline} ({len(findings)} problem(s)):"]
+    for f in findings:
+        d = DEFECTS[f.check]
+        note = f" ({f.note})" if f.note else ""
+        lines.append(f"  - {describe(f, task)}{note}; {d.advice}{alternatives(f.check)}.")
+    if report is not None:
+        lines.append(f"Full report: {report}")
     return "\n".join(lines)
 
 
-def validate(cfg: Config) -> Validated:
-    """Check the data file against the contract; write the report and the validated rows."""
-    path, out_dir = Path(cfg.data.path), Path(cfg.out_dir)
-    kind = file_kind(path)
-    frame = read_table(path)
-    report: dict[str, object] = {"file": str(path), "rows_in": frame.height, "rows_used": 0,
-                                 "rows_quarantined": 0, "defects": [], "status": "failed"}
+def _fail_early(cfg: Config, error: str, rows_in: int, status: str) -> None:
+    layout = Layout(Path(cfg.out_dir))
+    layout.validated.unlink(missing_ok=True)
+    report = {"file": cfg.data.path, "status": status, "error": error, "rows_in": rows_in}
+    write_outputs(layout, report, None)
+
+
+def _read(cfg: Config) -> Table:
     try:
-        roles = resolve_roles(frame.schema, cfg.data.columns, cfg.data.task)
+        return read_table(Path(cfg.data.path), cfg.data.delimiter)
+    except UsageError as exc:
+        _fail_early(cfg, str(exc), 0, "unreadable")
+        raise
+
+
+def _roles(cfg: Config, table: Table) -> Roles:
+    numeric = numeric_like(table.frame, cfg.validation.missing_values)
+    try:
+        roles = resolve_roles(table.frame.columns, numeric, cfg.data.columns, cfg.data.task)
     except MissingRoleError as exc:
-        defect = {"column": "", "check": "roles", "problem": str(exc), "fix": "see above",
-                  "count": frame.height, "rows": [], "where": "all rows", "examples": []}
-        report["defects"] = [defect]
-        _report(path, out_dir, report)
-        raise DataValidationError(
-            f"{path}: {exc}. Columns found: {', '.join(frame.columns)}."
-        ) from None
-    report["task"], report["roles"] = roles.task, roles.to_dict()
-    report["ignored_columns"] = [c for c in frame.columns if c not in roles.columns]
-    try:
-        frame = input_schema(roles, frame.schema).validate(frame, lazy=True)
-    except SchemaErrors as exc:
-        report["defects"] = defects_from(exc.failure_cases, kind, roles)
-        _report(path, out_dir, report)
-        raise DataValidationError(message(path, report["defects"])) from None  # type: ignore[arg-type]
-    report.update(rows_used=frame.height, status="passed")
-    atomic_write(Layout(out_dir).validated, frame.write_parquet)
-    _report(path, out_dir, report)
-    return Validated(frame=frame, roles=roles)
+        msg = f"{cfg.data.path}: {exc}. Columns found: {', '.join(table.frame.columns)}."
+        _fail_early(cfg, msg, table.frame.height, "failed")
+        raise DataValidationError(msg) from None
+    unknown = sorted(set(cfg.validation.bounds) - {roles.target, *roles.features})
+    if unknown:
+        raise UsageError(f"validation.bounds: {unknown} are not target or feature columns of "
+                         f"{cfg.data.path}; bound only those.")
+    return roles
+
+
+def validate(cfg: Config) -> Validated:
+    """Check the data file against the contract; write the report, the quarantine files and
+    the validated rows; raise DataValidationError when a defect's policy is `error`."""
+    layout = Layout(Path(cfg.out_dir))
+    table = _read(cfg)
+    roles = _roles(cfg, table)
+    raw = table.frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
+    checker = Checker(table, raw, roles, cfg.validation.policy)
+    facts = parse_and_check_values(checker, cfg.validation)
+    check = check_forecast if roles.task == "forecast" else check_classify
+    facts |= check(checker, cfg)
+    final = checker.result()
+    totals, groups = accounting(checker, final)
+    failed = bool(checker.errors) or final.is_empty()
+    report = {"file": cfg.data.path, "format": table.kind, "delimiter": table.delimiter,
+              "status": "failed" if failed else "passed", "task": roles.task,
+              "roles": checker.roles.to_dict(), **facts, **totals,
+              "blank_lines_skipped": list(table.blank_lines),
+              "unit": "series" if roles.task == "forecast" else "sequence",
+              "groups": groups.to_dicts(), "checks": check_entries(checker, roles.task),
+              "ignored_columns": [c for c in table.frame.columns if c not in roles.columns],
+              "quarantine": {"rows": totals["rows_quarantined"] + totals["rows_rejected"],
+                             "csv": str(layout.quarantine_csv),
+                             "parquet": str(layout.quarantine_parquet)}}
+    write_outputs(layout, report, checker)
+    md = layout.validation_md
+    if failed:
+        layout.validated.unlink(missing_ok=True)
+        errors, headline = checker.errors, "the data failed validation"
+        if not errors:
+            errors = [f for f in checker.findings if f.set_aside]
+            headline = f"no rows are left: all {totals['rows_quarantined']} were quarantined"
+        raise DataValidationError(message(Path(cfg.data.path), errors, md, roles.task, headline))
+    for f in checker.findings:
+        done = f.note or f"{f.set_aside} row(s) quarantined"
+        log.info("! %s (%s): %s; see %s", describe(f, roles.task), f.check, done, md)
+    frame = final.drop(GROUP)
+    atomic_write(layout.validated, frame.write_parquet)
+    return Validated(frame=frame, roles=checker.roles)
+

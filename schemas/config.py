@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from flows.errors import UsageError
 from modules.specs import ModelSpec
+from schemas.defects import Policy
 
 Task = Literal["forecast", "classify"]
 
@@ -37,6 +38,28 @@ class DataConfig(Strict):
     path: str = "data/forecast.csv"
     task: Task | None = Field(None, description="default: classify if a label column exists")
     columns: Columns = Columns()
+    delimiter: str | None = Field(None, min_length=1, max_length=1,
+                                  description="CSV delimiter; default: detected from the header")
+
+
+class Bounds(Strict):
+    """Inclusive limits for one column's values."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+class ValidationConfig(Strict):
+    """The data contract's knobs: one policy per defect, and what the checks compare against."""
+
+    policy: Policy = Policy()
+    fill: Literal["interpolate", "forward", "zero"] = Field(
+        "interpolate", description="how `gaps: fix` fills the inserted steps")
+    bounds: dict[str, Bounds] = Field(default_factory=dict, description="column: {min, max}")
+    min_sequence_length: int = Field(2, ge=1, description="classification: shortest sequence")
+    missing_values: list[str] = Field(
+        default_factory=lambda: ["NA", "N/A", "NaN", "nan", "null", "NULL", "None"],
+        description="text read as a missing number or time (an empty cell always is)")
 
 
 class ForecastConfig(Strict):
@@ -95,6 +118,7 @@ class Config(Strict):
     data: DataConfig = DataConfig()
     forecast: ForecastConfig = ForecastConfig()
     classify: ClassifyConfig = ClassifyConfig()
+    validation: ValidationConfig = ValidationConfig()
     models: dict[str, ModelSpec] = Field(default_factory=default_models, validate_default=True)
     train: TrainConfig = TrainConfig()
     promote: PromoteConfig = PromoteConfig()

@@ -1,11 +1,8 @@
-"""Input data contract (CONTRACTS.md): column roles and the pandera schema of each task."""
+"""Input data contract (CONTRACTS.md): which column plays which role."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-
-import pandera.polars as pa
-import polars as pl
 
 from schemas.config import Columns, Task
 
@@ -72,9 +69,10 @@ def infer_task(columns: list[str], cols: Columns, task: Task | None) -> Task:
     return "classify" if cols.label or lower & set(LABEL_HINTS) else "forecast"
 
 
-def resolve_roles(schema: pl.Schema, cols: Columns, task: Task | None) -> Roles:
-    """Map columns to roles; explicit names win, then the default names, case-insensitive."""
-    columns = list(schema.names())
+def resolve_roles(columns: list[str], numeric: set[str], cols: Columns,
+                  task: Task | None) -> Roles:
+    """Map columns to roles; explicit names win, then the default names, case-insensitive.
+    Features default to the other `numeric` columns."""
     task = infer_task(columns, cols, task)
     names = ROLE_NAMES[task]
     key = "target" if task == "forecast" else "label"
@@ -97,7 +95,7 @@ def resolve_roles(schema: pl.Schema, cols: Columns, task: Task | None) -> Roles:
             raise MissingRoleError(f"feature columns {absent} not found")
         features = tuple(cols.features)
     else:
-        features = tuple(c for c in columns if c not in used and schema[c].is_numeric())
+        features = tuple(c for c in columns if c not in used and c in numeric)
     if task == "classify" and not features:
         raise MissingRoleError("no numeric feature column: classification needs at least one")
     return Roles(task=task, time=found["time"], features=features, id=found["id"],  # type: ignore[arg-type]
@@ -110,36 +108,3 @@ def _missing_text(role: str, cols: Columns, names: dict[str, tuple[str, ...]], t
         return f"the {role} column '{explicit}' (named in the options) is not in the file"
     return (f"no {role} column for task '{task}': name one with --{role} COLUMN, "
             f"or rename it to one of {', '.join(names[role])}")
-
-
-def _finite(col: str) -> pa.Check:
-    return pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()),
-                    name="finite", error="finite")
-
-
-def _constant_label(roles: Roles) -> pa.Check:
-    def check(d: pa.PolarsData) -> pl.LazyFrame:
-        n = pl.col(roles.label).n_unique().over(roles.id)
-        return d.lazyframe.select((n == 1).alias("constant_label"))
-    return pa.Check(check, name="constant_label", error="constant_label")
-
-
-def input_schema(roles: Roles, schema: pl.Schema) -> pa.DataFrameSchema:
-    """The pandera schema a task's input must meet."""
-    numeric = [roles.target] if roles.target else []
-    numeric += list(roles.features)
-    columns: dict[str, pa.Column] = {
-        c: pa.Column(pl.Float64, coerce=schema[c].is_numeric(), nullable=False, checks=[_finite(c)])
-        for c in numeric
-    }
-    time_ok = schema[roles.time].is_temporal() or schema[roles.time].is_integer()
-    columns[roles.time] = pa.Column(schema[roles.time] if time_ok else pl.Datetime, nullable=False)
-    if roles.id:
-        columns[roles.id] = pa.Column(nullable=False)
-    if roles.label:
-        columns[roles.label] = pa.Column(nullable=False)
-    if roles.split:
-        columns[roles.split] = pa.Column(str, nullable=False, checks=[pa.Check.isin(SPLITS)])
-    checks = [_constant_label(roles)] if roles.label else []
-    unique = [c for c in (roles.id, roles.time) if c]
-    return pa.DataFrameSchema(columns, checks=checks, unique=unique, strict=False)

@@ -18,6 +18,7 @@ def test_params_yaml_loads_and_matches_defaults() -> None:
     assert isinstance(cfg.models["transformer"], TransformerSpec)
     defaults = Config()
     assert cfg.train == defaults.train and cfg.forecast == defaults.forecast
+    assert cfg.validation == defaults.validation and cfg.data == defaults.data
 
 
 def test_unknown_key_is_a_usage_error(tmp_path: Path) -> None:
@@ -50,3 +51,17 @@ def test_config_is_the_flow_parameter_schema() -> None:
     schema = parameter_schema(compare_flow.fn)
     assert "config" in schema.properties
     assert "Config" in schema.definitions and "TrainConfig" in schema.definitions
+
+
+def test_policy_rejects_an_action_a_defect_does_not_allow() -> None:
+    with pytest.raises(UsageError) as err:
+        load_config(None, {"validation.policy.unsorted": "quarantine"})
+    assert "validation.policy.unsorted" in str(err.value) and "'error' or 'fix'" in str(err.value)
+
+
+def test_every_defect_has_a_policy_and_every_policy_a_defect() -> None:
+    from schemas.defects import DEFECTS, Policy, allowed
+
+    assert set(DEFECTS) == set(Policy.model_fields)
+    for name in DEFECTS:
+        assert "error" in allowed(name) and getattr(Policy(), name) in allowed(name)

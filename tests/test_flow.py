@@ -38,12 +38,40 @@ def test_flow_trains_every_model_and_promotes(prefect_server: None, forecast_csv
     assert (layout.promoted / "weights.safetensors").exists() and layout.report.exists()
 
 
+def _artifact(key: str) -> str:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    with get_client(sync_client=True) as client:  # the newest version of the artifact
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+            sort=ArtifactSort.CREATED_DESC, limit=1)
+    return str(found[0].data) if found else ""
+
+
 def test_flow_stops_on_invalid_data(prefect_server: None, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
-    forecast_frame().with_columns(pl.lit(float("nan")).alias("promo")).write_csv(path)
-    with pytest.raises(DataValidationError, match="column 'promo'"):
+    nan_at_5 = pl.when(pl.int_range(pl.len()) == 5).then(float("nan")).otherwise(pl.col("promo"))
+    forecast_frame().with_columns(nan_at_5.alias("promo")).write_csv(path)
+    with pytest.raises(DataValidationError, match="column 'promo': 1 row"):
         run_compare(tiny_config(path, tmp_path / "out"))
     assert not (tmp_path / "out" / "prepared").exists()
+    assert "| missing | promo | error | rejected 1 rows |" in _artifact("seqarena-validation")
+
+
+def test_flow_follows_the_quarantine_policy(prefect_server: None, tmp_path: Path) -> None:
+    path = tmp_path / "gappy.csv"
+    gap = (pl.col("unique_id") == "s1") & (pl.int_range(pl.len()).over("unique_id") == 40)
+    forecast_frame(n_series=3).filter(~gap).write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", models={"rnn": {"hidden": 4}},
+                      **{"validation.policy.gaps": "quarantine", "train.max_epochs": 1,
+                         "promote.must_beat_baseline": False})
+    run_compare(cfg)
+    layout = Layout(tmp_path / "out")
+    report = read_json(layout.validation)
+    assert (report["rows_in"], report["rows_used"], report["rows_quarantined"]) == (239, 160, 79)
+    assert "validation gaps on `ds`: quarantined 79 rows of 1 series" in layout.report.read_text()
 
 
 def test_cli_compare_prints_the_leaderboard(prefect_server: None, classify_csv: Path,

@@ -95,7 +95,10 @@ def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
     cfg = tiny_config(path, tmp_path / "out", models={"rnn": {"hidden": 4}},
                       **{"promote.must_beat_baseline": False})
     run_stages(cfg)
-    assert "not used: s2" in Layout(tmp_path / "out").report.read_text()
+    report = Layout(tmp_path / "out").report.read_text()
+    assert "validation short_series on `ds`: quarantined 9 rows of 1 series" in report
+    quarantined = pl.read_csv(Layout(tmp_path / "out").quarantine_csv)
+    assert set(quarantined["unique_id"]) == {"s2"} and quarantined.height == 9
 
 
 def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -> None:
