@@ -26,6 +26,11 @@ def _schema(columns: dict[str, list[pa.Check]]) -> pa.DataFrameSchema:
                                if ks}, strict=False)
 
 
+def present(col: str) -> pl.Expr:
+    """A value that is neither null nor blank text."""
+    return pl.col(col).cast(pl.String).str.strip_chars().str.len_chars().fill_null(0) > 0
+
+
 def values_schema(roles: Roles, v: ValidationConfig) -> pa.DataFrameSchema:
     """Missing, infinite and out-of-bounds values; labels and split values."""
     checks: dict[str, list[pa.Check]] = {}
@@ -40,9 +45,9 @@ def values_schema(roles: Roles, v: ValidationConfig) -> pa.DataFrameSchema:
             checks[c].append(rule("out_of_bounds", (low & high) | ~x.is_finite()))
     for c in (roles.id, roles.time):
         if c:
-            checks.setdefault(c, []).append(rule("missing", pl.col(c).is_not_null()))
+            checks.setdefault(c, []).append(rule("missing", present(c)))
     if roles.label:
-        checks[roles.label] = [rule("missing_label", pl.col(roles.label).is_not_null())]
+        checks[roles.label] = [rule("missing_label", present(roles.label))]
     if roles.split:
         ok = pl.col(roles.split).cast(pl.String).str.strip_chars().is_in(SPLITS).fill_null(False)
         checks[roles.split] = [rule("bad_split", ok)]
