@@ -15,3 +15,15 @@ def test_ci_runs_exactly_the_quick_start_commands() -> None:
     assert commands[0] in ci and commands[1] in ci
     assert "torch==2.13.0" in (ROOT / "constraints.txt").read_text()
     assert "-c constraints.txt" in commands[0]
+
+
+def test_readme_documents_every_defect_with_its_default() -> None:
+    from schemas.defects import DEFECTS, Policy, allowed
+
+    readme = (ROOT / "README.md").read_text()
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `(\w+)` \|.*$", readme, re.M)}
+    for name in DEFECTS:
+        assert name in rows, name
+        cells = [c.strip() for c in rows[name].strip("|").split("|")]
+        assert cells[3] == f"**{getattr(Policy(), name)}**", name
+        assert [a.split(" ")[0] for a in cells[4].split(" / ")] == list(allowed(name)), name
