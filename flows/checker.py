@@ -56,8 +56,9 @@ class Checker:
 
     def __init__(self, table: Table, frame: pl.DataFrame, roles: Roles, policy: Policy) -> None:
         self.table, self.roles, self.policy = table, roles, policy
-        group = pl.col(roles.id).cast(pl.String).fill_null("(missing id)") if roles.id \
-            else pl.lit("series")
+        key = pl.col(roles.id).cast(pl.String).str.strip_chars() if roles.id else None
+        group = pl.when(key.str.len_chars() > 0).then(key).otherwise(pl.lit("(missing id)")) \
+            if key is not None else pl.lit("series")
         self.raw = frame  # as read, with ROW: what the quarantine file shows
         self.frame = frame.with_columns(group.alias(GROUP), pl.lit(False).alias(FILLED))
         self.origin = self.frame.select(ROW, GROUP)  # the accounting's denominator
@@ -163,9 +164,9 @@ class Checker:
         rejected = self.rows_with("rejected").implode()
         return self.frame.filter(pl.col(ROW).is_null() | ~pl.col(ROW).is_in(rejected))
 
-    def note(self, check: str, text: str) -> None:
-        """Say what a fix did, on the check's latest finding."""
+    def note(self, check: str, text: str, action: str | None = None) -> None:
+        """Say what a fix did, on the check's latest finding (with that action, if given)."""
         for finding in reversed(self.findings):
-            if finding.check == check:
+            if finding.check == check and action in (None, finding.action):
                 finding.note = text
                 return

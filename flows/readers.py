@@ -135,14 +135,30 @@ def _check_header(path: Path, header: list[str], delim: str) -> None:
                     "Set data.delimiter (e.g. --set 'data.delimiter=;') to the file's delimiter")
 
 
+def _python_rows(path: Path, delim: str) -> pl.DataFrame:
+    """Every record as text, read by Python's csv module: the fallback when polars reads the
+    file differently from our scan (stray quotes inside fields, old Mac line endings)."""
+    with _open_text(path) as f:
+        reader = csv.reader(f, delimiter=delim, strict=False)
+        header = next(reader)
+        records = [r if r else [None] * len(header) for r in reader]  # type: ignore[list-item]
+    return pl.DataFrame(records, schema={h: pl.String for h in header}, orient="row")
+
+
 def _read_csv(path: Path, delimiter: str | None) -> Table:
     delim, starts, blank = _scan_csv(path, delimiter)
-    frame = pl.read_csv(path, separator=delim, infer_schema=False, encoding="utf8",
-                        truncate_ragged_lines=False)
+    try:
+        frame = pl.read_csv(path, separator=delim, infer_schema=False, encoding="utf8",
+                            truncate_ragged_lines=False)
+        if frame.height != len(starts):
+            raise ValueError("row count differs from the csv module's")
+    except Exception:
+        frame = _python_rows(path, delim)
+    except BaseException as exc:  # polars' PanicException is a BaseException
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+        frame = _python_rows(path, delim)
     frame = frame.rename({c: c.strip() for c in frame.columns})
-    if frame.height != len(starts):  # our scan and polars disagree on what a row is
-        raise _fail(path, f"polars read {frame.height} rows but the CSV has {len(starts)}",
-                    "Check the quoting in the file")
     blank_lines = tuple(int(starts[b]) for b in blank)
     if blank:
         keep = np.ones(frame.height, dtype=bool)

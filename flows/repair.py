@@ -6,7 +6,7 @@ from typing import Literal
 
 import polars as pl
 
-from schemas.checks import FILLED, GROUP, ROW, Step, grid_index
+from schemas.checks import DAY_US, FILLED, GROUP, ROW, Step, grid_index
 from schemas.data import Roles
 
 Fill = Literal["interpolate", "forward", "zero"]
@@ -22,6 +22,8 @@ def earlier_duplicates(frame: pl.DataFrame, hit: pl.DataFrame, time: str) -> pl.
 def _step_times(first: pl.Expr, idx: pl.Expr, step: Step, dtype: pl.DataType) -> pl.Expr:
     if step.months:
         return first.dt.offset_by(pl.format("{}mo", idx * step.months))
+    if step.wall and step.every % DAY_US == 0:  # whole local days, across DST changes
+        return first.dt.offset_by(pl.format("{}d", idx * (step.every // DAY_US)))
     if dtype == pl.Date:
         return first + pl.duration(days=idx * step.every)
     if isinstance(dtype, pl.Datetime):

@@ -17,8 +17,10 @@ from flows.readers import Table, read_table
 from flows.repair import earlier_duplicates, fill_gaps
 from flows.validation_report import accounting, check_entries, write_outputs
 from schemas.checks import (
+    FILLED,
     GROUP,
     ROW,
+    Step,
     classes_schema,
     gaps_schema,
     grid_schema,
@@ -51,16 +53,26 @@ def load_validated(layout: Layout) -> Validated:
     return Validated(frame=pl.read_parquet(layout.validated), roles=roles)
 
 
+def _values_in(frame: pl.DataFrame, col: str, markers: list[str]) -> int:
+    """How many cells of a column hold something (text, or a number that is not NaN)."""
+    if frame.schema[col] == pl.String:
+        return int(frame.select(text(col, markers).count()).item())
+    x = pl.col(col).cast(pl.Float64, strict=False)
+    return int(frame.select((x.is_not_null() & x.is_not_nan()).sum()).item())
+
+
 def parse_and_check_values(checker: Checker, v: ValidationConfig) -> dict[str, str]:
     """Stages every task shares: parse, empty features, values, order. Returns report facts."""
     r = checker.roles
     numeric = [c for c in (r.target, *r.features) if c]
     plan = time_plan(checker.frame, r.time, v.missing_values)
-    empty = [c for c in r.features if checker.frame.select(
-        text(c, v.missing_values).is_not_null().sum() if checker.frame.schema[c] == pl.String
-        else (pl.col(c).is_not_null() & pl.col(c).is_not_nan()).sum()).item() == 0]
+    if plan.dtype == "other":  # a duration or time of day: report its values as text
+        shown = [None if x is None else str(x) for x in checker.frame[r.time].to_list()]
+        checker.frame = checker.frame.with_columns(pl.Series(r.time, shown, pl.String))
+    empty = [c for c in r.features if _values_in(checker.frame, c, v.missing_values) == 0]
     checker.stage(parse_schema(checker.frame, numeric, r.time, plan, v.missing_values))
-    checker.frame = typed(checker.frame, numeric, r.time, plan, v.missing_values)
+    keys = [c for c in (r.id, r.label, r.split) if c]
+    checker.frame = typed(checker.frame, numeric, r.time, plan, v.missing_values, keys)
     for c in empty:
         checker.column_defect("empty_feature", c, "left out of the features")
     checker.drop_features(empty)
@@ -90,10 +102,33 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
     to_fix = checker.stage(gaps_schema(r, dtype, step), whole_groups=True)
     checker.note("gaps", f"{gaps} steps missing")
     if to_fix:
+        gaps = _refuse_long_fills(checker, dtype, step)
         checker.frame = fill_gaps(checker.frame, r, step, v.fill)
-        checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}")
+        checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}", action="fixed")
     checker.stage(series_schema(r, cfg.forecast), whole_groups=True)
     return {"step": step.describe()}
+
+
+def _refuse_long_fills(checker: Checker, dtype: pl.DataType, step: Step) -> int:
+    """`gaps: fix` must not invent more rows than a series has: such series (often a typo
+    in one time) are rejected instead. Returns the steps left to insert."""
+    r = checker.roles
+    frame = checker.untainted().with_columns(missing_steps(r, dtype, step).alias("__missing"))
+    per = frame.group_by(GROUP).agg(pl.col("__missing").sum().alias("missing"),
+                                    pl.len().alias("rows"))
+    bad = per.filter(pl.col("missing") > pl.col("rows"))
+    if bad.height:
+        rows = checker.frame.filter(pl.col(GROUP).is_in(bad[GROUP].implode()))[ROW]
+        checker.set_aside(rows, "rejected", "gaps", r.time)
+        worst = bad.sort("missing", descending=True).row(0, named=True)
+        at = frame.filter(pl.col(GROUP).is_in(bad[GROUP].implode()) & (pl.col("__missing") > 0))
+        checker.findings.append(Finding(
+            "gaps", r.time, "rejected", at.height, bad.height,
+            where=checker.table.where_text(at[ROW].drop_nulls().to_list()),
+            note=f"too long to fill: series {worst[GROUP]!r} would get {int(worst['missing'])} "
+                 f"inserted steps for {worst['rows']} rows; check its times"))
+        checker.frame = checker.frame.filter(~pl.col(GROUP).is_in(bad[GROUP].implode()))
+    return int(per.filter(pl.col("missing") <= pl.col("rows"))["missing"].sum())
 
 
 def check_classify(checker: Checker, cfg: Config) -> dict[str, str]:
@@ -128,7 +163,8 @@ def message(path: Path, findings: list[Finding], report: Path | None, task: str,
     for f in findings:
         d = DEFECTS[f.check]
         note = f" ({f.note})" if f.note else ""
-        lines.append(f"  - {describe(f, task)}{note}; {d.advice}{alternatives(f.check)}.")
+        other = alternatives(f.check) if f.action == "rejected" else ""
+        lines.append(f"  - {describe(f, task)}{note}; {d.advice}{other}.")
     if report is not None:
         lines.append(f"Full report: {report}")
     return "\n".join(lines)
@@ -157,6 +193,16 @@ def _roles(cfg: Config, table: Table) -> Roles:
         msg = f"{cfg.data.path}: {exc}. Columns found: {', '.join(table.frame.columns)}."
         _fail_early(cfg, msg, table.frame.height, "failed")
         raise DataValidationError(msg) from None
+    named = [c for c in (roles.id, roles.time, roles.target, roles.label, roles.split) if c]
+    twice = sorted({c for c in [*named, *roles.features] if [*named, *roles.features].count(c) > 1})
+    if twice:
+        raise UsageError(f"{cfg.data.path}: column(s) {twice} are given more than one role "
+                         "(id, time, target, label, split, features); give each role its own "
+                         "column.")
+    reserved = [c for c in table.frame.columns if c in (ROW, GROUP, FILLED)]
+    if reserved:
+        raise UsageError(f"{cfg.data.path}: column(s) {reserved} are names seqarena uses "
+                         "internally (a validated.parquet?); rename or drop them.")
     unknown = sorted(set(cfg.validation.bounds) - {roles.target, *roles.features})
     if unknown:
         raise UsageError(f"validation.bounds: {unknown} are not target or feature columns of "
@@ -168,6 +214,9 @@ def validate(cfg: Config) -> Validated:
     """Check the data file against the contract; write the report, the quarantine files and
     the validated rows; raise DataValidationError when a defect's policy is `error`."""
     layout = Layout(Path(cfg.out_dir))
+    for stale in (layout.validation, layout.validation_md, layout.validated,
+                  layout.quarantine_csv, layout.quarantine_parquet):
+        stale.unlink(missing_ok=True)  # a failure must not leave an earlier run's verdict
     table = _read(cfg)
     roles = _roles(cfg, table)
     raw = table.frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))

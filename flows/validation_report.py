@@ -121,8 +121,12 @@ def render(report: dict[str, Any]) -> str:
 
 def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:
     """Text cells that a spreadsheet would run as a formula get a leading apostrophe;
-    plain numbers such as -5 are left alone."""
+    plain numbers such as -5 are left alone. Other values (lists, durations...) become text."""
     risky = r"^[=+\-@\t\r]"
+    nested = [c for c, t in frame.schema.items() if not (
+        t.is_numeric() or t in (pl.String, pl.Boolean, pl.Date) or isinstance(t, pl.Datetime))]
+    frame = frame.with_columns(pl.Series(c, [str(v) for v in frame[c].to_list()], pl.String)
+                               for c in nested)
     return frame.with_columns(
         pl.when(pl.col(c).str.contains(risky) & pl.col(c).str.strip_chars()
                 .cast(pl.Float64, strict=False).is_null())

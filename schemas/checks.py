@@ -19,6 +19,7 @@ from schemas.parse import rule
 
 GROUP, ROW, FILLED = "__group", "__row", "__filled"
 MIN_CLASS_SEQUENCES = 3  # one each for train, val and test
+HUGE = 1e150  # beyond this, squares overflow float64: scaling statistics become inf
 
 
 def _schema(columns: dict[str, list[pa.Check]]) -> pa.DataFrameSchema:
@@ -27,8 +28,9 @@ def _schema(columns: dict[str, list[pa.Check]]) -> pa.DataFrameSchema:
 
 
 def present(col: str) -> pl.Expr:
-    """A value that is neither null nor blank text."""
-    return pl.col(col).cast(pl.String).str.strip_chars().str.len_chars().fill_null(0) > 0
+    """A value that is neither null, NaN nor blank text."""
+    s = pl.col(col).cast(pl.String).str.strip_chars()
+    return s.is_not_null() & ~s.is_in(["", "NaN", "nan"])
 
 
 def values_schema(roles: Roles, v: ValidationConfig) -> pa.DataFrameSchema:
@@ -37,7 +39,7 @@ def values_schema(roles: Roles, v: ValidationConfig) -> pa.DataFrameSchema:
     for c in [roles.target, *roles.features] if roles.target else list(roles.features):
         x = pl.col(c)
         checks[c] = [rule("missing", x.is_not_null() & x.is_not_nan()),
-                     rule("infinite", ~x.is_infinite())]
+                     rule("infinite", x.is_nan() | (x.abs() <= HUGE))]
         bounds = v.bounds.get(c)
         if bounds is not None:
             low = x >= bounds.min if bounds.min is not None else pl.lit(True)
@@ -64,11 +66,14 @@ def order_schema(roles: Roles) -> pa.DataFrameSchema:
 
 @dataclass(frozen=True)
 class Step:
-    """The regular step of a forecasting time column: `every` units, or calendar `months`."""
+    """The regular step of a forecasting time column: `every` units, or calendar `months`.
+    `wall`: count time-zone-aware times on the local clock (daily or longer steps, so that
+    local midnights stay one day apart across daylight-saving changes)."""
 
     every: int = 1
     unit: str = "step"  # "us" (datetimes), "d" (dates) or "step" (integers)
     months: int = 0
+    wall: bool = False
 
     def describe(self) -> str:
         """For the report: '1 day', '1 hour', '1 month', '7 steps'."""
@@ -84,44 +89,71 @@ class Step:
         return f"{seconds} seconds"
 
 
-def as_int(time: str, dtype: pl.DataType) -> tuple[pl.Expr, str]:
+DAY_US = 86_400_000_000
+
+
+def as_int(time: str, dtype: pl.DataType, wall: bool = False) -> tuple[pl.Expr, str]:
     """The time column as integers, and their unit."""
     t = pl.col(time)
     if dtype == pl.Date:
         return t.cast(pl.Int64), "d"
     if isinstance(dtype, pl.Datetime):
-        return t.dt.epoch("us"), "us"
+        local = t.dt.replace_time_zone(None) if wall and dtype.time_zone else t
+        return local.dt.epoch("us"), "us"
     return t.cast(pl.Int64), "step"
 
 
 def infer_step(frame: pl.DataFrame, time: str) -> Step:
     """The most common positive step between consecutive times of a series; a step of about
-    a month, quarter or year that varies in length is taken as a calendar step."""
-    x, unit = as_int(time, frame.schema[time])
+    a month, quarter or year whose length varies is a calendar step."""
+    dtype = frame.schema[time]
+    x, unit = as_int(time, dtype)
     diffs = frame.sort(GROUP, time).select(x.diff().over(GROUP).alias("d"))["d"]
     diffs = diffs.filter(diffs > 0)
     if diffs.is_empty():
         return Step(unit=unit)
     every = int(diffs.mode().min())  # type: ignore[arg-type]
-    day = {"d": 1, "us": 86_400_000_000}.get(unit)
-    if day and diffs.n_unique() > 1:
+    day = {"d": 1, "us": DAY_US}.get(unit)
+    if day:
         for months, low, high in ((1, 28, 31), (3, 89, 92), (12, 365, 366)):
-            if low * day <= every <= high * day:
+            near = diffs.filter((diffs >= low * day) & (diffs <= high * day))
+            if low * day <= every <= high * day and near.n_unique() > 1:
                 return Step(unit=unit, months=months)
-    return Step(every=every, unit=unit)
+    wall = unit == "us" and every >= DAY_US - 3_600_000_000 and bool(
+        getattr(dtype, "time_zone", None))
+    if wall:
+        x, _ = as_int(time, dtype, wall=True)
+        local = frame.sort(GROUP, time).select(x.diff().over(GROUP).alias("d"))["d"]
+        every = int(local.filter(local > 0).mode().min())  # type: ignore[arg-type]
+    return Step(every=every, unit=unit, wall=wall)
+
+
+def _first_on_grid(idx: pl.Expr, on: pl.Expr) -> pl.Expr:
+    return pl.when(on).then(idx).otherwise(None).min().over(GROUP)
 
 
 def grid_index(time: str, dtype: pl.DataType, step: Step) -> pl.Expr:
-    """Each row's position on its series' grid, counted from the series' first time; a
-    fractional position means the time is off the grid."""
+    """Each row's position on its series' grid, 0 at the series' first on-grid time; a
+    fractional position (x.5) means the time is off the grid. The grid's phase is the one
+    most of the series' times share, so one odd first time does not shift the rest."""
     t = pl.col(time)
     if step.months:
         month = t.dt.year().cast(pl.Int64) * 12 + t.dt.month().cast(pl.Int64)
-        moved = month - month.first().over(GROUP)
-        on_day = t == t.first().over(GROUP).dt.offset_by(pl.format("{}mo", moved))
-        return moved / step.months + pl.when(on_day).then(0.0).otherwise(0.5)
-    x, _ = as_int(time, dtype)
-    return (x - x.first().over(GROUP)) / step.every
+        first = t.sort().first().over(GROUP)
+        day_ok = (t.dt.day() == pl.min_horizontal(first.dt.day(), t.dt.month_end().dt.day())) | (
+            (t.dt.month_end() == t) & (first.dt.month_end() == first))
+        if isinstance(dtype, pl.Datetime):
+            day_ok = day_ok & (t.dt.time() == first.dt.time())
+        phase = (month % step.months).mode().min().over(GROUP)
+        on = day_ok & (month % step.months == phase)
+        idx = (month - phase) // step.months
+    else:
+        x, _ = as_int(time, dtype, step.wall)
+        phase = (x % step.every).mode().min().over(GROUP)
+        on = x % step.every == phase
+        idx = (x - phase) // step.every
+    idx = idx - _first_on_grid(idx, on)
+    return idx.cast(pl.Float64) + pl.when(on).then(0.0).otherwise(0.5)
 
 
 def grid_schema(roles: Roles, dtype: pl.DataType, step: Step) -> pa.DataFrameSchema:

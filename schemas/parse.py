@@ -12,6 +12,7 @@ import polars as pl
 
 INTEGER = "integer"
 DATE = "%Y-%m-%d"
+COMPACT_DATE = "%Y%m%d"  # ISO 8601 basic format; preferred to integers when all parse
 DATETIMES = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
 OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})$"
 
@@ -62,14 +63,18 @@ def numeric_like(frame: pl.DataFrame, markers: Sequence[str]) -> set[str]:
 class TimePlan:
     """How the time column is written: its dominant format and UTC offset."""
 
-    dtype: str  # "native" (already typed), "float" (integral floats), "text"
+    dtype: str  # "native" (date, datetime, integer), "float" (integral floats), "text", "other"
     fmt: str | None = None  # INTEGER, DATE or one of DATETIMES, for text
     offset: str | None = None  # the dominant offset, e.g. "+00:00", for text datetimes
 
     def describe(self) -> str:
         """For the report."""
+        if self.dtype == "other":
+            return "not a date, datetime or integer step"
         if self.dtype != "text":
             return self.dtype
+        if self.fmt is None:
+            return "no value is an ISO 8601 date/time or an integer step"
         return f"{self.fmt}{' ' + self.offset if self.offset else ''}"
 
 
@@ -87,23 +92,27 @@ def _parsed(col: str, fmt: str, markers: Sequence[str]) -> pl.Expr:
     s = text(col, markers)
     if fmt == INTEGER:
         return pl.when(s.str.contains(r"^[+-]?\d+$")).then(s.cast(pl.Int64, strict=False))
-    if fmt == DATE:
-        return s.str.to_date(DATE, strict=False)
+    if fmt in (DATE, COMPACT_DATE):
+        digits = s.str.contains(r"^\d{8}$") if fmt == COMPACT_DATE else pl.lit(True)
+        return pl.when(digits).then(s.str.to_date(fmt, strict=False))
     return _naive(col, markers).str.to_datetime(fmt, strict=False, time_unit="us")
 
 
 def time_plan(frame: pl.DataFrame, col: str, markers: Sequence[str]) -> TimePlan:
     """The format that parses most of the column's values, and their most common offset."""
     dtype = frame.schema[col]
-    if dtype.is_temporal() or dtype.is_integer():
+    if dtype in (pl.Date, pl.Datetime) or isinstance(dtype, pl.Datetime) or dtype.is_integer():
         return TimePlan("native")
     if dtype.is_float():
         return TimePlan("float")
     if dtype != pl.String:
-        return TimePlan("text", fmt=DATE)  # nothing parses: every row is reported
+        return TimePlan("other")  # a duration, a time of day...: not a time axis
+    formats = (COMPACT_DATE, INTEGER, DATE, *DATETIMES)  # on a tie the earlier wins
     counts = frame.select(_parsed(col, f, markers).count().alias(f)
-                          for f in (INTEGER, DATE, *DATETIMES)).row(0, named=True)
-    fmt = max(counts, key=lambda f: counts[f])  # ties: the earlier (integer, date) wins
+                          for f in formats).row(0, named=True)
+    fmt = max(counts, key=lambda f: counts[f])
+    if counts[fmt] == 0:
+        return TimePlan("text", fmt=None)
     offset = None
     if fmt in DATETIMES:
         mode = frame.select(_offset(col, markers).filter(_parsed(col, fmt, markers).is_not_null())
@@ -116,11 +125,15 @@ def time_checks(col: str, plan: TimePlan, markers: Sequence[str]) -> list[pa.Che
     """`time_format`: present but not in the plan's format; `time_zone`: another offset."""
     if plan.dtype == "native":
         return []
+    if plan.dtype == "other":
+        return [rule("time_format", pl.col(col).is_null())]
     if plan.dtype == "float":
         whole = pl.col(col).is_nan() | (pl.col(col) == pl.col(col).round())
         return [rule("time_format", pl.col(col).is_null() | whole)]
     present = text(col, markers).is_not_null()
-    parsed = _parsed(col, plan.fmt or DATE, markers).is_not_null()
+    if plan.fmt is None:
+        return [rule("time_format", ~present)]
+    parsed = _parsed(col, plan.fmt, markers).is_not_null()
     checks = [rule("time_format", ~present | parsed)]
     if plan.fmt in DATETIMES:
         same = _offset(col, markers).eq_missing(pl.lit(plan.offset, pl.String))
@@ -134,9 +147,13 @@ def parse_time(col: str, plan: TimePlan, markers: Sequence[str]) -> pl.Expr:
         return pl.col(col)
     if plan.dtype == "float":
         return pl.col(col).cast(pl.Int64, strict=False)
-    parsed = _parsed(col, plan.fmt or DATE, markers)
-    if plan.offset:
-        parsed = parsed.dt.replace_time_zone(plan.offset).dt.convert_time_zone("UTC")
+    if plan.fmt is None or plan.dtype == "other":
+        return pl.lit(None, pl.Datetime("us")).alias(col)
+    parsed = _parsed(col, plan.fmt, markers)
+    if plan.offset:  # to UTC; works for any offset, +05:30 and +05:45 included
+        sign = -1 if plan.offset.startswith("-") else 1
+        minutes = sign * (int(plan.offset[1:3]) * 60 + int(plan.offset[4:6]))
+        parsed = (parsed - pl.duration(minutes=minutes)).dt.replace_time_zone("UTC")
     return parsed.alias(col)
 
 
@@ -150,7 +167,9 @@ def parse_schema(frame: pl.DataFrame, numeric: list[str], time: str, plan: TimeP
 
 
 def typed(frame: pl.DataFrame, numeric: list[str], time: str, plan: TimePlan,
-          markers: Sequence[str]) -> pl.DataFrame:
-    """Numbers as Float64 and the time column typed; what did not parse becomes null."""
+          markers: Sequence[str], keys: Sequence[str] = ()) -> pl.DataFrame:
+    """Numbers as Float64 and the time column typed; what did not parse becomes null.
+    Text `keys` (id, label, split) are trimmed, with missing-value markers as null."""
+    trimmed = [text(c, markers) for c in keys if frame.schema[c] == pl.String]
     return frame.with_columns(*(as_number(c, frame.schema[c], markers).alias(c) for c in numeric),
-                              parse_time(time, plan, markers))
+                              parse_time(time, plan, markers), *trimmed)

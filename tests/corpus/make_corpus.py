@@ -119,8 +119,53 @@ def classify_defects() -> None:
     put("rare_class.csv", [*rows, "q98,0,1,left", "q98,1,2,left"])
 
 
+def regressions() -> None:
+    """Inputs that once broke validation (times, offsets, types, stray quotes)."""
+    import polars as pl
+
+    def one_series(times: list[str], name: str = "a") -> list[str]:
+        return [f"{name},{t},{(i * 7) % 5}" for i, t in enumerate(times)]
+
+    head = "unique_id,ds,y"
+    hours = [f"2024-01-01T{h:02d}:00:00" for h in range(20)]
+    put("offset_0530.csv", [head, *one_series([h + "+05:30" for h in hours])])
+    month_ends = [str(d) for d in pl.date_range(date(2023, 4, 1), date(2024, 11, 1), "1mo",
+                                                eager=True).dt.month_end()]
+    put("month_ends_from_april.csv", [head, *one_series(month_ends)])
+    put("off_grid_first.csv", [head, *one_series(["2023-12-31T23:30:00", *hours])])
+    put("epoch_ns.csv", [head, *one_series([str(1704067200000000000 + k * 3600000000000)
+                                            for k in range(40)])])
+    days30 = [str(date(2024, 1, 1) + timedelta(days=30 * k)) for k in range(21) if k != 10]
+    put("every_30_days_gap.csv", [head, *one_series(days30)])
+    put("typo_step.csv", [head, *one_series([*map(str, range(20)), "10000000"])])
+    put("compact_dates.csv", [head, *one_series([(date(2024, 1, 1) + timedelta(days=k))
+                                                 .strftime("%Y%m%d") for k in range(40)])])
+    padded = one_series([str(date(2024, 1, 1) + timedelta(days=k)) for k in range(20)])
+    put("padded_ids.csv", [head, *(r.replace("a,", "a ,", 1) if i % 2 else r
+                                   for i, r in enumerate(padded))])
+    put("huge.csv", [head, *edit(padded, 3, 2, "1e308")])
+    put("stray_quote.csv", [head, *edit(padded, 3, 2, '5"x')])
+    (HERE / "cr_only.csv").write_bytes(("\r".join([head, *padded]) + "\r").encode())
+    put("reserved_column.csv", [head + ",__row", *(r + ",1" for r in padded)])
+    put("label_na.csv", [classify_rows()[0], *edit(classify_rows()[1:], 2, 3, "NA")])
+    frame = pl.read_csv(HERE / "valid.csv", try_parse_dates=True)
+    frame.with_columns((pl.col("promo") > 0).alias("flag")).write_parquet(
+        HERE / "bool_feature.parquet")
+    frame.with_columns(pl.concat_list("y", "promo").alias("pair"),
+                       pl.when(pl.int_range(pl.len()) == 3).then(None).otherwise(pl.col("y"))
+                       .alias("y")).write_parquet(HERE / "list_column.parquet")
+    berlin = pl.datetime_range(date(2024, 3, 20), date(2024, 4, 10), "1d",
+                               time_zone="Europe/Berlin", eager=True)
+    pl.DataFrame({"ds": berlin, "y": [float(i % 5) for i in range(len(berlin))]}).write_parquet(
+        HERE / "berlin_daily.parquet")
+    pl.DataFrame({"ds": [timedelta(hours=k) for k in range(20)],
+                  "y": [float(i % 5) for i in range(20)]}).write_parquet(
+        HERE / "duration_time.parquet")
+
+
 if __name__ == "__main__":
     readers()
     forecast_defects()
     classify_defects()
+    regressions()
     print(f"wrote {len(list(HERE.glob('*.*'))) - 1} files to {HERE}")
