@@ -108,7 +108,6 @@ class Checker:
             finding = self._finding(str(check), str(column), hit)
             if self.policy_of(finding.check) == "fix":
                 to_fix[finding.check] = hit
-                finding.action = "fixed"
             else:
                 whole = DEFECTS[finding.check].scope == "group" or self.roles.task == "classify"
                 target = frame.filter(pl.col(GROUP).is_in(hit[GROUP].unique().implode())) \

@@ -54,7 +54,6 @@ def _retry_unless_user_error(_: Task, __: TaskRun, state: State) -> bool:
 def validate_task(cfg: Config) -> dict[str, Any]:
     """Check the data against the contract; the report becomes an artifact, pass or fail."""
     layout = Layout(Path(cfg.out_dir))
-    layout.validation_md.unlink(missing_ok=True)
     try:
         v = validate(cfg)
     finally:

@@ -43,7 +43,8 @@ class Table:
         """'lines 6, 9 and 4 more' or 'rows 5, 8 (0-based)'."""
         if not rows:
             return ""
-        shown = [w.split()[1] for w in self.where(rows[:show])]
+        lines = self.lines
+        shown = [str(int(lines[r])) if lines is not None else str(r) for r in rows[:show]]
         more = f" and {len(rows) - show} more" if len(rows) > show else ""
         noun = "line" if self.lines is not None else "row"
         plural = "s" if len(rows) > 1 else ""
@@ -152,8 +153,6 @@ def _read_csv(path: Path, delimiter: str | None) -> Table:
                             truncate_ragged_lines=False)
         if frame.height != len(starts):
             raise ValueError("row count differs from the csv module's")
-    except Exception:
-        frame = _python_rows(path, delim)
     except BaseException as exc:  # polars' PanicException is a BaseException
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise

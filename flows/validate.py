@@ -20,7 +20,6 @@ from schemas.checks import (
     FILLED,
     GROUP,
     ROW,
-    Step,
     classes_schema,
     gaps_schema,
     grid_schema,
@@ -98,22 +97,23 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
     dtype = checker.frame.schema[r.time]
     step = infer_step(checker.frame.filter(pl.col(ROW).is_not_null()), r.time)
     checker.stage(grid_schema(r, dtype, step), whole_groups=True)
-    gaps = int(checker.untainted().select(missing_steps(r, dtype, step).sum()).item())
+    steps = checker.untainted().with_columns(missing_steps(r, dtype, step).alias("__missing"))
+    gaps = int(steps["__missing"].sum())
     to_fix = checker.stage(gaps_schema(r, dtype, step), whole_groups=True)
     checker.note("gaps", f"{gaps} steps missing")
-    if to_fix:
-        gaps = _refuse_long_fills(checker, dtype, step)
+    if to_fix:  # the `fix` policy set nothing aside, so `steps` still matches the frame
+        gaps = _refuse_long_fills(checker, steps)
         checker.frame = fill_gaps(checker.frame, r, step, v.fill)
         checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}", action="fixed")
     checker.stage(series_schema(r, cfg.forecast), whole_groups=True)
     return {"step": step.describe()}
 
 
-def _refuse_long_fills(checker: Checker, dtype: pl.DataType, step: Step) -> int:
+def _refuse_long_fills(checker: Checker, frame: pl.DataFrame) -> int:
     """`gaps: fix` must not invent more rows than a series has: such series (often a typo
-    in one time) are rejected instead. Returns the steps left to insert."""
+    in one time) are rejected instead. `frame` has each row's `__missing` steps before it.
+    Returns the steps left to insert."""
     r = checker.roles
-    frame = checker.untainted().with_columns(missing_steps(r, dtype, step).alias("__missing"))
     per = frame.group_by(GROUP).agg(pl.col("__missing").sum().alias("missing"),
                                     pl.len().alias("rows"))
     bad = per.filter(pl.col("missing") > pl.col("rows"))
@@ -172,7 +172,6 @@ def message(path: Path, findings: list[Finding], report: Path | None, task: str,
 
 def _fail_early(cfg: Config, error: str, rows_in: int, status: str) -> None:
     layout = Layout(Path(cfg.out_dir))
-    layout.validated.unlink(missing_ok=True)
     report = {"file": cfg.data.path, "status": status, "error": error, "rows_in": rows_in}
     write_outputs(layout, report, None)
 
@@ -240,7 +239,6 @@ def validate(cfg: Config) -> Validated:
     write_outputs(layout, report, checker)
     md = layout.validation_md
     if failed:
-        layout.validated.unlink(missing_ok=True)
         errors, headline = checker.errors, "the data failed validation"
         if not errors:
             errors = [f for f in checker.findings if f.set_aside]

@@ -25,11 +25,11 @@ def forecast_rows(n: int = 14) -> list[str]:
     return rows
 
 
-def classify_rows(per_class: int = 6, label_of=None) -> list[str]:
+def classify_rows(per_class: int = 6) -> list[str]:
     """Sequences q00.. of 4 steps, labels up/down alternating."""
     rows = ["sequence_id,step,f1,label"]
     for q in range(2 * per_class):
-        label = (label_of or (lambda k: ["up", "down"][k % 2]))(q)
+        label = ["up", "down"][q % 2]
         rows += [f"q{q:02d},{t},{(q + 1) * (t + 1) % 7 - 3},{label}" for t in range(4)]
     return rows
 
