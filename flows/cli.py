@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from flows.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, SeqarenaError, UsageError
+from flows.procs import Terminated, handle_sigterm
 
 if TYPE_CHECKING:
     from schemas.config import Config
@@ -107,35 +108,39 @@ def _config(args: argparse.Namespace) -> Config:
 def cmd_validate(args: argparse.Namespace) -> int:
     from flows.io import read_json
     from flows.layout import Layout
+    from flows.runs import RunFolder
     from flows.validate import validate
 
     cfg = _config(args)
-    v = validate(cfg)
-    r = read_json(Layout(Path(cfg.out_dir)).validation)
+    out = Path(cfg.out_dir)
+    with RunFolder(out, "validate") as run:
+        v = validate(cfg.model_copy(update={"out_dir": str(run.path)}))
+        run.publish()
+    r = read_json(Layout(out).validation)
     print(f"{args.data}: valid — task {v.roles.task}; {r['rows_used']} of {r['rows_in']} rows "
           f"used, {r['rows_quarantined']} quarantined, {r['rows_added']} inserted; "
-          f"report {Path(cfg.out_dir) / 'validation.md'}")
+          f"report {out / 'validation.md'}")
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    from flows.io import read_json
     from flows.pipeline import run_compare
     from flows.report import leaderboard_table
 
     start = time.perf_counter()
     decision = run_compare(cfg)
     out = Path(cfg.out_dir)
-    from flows.io import read_json
-
     metrics = read_json(out / "metrics.json")
     rows = [{"model": k, **v} for k, v in metrics["models"].items()]
     print()
     print(leaderboard_table(rows, metrics["task"], decision))
     print(f"\nPromoted: {decision['winner'] or 'none'}. {decision['reason']}")
     print(f"Report: {out / 'report.md'}")
-    if decision["winner"]:
-        print(f"Model:  {out / 'promoted'}")
+    if decision["champion"]:
+        kept = "" if decision["winner"] else " (the model promoted earlier stays)"
+        print(f"Model:  {out / 'promoted'} -> {decision['champion']}{kept}")
     print(f"Done in {time.perf_counter() - start:.1f} s.")
     return EXIT_OK
 
@@ -160,17 +165,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_stage(args: argparse.Namespace) -> int:
     from flows import evaluate, preprocess, promote, train, validate
+    from flows.procs import watch_parent
+    from flows.runs import FolderLock
     from schemas.config import load_config
 
+    watch_parent()  # `dvc repro` killed: this stage stops too
     cfg = load_config(args.params)
-    if args.name == "train":
-        if args.model not in cfg.models:
-            raise UsageError(f"stage train: --model must be one of {', '.join(cfg.models)}")
-        train.train_model(cfg, args.model)
-    else:
-        fn = {"validate": validate.validate, "preprocess": preprocess.preprocess,
-              "evaluate": evaluate.evaluate, "promote": promote.promote}[args.name]
-        fn(cfg)
+    if args.name == "train" and args.model not in cfg.models:
+        raise UsageError(f"stage train: --model must be one of {', '.join(cfg.models)}")
+    with FolderLock(Path(cfg.out_dir), f"stage {args.name}"):
+        if args.name == "train":
+            train.train_model(cfg, args.model)
+        else:
+            fn = {"validate": validate.validate, "preprocess": preprocess.preprocess,
+                  "evaluate": evaluate.evaluate, "promote": promote.promote}[args.name]
+            fn(cfg)
     return EXIT_OK
 
 
@@ -205,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     _setup_logging(argv, debug)
+    handle_sigterm()
     commands = {"validate": cmd_validate, "compare": cmd_compare, "predict": cmd_predict,
                 "serve": cmd_serve, "stage": cmd_stage}
     try:
@@ -215,8 +225,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("terminated (SIGTERM): the run stopped; nothing was published", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: the run stopped; nothing was published", file=sys.stderr)
         return 130
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE

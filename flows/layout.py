@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# the names at the top of an output folder, each a link into its `latest` run (flows/runs.py)
+PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantine.csv",
+             "quarantine.parquet", "prepared", "models", "metrics.json", "leaderboard.csv",
+             "decision.json", "report.md", "promoted")
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -58,6 +63,10 @@ class Layout:
     @property
     def promoted(self) -> Path:
         return self.root / "promoted"
+
+    @property
+    def decision(self) -> Path:
+        return self.root / "decision.json"
 
     @property
     def report(self) -> Path:

@@ -13,36 +13,21 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.deployments.runner import RunnerDeployment
 from prefect.futures import as_completed
-from prefect.server.api.server import SubprocessASGIServer
-from prefect.settings import PREFECT_API_URL
 from prefect.states import State
-from prefect.task_runners import ProcessPoolTaskRunner
 
 from flows.errors import SeqarenaError
 from flows.evaluate import evaluate
+from flows.io import read_json
 from flows.layout import Layout
 from flows.preprocess import preprocess
 from flows.promote import promote
+from flows.runs import RunFolder
+from flows.runtime import OwnedProcessPool, prefect_api
 from flows.train import train_model
 from flows.validate import validate
 from schemas.config import Config
 
 log = logging.getLogger("seqarena")
-
-
-def share_api_with_workers() -> None:
-    """Point training processes at this process's Prefect API.
-
-    With no server configured, Prefect embeds one per process: spawned workers would each
-    start their own over the same SQLite file ("database is locked"), so start it here once.
-    """
-    url = PREFECT_API_URL.value()
-    if not url:
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        server = SubprocessASGIServer()  # the same instance Prefect's client uses; idempotent
-        server.start()
-        url = server.api_url
-    os.environ["PREFECT_API_URL"] = url
 
 
 def _retry_unless_user_error(_: Task, __: TaskRun, state: State) -> bool:
@@ -51,17 +36,18 @@ def _retry_unless_user_error(_: Task, __: TaskRun, state: State) -> bool:
 
 
 @task(name="validate")
-def validate_task(cfg: Config) -> dict[str, Any]:
-    """Check the data against the contract; the report becomes an artifact, pass or fail."""
+def validate_task(cfg: Config, done: bool = False) -> dict[str, Any]:
+    """Check the data against the contract (unless the caller did, `done`); the report
+    becomes an artifact, pass or fail."""
     layout = Layout(Path(cfg.out_dir))
     try:
-        v = validate(cfg)
+        rows = read_json(layout.validation)["rows_used"] if done else validate(cfg).frame.height
     finally:
         if layout.validation_md.exists():
             create_markdown_artifact(layout.validation_md.read_text(encoding="utf-8"),
                                      key="seqarena-validation",
                                      description=f"seqarena validation of {cfg.data.path}")
-    return {"rows": v.frame.height, **v.roles.to_dict()}
+    return {"rows": rows, "task": read_json(layout.validation)["task"]}
 
 
 @task(name="preprocess")
@@ -102,42 +88,83 @@ def largest_first(cfg: Config) -> list[str]:
     return sorted(cfg.models, key=size, reverse=True)
 
 
+def _train_round(cfg: Config, names: list[str], workers: int,
+                 failures: dict[str, str]) -> list[str]:
+    """Train `names` in one fresh process pool; return those whose worker process died."""
+    died: list[str] = []
+    with OwnedProcessPool(max_workers=min(workers, len(names))) as pool:
+        futures = {pool.submit(train_task, {"cfg": cfg, "name": n}): n for n in names}
+        for future in as_completed(list(futures)):
+            name = futures[future]
+            try:
+                result = future.result(raise_on_failure=False)
+            except BrokenProcessPool:  # a worker died hard: killed, out of memory
+                died.append(name)
+                continue
+            if isinstance(result, BaseException):
+                failures[name] = f"{type(result).__name__}: {result}"
+                log.info("✗ %-12s failed: %s", name, failures[name])
+            else:
+                failures.pop(name, None)
+                log.info("✓ %-12s %6.1f s, %d epochs (best %d), %s params", name,
+                         result["train_seconds"], result["epochs"], result["best_epoch"],
+                         f"{result['params']:,}")
+    return died
+
+
 def train_all(cfg: Config) -> dict[str, str]:
-    """Submit one training task per model; return {name: error} for those that failed."""
-    share_api_with_workers()
-    futures = {train_task.submit(cfg, name): name for name in largest_first(cfg)}
+    """Train every model in parallel processes; return {name: error} for those that failed.
+
+    A worker that dies (killed, out of memory) breaks its whole pool, so every model still
+    in that pool is trained again, each alone in a fresh process: the other models never
+    pay for one crash, and a model whose process dies twice is reported as failed.
+    """
+    workers = cfg.train.workers or os.cpu_count() or 1
     failures: dict[str, str] = {}
-    for future in as_completed(list(futures)):
-        name = futures[future]
-        try:
-            result = future.result(raise_on_failure=False)
-        except BrokenProcessPool as exc:  # a worker died hard (killed, out of memory)
-            result = exc
-        if isinstance(result, BaseException):
-            failures[name] = f"{type(result).__name__}: {result}"
+    died = _train_round(cfg, largest_first(cfg), workers, failures)
+    for name in died:
+        log.info("! %-12s its training process died; training it again alone", name)
+        if _train_round(cfg, [name], 1, failures):
+            failures[name] = ("its training process died twice (killed, or out of memory); "
+                              "try a smaller model or train.batch_size")
             log.info("✗ %-12s failed: %s", name, failures[name])
-        else:
-            log.info("✓ %-12s %6.1f s, %d epochs (best %d), %s params", name,
-                     result["train_seconds"], result["epochs"], result["best_epoch"],
-                     f"{result['params']:,}")
     return failures
 
 
-@flow(name="seqarena-compare", task_runner=ProcessPoolTaskRunner(), log_prints=False)
-def compare_flow(config: Config) -> dict[str, Any]:
-    """Validate, preprocess, train every model in parallel, evaluate, promote."""
-    summary = validate_task(config)
+def _stages(cfg: Config, validated: bool) -> dict[str, Any]:
+    """The stages of one comparison, writing below cfg.out_dir (a run folder)."""
+    summary = validate_task(cfg, validated)
     log.info("✓ validate     %d rows, task %s", summary["rows"], summary["task"])
-    counts = preprocess_task(config)
+    counts = preprocess_task(cfg)
     log.info("✓ preprocess   train/val/test = %d/%d/%d", counts["train"], counts["val"],
              counts["test"])
-    log.info("… training %d models", len(config.models))
-    failures = train_all(config)
-    evaluate_task(config, failures)
-    decision = promote_task(config)
-    report = Layout(Path(config.out_dir)).report
+    log.info("… training %d models", len(cfg.models))
+    failures = train_all(cfg)
+    evaluate_task(cfg, failures)
+    decision = promote_task(cfg)
+    report = Layout(Path(cfg.out_dir)).report
     create_markdown_artifact(report.read_text(encoding="utf-8"), key="seqarena-report",
-                             description=f"seqarena comparison of {config.data.path}")
+                             description=f"seqarena comparison of {cfg.data.path}")
+    return decision
+
+
+def _in_run(cfg: Config, run: RunFolder) -> Config:
+    return cfg.model_copy(update={"out_dir": str(run.path)})
+
+
+@flow(name="seqarena-compare", log_prints=False)
+def compare_flow(config: Config, run_dir: str | None = None) -> dict[str, Any]:
+    """Validate, preprocess, train every model in parallel, evaluate, promote.
+
+    Scheduled and UI runs leave `run_dir` empty: the flow locks config.out_dir, works in a
+    new run folder and publishes it. `seqarena compare` passes the run folder it has locked
+    and validated already.
+    """
+    if run_dir:
+        return _stages(config.model_copy(update={"out_dir": run_dir}), validated=True)
+    with RunFolder(Path(config.out_dir), "scheduled compare") as run:
+        decision = _stages(_in_run(config, run), validated=False)
+        run.publish()
     return decision
 
 
@@ -149,8 +176,11 @@ def build_deployment(cfg: Config, name: str, cron: str) -> RunnerDeployment:
 
 
 def run_compare(cfg: Config) -> dict[str, Any]:
-    """Run the flow with one training process per core (or train.workers)."""
-    workers = cfg.train.workers or os.cpu_count() or 1
-    runner = ProcessPoolTaskRunner(max_workers=min(workers, len(cfg.models)))
-    share_api_with_workers()
-    return compare_flow.with_options(task_runner=runner)(cfg)
+    """Lock the output folder, validate (before any Prefect server starts), run the flow,
+    publish the run; the decision, with the promoted model folder after it as `champion`."""
+    with RunFolder(Path(cfg.out_dir), "compare") as run:
+        validate(_in_run(cfg, run))  # bad data is refused in seconds, without a server
+        with prefect_api():
+            decision = compare_flow(cfg, run_dir=str(run.path))
+        champion = run.publish()
+    return {**decision, "champion": str(champion) if champion else None}

@@ -15,18 +15,17 @@ from flows.report import render_report
 from schemas.config import Config, PromoteConfig
 
 ARTIFACT_FILES = ("weights.safetensors", "model.json")
+DIVERGED = 10.0  # error this many times the best baseline's: the model did not learn
 
 
-def swap_dir(new: Path, target: Path) -> None:
-    """Replace `target` by the complete folder `new`: a crash leaves the old or the new one."""
-    old = target.with_name(f".{target.name}-old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        target.rename(old)
+def replace_dir(new: Path, target: Path) -> None:
+    """Put the complete folder `new` at `target` (for `seqarena stage promote`, where DVC
+    has removed the old one; compare runs write into a fresh run folder)."""
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
     new.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def _metric(policy: PromoteConfig, task: str) -> tuple[str, bool]:
@@ -37,27 +36,52 @@ def _metric(policy: PromoteConfig, task: str) -> tuple[str, bool]:
     return metric, LOWER_IS_BETTER[metric]
 
 
+def notes(rows: list[dict[str, Any]], metric: str, lower: bool) -> dict[str, str]:
+    """A warning per trained model that does not beat the best baseline; 'diverged' when
+    its error is DIVERGED times the baseline's or more (it did not learn: never promoted)."""
+    sign = 1 if lower else -1
+    baselines = [r for r in rows if r["kind"] == "baseline" and r["status"] == "ok"]
+    if not baselines:
+        return {}
+    base = min(baselines, key=lambda r: sign * r[metric])
+    out = {}
+    for r in rows:
+        if r["kind"] != "model" or r["status"] != "ok" or sign * r[metric] < sign * base[metric]:
+            continue
+        ratio = r[metric] / base[metric] if lower and base[metric] > 0 else 0.0
+        if ratio >= DIVERGED:
+            out[r["model"]] = (f"diverged: {metric} {r[metric]:.4g} is {ratio:,.0f}x that of "
+                               f"{base['model']} ({base[metric]:.4g}); never promoted")
+        else:
+            out[r["model"]] = f"does not beat {base['model']} ({metric} {base[metric]:.4g})"
+    return out
+
+
 def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> dict[str, Any]:
-    """The winner under the policy (or None), with the reason in words."""
+    """The winner under the policy (or None), with the reason in words, true in every branch."""
     metric, lower = _metric(policy, task)
     sign = 1 if lower else -1
 
     def key(r: dict[str, Any]) -> float:
         return sign * r[metric]
 
+    warned = notes(rows, metric, lower)
     models = [r for r in rows if r["kind"] == "model" and r["status"] == "ok"]
     baselines = [r for r in rows if r["kind"] == "baseline"]
-    decision: dict[str, Any] = {"metric": metric, "lower_is_better": lower, "winner": None}
+    decision: dict[str, Any] = {"metric": metric, "lower_is_better": lower, "winner": None,
+                                "notes": warned}
     if not models:
         return {**decision, "reason": "No model trained successfully, so nothing is promoted."}
     best = min(models, key=key)
     base = min(baselines, key=key)
     decision.update(best_model=best["model"], best_baseline=base["model"])
-    beaten = [r for r in models if key(r) < key(base)] if policy.must_beat_baseline else models
+    sane = [r for r in models if not warned.get(r["model"], "").startswith("diverged")]
+    beaten = [r for r in sane if key(r) < key(base)] if policy.must_beat_baseline else sane
     if not beaten:
-        return {**decision, "reason": (
-            f"No model beats the best baseline: {best['model']} has {metric} "
-            f"{best[metric]:.4g}, {base['model']} has {base[metric]:.4g}. Nothing is promoted.")}
+        why = ("every model diverged" if not sane else f"no model beats the best baseline: "
+               f"{best['model']} has {metric} {best[metric]:.4g}, {base['model']} has "
+               f"{base[metric]:.4g}")
+        return {**decision, "reason": f"{why[0].upper()}{why[1:]}. Nothing is promoted."}
     top = min(beaten, key=key)
     margin = policy.tolerance * abs(top[metric])
     tied = [r for r in beaten if abs(r[metric] - top[metric]) <= margin]
@@ -69,7 +93,12 @@ def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> dict
                    f"parameters vs {top['params']:,}), so {winner['model']} is promoted")
     else:
         reason += ", so it is promoted"
-    reason += f". It beats the best baseline, {base['model']} ({base[metric]:.4g})."
+    if key(winner) < key(base):
+        reason += f". It beats the best baseline, {base['model']} ({base[metric]:.4g})."
+    else:
+        reason += (f". It does NOT beat the best baseline, {base['model']} "
+                   f"({base[metric]:.4g}); it is promoted only because "
+                   "promote.must_beat_baseline is false.")
     return {**decision, "winner": winner["model"], "tied": [r["model"] for r in tied],
             "reason": reason}
 
@@ -86,7 +115,8 @@ def promote(cfg: Config) -> dict[str, Any]:
             shutil.copy2(layout.model_dir(decision["winner"]) / name, new / name)
         write_json(new / "preprocessing.json", state)
     write_json(new / "decision.json", decision)
-    swap_dir(new, layout.promoted)
+    replace_dir(new, layout.promoted)
+    write_json(layout.decision, decision)
     validation = read_json(layout.validation)
     write_text(layout.report, render_report(cfg, state, validation, rows, decision))
     if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):

@@ -22,6 +22,7 @@ from flows.errors import RunFailedError
 from flows.io import atomic_write, read_json, write_json
 from flows.layout import Layout
 from flows.preprocess import load_arrays
+from flows.procs import crash_point
 from modules.lit import SequenceModule, build_module
 from modules.specs import ModelSpec
 from schemas.config import Config
@@ -97,6 +98,7 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
     tc, spec = cfg.train, cfg.models[name]
     torch.set_num_threads(tc.threads)
     seed_everything(tc.seed)
+    crash_point(f"train:{name}")
     layout = Layout(Path(cfg.out_dir))
     state, arrays = read_json(layout.state), load_arrays(layout)
     task = state["task"]

@@ -12,7 +12,7 @@ from flows.cli import main
 from flows.errors import DataValidationError
 from flows.io import read_json
 from flows.layout import Layout
-from flows.pipeline import run_compare
+from flows.pipeline import compare_flow, run_compare
 from tests.conftest import forecast_frame, tiny_config
 
 
@@ -50,12 +50,28 @@ def _artifact(key: str) -> str:
     return str(found[0].data) if found else ""
 
 
-def test_flow_stops_on_invalid_data(prefect_server: None, tmp_path: Path) -> None:
+def _bad_csv(tmp_path: Path) -> Path:
     path = tmp_path / "bad.csv"
     nan_at_5 = pl.when(pl.int_range(pl.len()) == 5).then(float("nan")).otherwise(pl.col("promo"))
     forecast_frame().with_columns(nan_at_5.alias("promo")).write_csv(path)
+    return path
+
+
+def test_compare_rejects_bad_data_before_starting_a_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_server(*_: object, **__: object) -> None:
+        raise AssertionError("the Prefect API was started before validation")
+
+    monkeypatch.setattr("flows.pipeline.prefect_api", no_server)
     with pytest.raises(DataValidationError, match="column 'promo': 1 row"):
-        run_compare(tiny_config(path, tmp_path / "out"))
+        run_compare(tiny_config(_bad_csv(tmp_path), tmp_path / "out"))
+    assert not (tmp_path / "out" / "prepared").exists()
+
+
+def test_flow_stops_on_invalid_data(prefect_server: None, tmp_path: Path) -> None:
+    path = _bad_csv(tmp_path)
+    with pytest.raises(DataValidationError, match="column 'promo': 1 row"):
+        compare_flow(tiny_config(path, tmp_path / "out"))  # a scheduled or UI run
     assert not (tmp_path / "out" / "prepared").exists()
     assert "| missing | promo | error | rejected 1 rows |" in _artifact("seqarena-validation")
 

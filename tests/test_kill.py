@@ -1,0 +1,120 @@
+"""Killed runs and killed workers: nothing is lost, nothing outlives its run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from flows.io import read_json
+from flows.runs import FolderLock
+from flows.runtime import STARTUP_TIMEOUT_S, TIMEOUT_VAR, startup_timeout
+from tests.conftest import TINY_MODELS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    out = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
+    params = {"data": {"path": str(data)}, "models": TINY_MODELS, "out_dir": str(tmp_path),
+              "train": {"max_epochs": epochs, "patience": epochs, "batch_size": 16,
+                        "workers": 2},
+              "forecast": {"lookback": 8, "horizon": 3}, "promote": {"must_beat_baseline": False}}
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def _compare(tmp_path: Path, data: Path, out: Path, epochs: int,
+             **env: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "flows.cli", "compare", str(data), "--out", str(out),
+            "--params", str(_params(tmp_path, data, epochs))]
+    return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def _descendants_once_training(proc: subprocess.Popen, timeout: float = 120) -> list:
+    """Every descendant of `proc` once at least two training workers are busy."""
+    parent, seen = psutil.Process(proc.pid), {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for child in parent.children(recursive=True):
+            seen.setdefault(child.pid, child)
+        workers = [c for c in seen.values() if _alive([c]) and "spawn_main" in
+                   " ".join(c.cmdline())]
+        if len(workers) >= 2 and all(w.cpu_times().user > 2 for w in workers):
+            return list(seen.values())
+        time.sleep(0.2)
+    raise AssertionError(f"no training workers seen: {proc.communicate(timeout=30)}")
+
+
+def test_startup_timeout_is_generous_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(TIMEOUT_VAR, raising=False)
+    assert startup_timeout() == STARTUP_TIMEOUT_S >= 120
+    monkeypatch.setenv(TIMEOUT_VAR, "45")
+    assert startup_timeout() == 45
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_compare_leaves_nothing_running(tmp_path: Path, forecast_csv: Path,
+                                                 sig: signal.Signals) -> None:
+    out = tmp_path / "out"
+    proc = _compare(tmp_path, forecast_csv, out, epochs=100_000)
+    family = _descendants_once_training(proc)
+    names = " ".join(" ".join(p.cmdline()) for p in _alive(family))
+    assert "uvicorn" in names  # the embedded Prefect API is among them
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 20
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(family), [p.cmdline() for p in _alive(family)]
+    assert not (out / "latest").exists()  # nothing published
+    with FolderLock(out, "next"):  # the folder is free again
+        pass
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 143
+        assert "terminated" in proc.stderr.read() and "Traceback" not in proc.stderr.read()
+
+
+def test_a_killed_worker_costs_no_model(tmp_path: Path, forecast_csv: Path) -> None:
+    """A training process SIGKILLed (as the out-of-memory killer would) breaks its pool;
+    the models in it are trained again in fresh processes and the run succeeds."""
+    out = tmp_path / "out"
+    env = {"SEQARENA_CRASH_AT": "train:gru", "SEQARENA_CRASH_MARKER": str(tmp_path / "m")}
+    proc = _compare(tmp_path, forecast_csv, out, epochs=3, **env)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert (tmp_path / "m").exists()  # the crash did happen
+    assert "gru          its training process died; training it again alone" in stderr
+    models = read_json(out / "metrics.json")["models"]
+    assert all(models[m]["status"] == "ok" for m in TINY_MODELS), models
+    assert (out / "promoted" / "weights.safetensors").exists()
+
+
+def test_a_model_whose_worker_always_dies_fails_alone(tmp_path: Path,
+                                                      forecast_csv: Path) -> None:
+    out = tmp_path / "out"
+    proc = _compare(tmp_path, forecast_csv, out, epochs=2, SEQARENA_CRASH_AT="train:lstm")
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    models = read_json(out / "metrics.json")["models"]
+    assert models["lstm"]["status"] == "failed"
+    assert "died twice" in models["lstm"]["error"]
+    assert all(models[m]["status"] == "ok" for m in ("rnn", "gru", "transformer"))

@@ -1,0 +1,115 @@
+"""Runs that cannot hurt the user: one run per folder, atomic publish, versions that stay."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import main
+from flows.errors import UsageError
+from flows.runs import KEEP_RUNS, FolderLock, RunFolder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_run(root: Path, winner: str | None, fail: bool = False) -> Path | None:
+    """A run that writes a report and, with a winner, a complete promoted/ folder."""
+    try:
+        with RunFolder(root, "test") as run:
+            (run.path / "report.md").write_text(f"winner {winner}\n")
+            if winner:
+                (run.path / "promoted").mkdir()
+                (run.path / "promoted" / "weights.safetensors").write_text(winner)
+            if fail:
+                raise RuntimeError("training failed")
+            return run.publish()
+    except RuntimeError:
+        return None
+
+
+def test_none_and_failed_runs_keep_the_promoted_model(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    v1 = _fake_run(root, "gru")
+    assert v1 == root / "versions" / "v0001"
+    assert (root / "promoted" / "weights.safetensors").read_text() == "gru"
+    assert _fake_run(root, None) == v1  # "none": the champion stays
+    assert (root / "promoted" / "weights.safetensors").read_text() == "gru"
+    assert (root / "report.md").read_text() == "winner None\n"
+    assert _fake_run(root, "lstm", fail=True) is None  # failed: nothing published
+    assert (root / "report.md").read_text() == "winner None\n"
+    failed = [p for p in (root / "runs").iterdir() if (p / "FAILED").exists()]
+    assert len(failed) == 1 and "training failed" in (failed[0] / "FAILED").read_text()
+    assert _fake_run(root, "lstm") == root / "versions" / "v0002"
+    assert (root / "promoted" / "weights.safetensors").read_text() == "lstm"
+    assert (root / "versions" / "v0001" / "weights.safetensors").read_text() == "gru"
+
+
+def test_old_runs_are_pruned_but_versions_stay(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    for i in range(KEEP_RUNS + 3):
+        _fake_run(root, f"m{i}")
+    assert len(list((root / "runs").iterdir())) == KEEP_RUNS
+    assert len(list((root / "versions").iterdir())) == KEEP_RUNS + 3
+
+
+def test_a_busy_folder_is_refused(tmp_path: Path, forecast_csv: Path,
+                                  capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    with FolderLock(out, "compare"):
+        with pytest.raises(UsageError, match="in use by another seqarena run"), \
+                RunFolder(out, "compare"):
+            pass
+        for argv in (["validate", str(forecast_csv)], ["compare", str(forecast_csv)]):
+            assert main([*argv, "--out", str(out)]) == 2
+            err = capsys.readouterr().err
+            assert "in use by another seqarena run" in err and f"pid {os.getpid()}" in err
+            assert "Traceback" not in err
+    assert main(["validate", str(forecast_csv), "--out", str(out)]) == 0  # free again
+
+
+def test_the_lock_is_held_across_processes(tmp_path: Path) -> None:
+    code = ("import sys, time; from pathlib import Path; from flows.runs import FolderLock\n"
+            "with FolderLock(Path(sys.argv[1]), 'other'):\n"
+            "    print('locked', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(UsageError, match=r"\(pid \d+, other, since"):
+            FolderLock(tmp_path, "me").__enter__()
+    finally:
+        proc.kill()
+        proc.wait()
+    with FolderLock(tmp_path, "me"):  # the kernel dropped the dead holder's lock
+        pass
+
+
+CRASH_SCRIPT = """
+import sys
+from pathlib import Path
+from flows.runs import RunFolder
+root, winner = Path(sys.argv[1]), sys.argv[2]
+with RunFolder(root, "crash test") as run:
+    (run.path / "report.md").write_text(winner)
+    (run.path / "promoted").mkdir()
+    (run.path / "promoted" / "weights.safetensors").write_text(winner)
+    run.publish()
+"""
+
+
+@pytest.mark.parametrize("point", ["publish:versioned", "publish:linked", "publish:switched"])
+def test_a_kill_during_publish_leaves_old_or_new(tmp_path: Path, point: str) -> None:
+    root = tmp_path / "out"
+    _fake_run(root, "old")
+    env = {**os.environ, "SEQARENA_CRASH_AT": point, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", CRASH_SCRIPT, str(root), "new"], env=env,
+                          cwd=ROOT, timeout=60)
+    assert proc.returncode == -9
+    champion = (root / "promoted" / "weights.safetensors").read_text()
+    assert champion == ("new" if point == "publish:switched" else "old")
+    assert (root / "report.md").read_text() == champion.replace("old", "winner old\n")
+    assert _fake_run(root, "next") is not None  # the next run is not blocked
+    assert (root / "promoted" / "weights.safetensors").read_text() == "next"
+    assert not list(root.glob(".*.tmp"))
