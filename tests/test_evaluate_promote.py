@@ -60,3 +60,21 @@ def test_higher_is_better_metric_and_failed_models_skipped() -> None:
             {"model": "gru", "kind": "model", "status": "ok", "macro_f1": 0.9, "params": 9,
              "latency_ms": 1.0}]
     assert decide(rows, "classify", PromoteConfig())["winner"] == "gru"
+
+
+def test_reason_is_true_when_the_winner_does_not_beat_the_baseline() -> None:
+    rows = [_row("seasonal_naive", "baseline", 0.7), _row("lstm", "model", 0.8, 10)]
+    d = decide(rows, "forecast", PromoteConfig(must_beat_baseline=False))
+    assert d["winner"] == "lstm"
+    assert "It beats" not in d["reason"] and "does NOT beat the best baseline" in d["reason"]
+    assert d["notes"] == {"lstm": "does not beat seasonal_naive (mase 0.7)"}
+
+
+def test_a_diverged_model_is_flagged_and_never_promoted() -> None:
+    rows = [_row("naive", "baseline", 1.0), _row("gru", "model", 78_874.0, 10),
+            _row("rnn", "model", 1.2, 5)]
+    d = decide(rows, "forecast", PromoteConfig(must_beat_baseline=False))
+    assert d["winner"] == "rnn"
+    assert d["notes"]["gru"].startswith("diverged: mase 7.887e+04 is 78,874x that of naive")
+    only = decide(rows[:2], "forecast", PromoteConfig(must_beat_baseline=False))
+    assert only["winner"] is None and only["reason"].startswith("Every model diverged")
