@@ -68,6 +68,8 @@ def build_parser() -> Parser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from flows.io import run_name
+
     out: dict[str, Any] = {"data.path": str(args.data)}
     for item in args.set:
         key, sep, value = item.partition("=")
@@ -84,7 +86,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             out[f"data.columns.{role}"] = getattr(args, role)
     if args.features:
         out["data.columns.features"] = args.features.split(",")
-    out["out_dir"] = str(args.out or Path("runs") / args.data.name.split(".")[0])
+    out["out_dir"] = str(args.out or Path("runs") / run_name(args.data))
     for opt, key in (("epochs", "train.max_epochs"), ("seed", "train.seed")):
         if getattr(args, opt, None) is not None:
             out[key] = getattr(args, opt)
@@ -153,7 +155,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_cron(cron: str) -> None:
+    """Refuse a cron expression Prefect's schedule would reject, before anything starts."""
+    from prefect.client.schemas.schedules import CronSchedule
+    from pydantic import ValidationError
+
+    try:
+        CronSchedule(cron=cron)
+    except ValidationError:
+        raise UsageError(f"--cron {cron!r}: not a valid cron expression (5 fields: minute hour "
+                         "day month weekday), e.g. '0 3 * * *'") from None
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    _check_cron(args.cron)
     from prefect import serve
 
     from flows.pipeline import build_deployment

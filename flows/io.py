@@ -15,13 +15,41 @@ from flows.errors import UsageError
 SUPPORTED = (".csv", ".csv.gz", ".parquet")
 
 
+def read_umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (/proc)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore, once, at import
+    os.umask(mask)
+    return mask
+
+
+UMASK = read_umask()
+FILE_MODE = 0o666 & ~UMASK  # what open() gives a new file; mkstemp gives 0600
+DIR_MODE = 0o777 & ~UMASK  # what mkdir gives a new folder; mkdtemp gives 0700
+
+
+def make_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new uniquely named folder in `parent`, with the mode of any folder the user makes."""
+    path = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    os.chmod(path, DIR_MODE)
+    return path
+
+
 def atomic_write(path: Path, write: Callable[[Path], Any]) -> Path:
-    """Call `write(tmp)` then move tmp over `path`, so a crash never leaves half a file."""
+    """Call `write(tmp)` then move tmp over `path`, so a crash never leaves half a file.
+    The file gets the usual mode for the umask (mkstemp's 0600 would hide it from the group)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -60,6 +88,15 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_finite(v) for v in obj]
     return obj
+
+
+def run_name(path: Path) -> str:
+    """The data file's name without its data extension: sales.v1.csv.gz -> sales.v1."""
+    name = path.name
+    for ext in SUPPORTED:
+        if name.lower().endswith(ext) and len(name) > len(ext):
+            return name[: -len(ext)]
+    return name
 
 
 def file_kind(path: Path) -> str:

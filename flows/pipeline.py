@@ -79,10 +79,13 @@ def promote_task(cfg: Config) -> dict[str, Any]:
 def largest_first(cfg: Config) -> list[str]:
     """Model names by parameter count, largest first: long jobs start early, so the
     parallel makespan is shorter (longest-processing-time-first scheduling)."""
+    import torch
+
     from modules.lit import build_module
 
     def size(name: str) -> int:
-        module = build_module("forecast", cfg.models[name], n_features=1, n_out=1)
+        with torch.device("meta"):  # shapes only: no memory, however large the model
+            module = build_module("forecast", cfg.models[name], n_features=1, n_out=1)
         return sum(p.numel() for p in module.parameters())
 
     return sorted(cfg.models, key=size, reverse=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.evaluate import METRICS
+from flows.text import LONG, md_code, md_text
 from schemas.config import Config
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
@@ -16,6 +17,11 @@ def _cell(value: Any, fmt: str, scale: float = 1.0) -> str:
     if value is None or value != value:
         return "-"
     return fmt.format(value / scale if scale != 1.0 else value)
+
+
+def _names(values: list[Any]) -> str:
+    """User-given names (classes, features, series ids), escaped, comma-separated."""
+    return ", ".join(md_text(v) for v in values)
 
 
 def ranked(rows: list[dict[str, Any]], metric: str, lower: bool) -> list[dict[str, Any]]:
@@ -31,7 +37,8 @@ def leaderboard_table(rows: list[dict[str, Any]], task: str, decision: dict[str,
     head = ["#", "model", "kind", *metrics, *(c[1] for c in COST)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, r in enumerate(ranked(rows, decision["metric"], decision["lower_is_better"]), 1):
-        name = f"**{r['model']}** ✓" if r["model"] == decision.get("winner") else r["model"]
+        name = md_text(r["model"])
+        name = f"**{name}** ✓" if r["model"] == decision.get("winner") else name
         if r["status"] != "ok":
             cells = ["failed"] * len(metrics) + ["-"] * len(COST)
         else:
@@ -47,26 +54,27 @@ def render_report(cfg: Config, state: dict[str, Any], validation: dict[str, Any]
     task, counts = state["task"], state["counts"]
     unit = "windows" if task == "forecast" else "sequences"
     setup = (f"lookback {state['lookback']}, horizon {state['horizon']}, season {state['season']}"
-             if task == "forecast" else f"classes: {', '.join(map(str, state['classes']))}")
-    winner = decision.get("winner") or "none"
-    failed = [f"- `{r['model']}` failed: {r.get('error', '')}" for r in rows
-              if r["status"] != "ok"]
+             if task == "forecast" else f"classes: {_names(state['classes'])}")
+    winner = md_text(decision.get("winner") or "none")
+    failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
+              for r in rows if r["status"] != "ok"]
     return "\n".join([
-        f"# seqarena report: `{validation['file']}`", "",
-        f"**Promoted: {winner}.** {decision['reason']}", "",
+        f"# seqarena report: {md_code(validation['file'], LONG)}", "",
+        f"**Promoted: {winner}.** {md_text(decision['reason'], LONG)}", "",
         "## Data", "",
         f"- task: {task}; {setup}",
         f"- rows read {validation['rows_in']}, used {validation['rows_used']}, "
         f"quarantined {validation['rows_quarantined']}, inserted {validation.get('rows_added', 0)}"
         " (validation.md has the checks, quarantine.csv the rows set aside)",
-        *[f"- validation {c['check']} on `{c['column']}`: {c['action']} {c['set_aside']} rows "
-          f"of {c['groups']} {validation['unit']}" + (f" ({c['note']})" if c["note"] else "")
+        *[f"- validation {c['check']} on {md_code(c['column'])}: {c['action']} "
+          f"{c['set_aside']} rows of {c['groups']} {validation['unit']}"
+          + (f" ({md_text(c['note'], LONG)})" if c["note"] else "")
           for c in validation.get("checks", []) if c["set_aside"] or c["note"]],
         f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
         "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
-        f"- features: {', '.join(state['columns'])}",
+        f"- features: {_names(state['columns'])}",
         *([f"- series too short for one window (lookback + horizon), so not used: "
-           f"{', '.join(map(str, state['too_short']))}"] if state.get("too_short") else []),
+           f"{_names(state['too_short'])}"] if state.get("too_short") else []),
         "",
         f"## Leaderboard (test split, ranked by {decision['metric']}, "
         f"{'lower' if decision['lower_is_better'] else 'higher'} is better)", "",

@@ -3,6 +3,9 @@ rests on, and the quarantine files (Parquet, and a CSV no spreadsheet runs as fo
 
 from __future__ import annotations
 
+import csv
+import io
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -10,6 +13,7 @@ import polars as pl
 from flows.checker import Checker, Finding
 from flows.io import atomic_write, write_json, write_text
 from flows.layout import Layout
+from flows.text import LONG, md_code, md_text
 from schemas.checks import FILLED, GROUP, ROW
 from schemas.defects import DEFECTS
 
@@ -62,20 +66,13 @@ def check_entries(checker: Checker, task: str) -> list[dict[str, Any]]:
     return entries
 
 
-def md_escape(value: object) -> str:
-    """A user's value, safe inside a Markdown table cell (no HTML, no pipes, one line)."""
-    text = str(value).replace("\r", " ").replace("\n", " ")
-    for char, esc in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("`", "'")):
-        text = text.replace(char, esc)
-    return text[:80]
-
-
 def render(report: dict[str, Any]) -> str:
     """The Markdown report."""
-    lines = [f"# Validation of `{md_escape(report['file'])}`", "",
+    lines = [f"# Validation of {md_code(report['file'], LONG)}", "",
              f"**{report['status']}**: task {report.get('task')}, {report['rows_in']} rows read."]
     if report.get("error"):
-        lines += ["", md_escape(report["error"])]
+        lines += ["", "Error:", "", *(f"- {md_text(line, LONG)}"
+                                      for line in str(report["error"]).splitlines())]
         return "\n".join(lines) + "\n"
     lines += ["", "| rows read | used | quarantined | rejected | inserted by fixes |",
               "|---:|---:|---:|---:|---:|",
@@ -84,21 +81,22 @@ def render(report: dict[str, Any]) -> str:
               "Every row read is used, quarantined or rejected; rejected rows stop the run "
               "(policy `error`), quarantined rows are in the quarantine file with the reason."]
     if report.get("delimiter"):
-        lines.append(f"Delimiter: `{md_escape(report['delimiter'])}`.")
+        lines.append(f"Delimiter: {md_code(report['delimiter'])}.")
     if report.get("blank_lines_skipped"):
         lines.append(f"Blank lines skipped: {report['blank_lines_skipped'][:10]}.")
     if report.get("step"):
         lines.append(f"Time step: {report['step']}.")
     if report.get("ignored_columns"):
         lines.append(f"Columns not used (not numeric or no role): "
-                     f"{', '.join(md_escape(c) for c in report['ignored_columns'])}.")
+                     f"{', '.join(md_text(c) for c in report['ignored_columns'])}.")
     lines += ["", "## Checks", "", "| check | column | policy | result | rows | "
               f"{report['unit']} | first cases |", "|---|---|---|---|---:|---:|---|"]
     for c in report["checks"]:
-        cases = "; ".join(f"{e['where']}: {md_escape(e['value'])}" for e in c["examples"][:3])
+        cases = "; ".join(f"{md_text(e['where'])}: {md_text(e['value'])}"
+                          for e in c["examples"][:3])
         result = c["action"] + (f" {c['set_aside']} rows" if c["set_aside"] else "") + (
-            f" ({md_escape(c['note'])})" if c["note"] else "")
-        lines.append(f"| {c['check']} | {md_escape(c['column'])} | {c['policy']} | {result} | "
+            f" ({md_text(c['note'], LONG)})" if c["note"] else "")
+        lines.append(f"| {c['check']} | {md_text(c['column'])} | {c['policy']} | {result} | "
                      f"{c['rows']} | {c['groups']} | {cases} |")
     lines += ["", f"A {report['unit']} with rejected rows skips the checks that judge a whole "
               f"{report['unit']} (fix its rows first)."]
@@ -110,12 +108,12 @@ def render(report: dict[str, Any]) -> str:
     if groups:
         lines += ["", f"| {report['unit']} | read | used | quarantined | rejected | inserted |",
                   "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {md_escape(g['id'])} | {g['rows_in']} | {g['rows_used']} | "
+        lines += [f"| {md_text(g['id'])} | {g['rows_in']} | {g['rows_used']} | "
                   f"{g['rows_quarantined']} | {g['rows_rejected']} | {g['rows_added']} |"
                   for g in groups[:TOP_GROUPS]]
     if report["rows_quarantined"] or report["rows_rejected"]:
-        lines += ["", f"Rows set aside: `{report['quarantine']['csv']}` and "
-                  f"`{report['quarantine']['parquet']}`."]
+        lines += ["", f"Rows set aside: {md_code(report['quarantine']['csv'], LONG)} and "
+                  f"{md_code(report['quarantine']['parquet'], LONG)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -132,6 +130,16 @@ def formula_safe(frame: pl.DataFrame) -> pl.DataFrame:
                 .cast(pl.Float64, strict=False).is_null())
         .then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
         for c, t in frame.schema.items() if t == pl.String)
+
+
+def write_safe_csv(frame: pl.DataFrame, path: Path) -> None:
+    """The frame as CSV with formula-like text neutralised, in the header row too."""
+    names = formula_safe(pl.DataFrame({"name": frame.columns}, schema={"name": pl.String}))
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(names["name"].to_list())
+    with path.open("wb") as out:
+        out.write(header.getvalue().encode("utf-8"))
+        formula_safe(frame).write_csv(out, include_header=False)
 
 
 def quarantine_frame(checker: Checker) -> pl.DataFrame:
@@ -160,6 +168,6 @@ def write_outputs(layout: Layout, report: dict[str, Any], checker: Checker | Non
     if checker is not None:
         rows = quarantine_frame(checker)
         atomic_write(layout.quarantine_parquet, rows.write_parquet)
-        atomic_write(layout.quarantine_csv, formula_safe(rows).write_csv)
+        atomic_write(layout.quarantine_csv, lambda p: write_safe_csv(rows, p))
     write_json(layout.validation, report)
     write_text(layout.validation_md, render(report))

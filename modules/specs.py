@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_WIDTH = 8192  # hidden / d_model; one LSTM layer this wide already has ~5e8 weights
+MAX_LAYERS = 64
+MAX_HEADS = 64
+MAX_FF = 32768
 
 
 class Spec(BaseModel):
@@ -17,8 +22,8 @@ class RecurrentSpec(Spec):
     """Stacked RNN, LSTM or GRU."""
 
     arch: Literal["rnn", "lstm", "gru"]
-    hidden: int = Field(64, ge=1)
-    layers: int = Field(2, ge=1)
+    hidden: int = Field(64, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
+    layers: int = Field(2, ge=1, le=MAX_LAYERS, description=f"stacked layers, 1-{MAX_LAYERS}")
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
@@ -26,10 +31,10 @@ class TransformerSpec(Spec):
     """Transformer encoder with sinusoidal positions; causal when it forecasts."""
 
     arch: Literal["transformer"]
-    d_model: int = Field(64, ge=1)
-    heads: int = Field(4, ge=1)
-    layers: int = Field(2, ge=1)
-    ff: int = Field(128, ge=1)
+    d_model: int = Field(64, ge=1, le=MAX_WIDTH, description=f"model width, 2-{MAX_WIDTH}")
+    heads: int = Field(4, ge=1, le=MAX_HEADS, description=f"attention heads, 1-{MAX_HEADS}")
+    layers: int = Field(2, ge=1, le=MAX_LAYERS, description=f"encoder layers, 1-{MAX_LAYERS}")
+    ff: int = Field(128, ge=1, le=MAX_FF, description=f"feed-forward width, 1-{MAX_FF}")
     dropout: float = Field(0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
@@ -40,3 +45,5 @@ class TransformerSpec(Spec):
 
 
 ModelSpec = Annotated[RecurrentSpec | TransformerSpec, Field(discriminator="arch")]
+ARCHS = frozenset(a for spec in (RecurrentSpec, TransformerSpec)
+                  for a in get_args(spec.model_fields["arch"].annotation))

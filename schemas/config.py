@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from flows.errors import UsageError
-from modules.specs import ModelSpec
+from modules.specs import ARCHS, ModelSpec
 from schemas.defects import Policy
 
 Task = Literal["forecast", "classify"]
+MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+MODEL_NAME_RULE = "1-64 letters, digits, '_', '-' or '.', not starting with '.'"
 
 
 class Strict(BaseModel):
@@ -136,6 +139,17 @@ class Config(Strict):
             }
         return raw
 
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_names(cls, models: Any) -> Any:
+        """Names become folders and task names: no '/', no '..', nothing hidden."""
+        if isinstance(models, dict):
+            bad = [str(n) for n in models if not MODEL_NAME.fullmatch(str(n))]
+            if bad:
+                raise ValueError(f"model name(s) {', '.join(map(repr, bad))} not allowed: "
+                                 f"use {MODEL_NAME_RULE}")
+        return models
+
     @model_validator(mode="after")
     def _some_model(self) -> Config:
         if not self.models:
@@ -153,21 +167,37 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
             raise UsageError(f"{path}: cannot read the parameters ({exc}).") from exc
         if not isinstance(raw, dict):
             raise UsageError(f"{path}: expected a mapping of parameters at the top level.")
-    for key, value in (overrides or {}).items():
+    overrides = overrides or {}
+    if "models" not in raw and any(k.startswith("models.") for k in overrides):
+        raw["models"] = default_models()  # `models.gru.hidden=32` changes gru, keeps the rest
+    for key, value in overrides.items():
         _set_dotted(raw, key, value)
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
         where = str(path) if path else "options"
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            f"{_key(e['loc'])}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
         )
         raise UsageError(f"{where}: invalid parameters: {problems}.") from exc
+
+
+def _key(loc: tuple[int | str, ...]) -> str:
+    """The dotted params key of an error, without the union's arch tag that pydantic adds
+    (models.big.lstm.hidden -> models.big.hidden)."""
+    if len(loc) > 2 and loc[0] == "models" and loc[2] in ARCHS:
+        loc = loc[:2] + loc[3:]
+    return ".".join(str(p) for p in loc)
 
 
 def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
     node = raw
     *parents, leaf = key.split(".")
-    for part in parents:
-        node = node.setdefault(part, {})
+    for i, part in enumerate(parents):
+        if not isinstance(node.get(part), dict):
+            if node.get(part) is not None:
+                raise UsageError(f"{key}: '{'.'.join(parents[:i + 1])}' is a value, not a "
+                                 "section; set the whole value or fix the key.")
+            node[part] = {}
+        node = node[part]
     node[leaf] = value
