@@ -171,10 +171,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _check_cron(args.cron)
     from prefect import serve
 
-    from flows.pipeline import build_deployment
+    from flows.pipeline import build_deployment, compare_flow
+    from flows.zombies import enable_zombie_detection
     from schemas.config import load_config
 
-    serve(build_deployment(load_config(args.params), args.name, args.cron))
+    deployment = build_deployment(load_config(args.params), args.name, args.cron)
+    enable_zombie_detection(compare_flow.name)  # a run whose process died is marked Crashed
+    serve(deployment)
     return EXIT_OK
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from flows.errors import RunFailedError, UsageError
 from flows.evaluate import DEFAULT_METRIC, LOWER_IS_BETTER, METRICS
-from flows.io import read_json, write_json, write_text
+from flows.io import make_temp_dir, read_json, write_json, write_text
 from flows.layout import Layout
 from flows.report import render_report
 from schemas.config import Config, PromoteConfig
@@ -109,7 +108,7 @@ def promote(cfg: Config) -> dict[str, Any]:
     state = read_json(layout.state)
     rows = [{"model": name, **r} for name, r in read_json(layout.metrics)["models"].items()]
     decision = decide(rows, state["task"], cfg.promote)
-    new = Path(tempfile.mkdtemp(dir=layout.root, prefix=".promoted-"))
+    new = make_temp_dir(layout.root, ".promoted-")
     if decision["winner"]:
         for name in ARTIFACT_FILES:
             shutil.copy2(layout.model_dir(decision["winner"]) / name, new / name)

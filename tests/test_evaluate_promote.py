@@ -78,3 +78,14 @@ def test_a_diverged_model_is_flagged_and_never_promoted() -> None:
     assert d["notes"]["gru"].startswith("diverged: mase 7.887e+04 is 78,874x that of naive")
     only = decide(rows[:2], "forecast", PromoteConfig(must_beat_baseline=False))
     assert only["winner"] is None and only["reason"].startswith("Every model diverged")
+
+
+def test_the_leaderboard_flags_models_that_do_not_beat_the_baseline() -> None:
+    from flows.report import leaderboard_table
+
+    rows = [_row("naive", "baseline", 1.0), _row("gru", "model", 78_874.0, 10),
+            _row("rnn", "model", 0.9, 5)]
+    rows = [{**r, "mae": 1.0, "rmse": 1.0, "smape": 1.0} for r in rows]
+    table = leaderboard_table(rows, "forecast", decide(rows, "forecast", PromoteConfig()))
+    assert "| gru ⚠ |" in table and "| **rnn** ✓ |" in table
+    assert "⚠ gru: diverged: mase 7.887e+04 is 78,874x that of naive" in table

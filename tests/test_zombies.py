@@ -13,7 +13,6 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.events import emit_event
-from prefect.events.clients import get_events_client  # noqa: F401  (loads the events client)
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Running
 
@@ -78,3 +77,16 @@ def test_a_run_whose_heartbeats_stop_is_crashed(server: str) -> None:
     while _state(run.id) == "RUNNING" and time.monotonic() < deadline:
         time.sleep(1)
     assert _state(run.id) == "CRASHED"
+
+
+def test_serve_turns_zombie_detection_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import prefect
+
+    from flows.cli import main
+
+    calls: list[str] = []
+    monkeypatch.setattr("flows.zombies.enable_zombie_detection", lambda name: calls.append(name))
+    monkeypatch.setattr(prefect, "serve", lambda *d: calls.append(d[0].name))
+    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    assert main(["serve", "--params", str(params), "--cron", "0 3 * * *"]) == 0
+    assert calls == ["seqarena-compare", "seqarena-nightly"]
