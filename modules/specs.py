@@ -6,6 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# upper bounds on sizes, for training and for reading a model folder alike: a hand-edited
+# model.json cannot make `predict` build millions of layers or allocate gigabytes
+MAX_LAYERS = 64
+MAX_WIDTH = 8192  # hidden (recurrent) and d_model (transformer)
+MAX_HEADS = 128
+MAX_FF = 32768
+
 
 class Spec(BaseModel):
     """Base of every architecture's hyper-parameters; unknown keys are rejected."""
@@ -17,8 +24,8 @@ class RecurrentSpec(Spec):
     """Stacked RNN, LSTM or GRU."""
 
     arch: Literal["rnn", "lstm", "gru"]
-    hidden: int = Field(64, ge=1)
-    layers: int = Field(2, ge=1)
+    hidden: int = Field(64, ge=1, le=MAX_WIDTH)
+    layers: int = Field(2, ge=1, le=MAX_LAYERS)
     dropout: float = Field(0.1, ge=0, lt=1)
 
 
@@ -26,10 +33,10 @@ class TransformerSpec(Spec):
     """Transformer encoder with sinusoidal positions; causal when it forecasts."""
 
     arch: Literal["transformer"]
-    d_model: int = Field(64, ge=1)
-    heads: int = Field(4, ge=1)
-    layers: int = Field(2, ge=1)
-    ff: int = Field(128, ge=1)
+    d_model: int = Field(64, ge=1, le=MAX_WIDTH)
+    heads: int = Field(4, ge=1, le=MAX_HEADS)
+    layers: int = Field(2, ge=1, le=MAX_LAYERS)
+    ff: int = Field(128, ge=1, le=MAX_FF)
     dropout: float = Field(0.1, ge=0, lt=1)
 
     @model_validator(mode="after")
