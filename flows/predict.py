@@ -17,6 +17,7 @@ from flows.preprocess import SID, apply_scaling, pad_sequences
 from flows.readers import read_table
 from flows.train import quiet_lightning
 from flows.validate import message, parse_and_check_values
+from flows.validation_report import formula_safe
 from modules.model_files import build_model, check_model, check_preprocessing
 from schemas.checks import FILLED, GROUP, ROW
 from schemas.config import ValidationConfig
@@ -115,11 +116,12 @@ def _finite(result: pl.DataFrame, model_dir: Path) -> pl.DataFrame:
 
 
 def predict_file(data: Path, model_dir: Path, out: Path) -> pl.DataFrame:
-    """Predictions for every series (next `horizon` steps) or sequence (label, probabilities)."""
+    """Predictions for every series (next `horizon` steps) or sequence (label, probabilities);
+    the CSV cannot run as spreadsheet formulas."""
     quiet_lightning()
     module, state, roles = _load(model_dir)
     frame = _checked(data, roles)
     run = _forecast if state["task"] == "forecast" else _classify
     result = _finite(run(module, state, roles, frame, data), model_dir)
-    atomic_write(out, result.write_csv)
+    atomic_write(out, formula_safe(result).write_csv)
     return result

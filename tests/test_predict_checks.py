@@ -1,5 +1,5 @@
 """`seqarena predict` distrusts the model folder: every damage is exit 2 before anything is
-built; non-finite predictions are exit 3."""
+built; non-finite predictions are exit 3; predictions.csv cannot run as formulas."""
 
 import json
 import math
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -205,6 +206,22 @@ def test_non_finite_predictions_are_exit_3(capsys: pytest.CaptureFixture,
     code, text = _predict(capsys, data, promoted, tmp_path / "pred.csv")
     assert code == 3 and "NaN or infinite predictions for series ['s1'] (1 row(s))" in text, text
     assert not (tmp_path / "pred.csv").exists()
+
+
+@pytest.mark.parametrize("sid", ['=HYPERLINK("http://x","y")', "@SUM(1)", "+cmd", "-2+3"])
+def test_formula_ids_are_prefixed_in_predictions(capsys: pytest.CaptureFixture, tmp_path: Path,
+                                                 forecaster: tuple[Path, Path], sid: str) -> None:
+    data, promoted = forecaster
+    folder = tmp_path / "promoted"
+    shutil.copytree(promoted, folder)
+    rename = {"s0": sid}
+    _json(P, lambda o: o.update(series=[rename.get(s, s) for s in o["series"]], scaling=[
+        {**r, "series": rename.get(r["series"], r["series"])} for r in o["scaling"]]))(folder)
+    new = tmp_path / "new.csv"
+    pl.read_csv(data).with_columns(pl.col("unique_id").replace(rename)).write_csv(new)
+    code, text = _predict(capsys, new, folder, tmp_path / "pred.csv")
+    assert code == 0, text
+    assert set(pl.read_csv(tmp_path / "pred.csv")["series"]) == {"'" + sid, "s1"}
 
 
 @pytest.mark.parametrize(("spec", "key"), [
