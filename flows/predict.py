@@ -10,13 +10,15 @@ import polars as pl
 import torch
 
 from flows.checker import Checker
-from flows.errors import DataValidationError, UsageError
+from flows.errors import DataValidationError, RunFailedError, UsageError
 from flows.evaluate import Scaler, predict
-from flows.io import atomic_write, read_json
+from flows.io import atomic_write
 from flows.preprocess import SID, apply_scaling, pad_sequences
 from flows.readers import read_table
-from flows.train import load_model, quiet_lightning
+from flows.train import quiet_lightning
 from flows.validate import message, parse_and_check_values
+from flows.validation_report import formula_safe
+from modules.model_files import build_model, check_model, check_preprocessing
 from schemas.checks import FILLED, GROUP, ROW
 from schemas.config import ValidationConfig
 from schemas.data import Roles
@@ -28,13 +30,14 @@ STRICT = ValidationConfig(policy=Policy(**{name: "error" for name in Policy.mode
 
 
 def _load(model_dir: Path) -> tuple[torch.nn.Module, dict, Roles]:
+    """The promoted model, built only once every file of the folder has passed its checks."""
     if not (model_dir / "weights.safetensors").exists():
         raise UsageError(f"{model_dir}: no promoted model here (weights.safetensors missing); "
                          "pass the promoted/ folder of a run that promoted a winner.")
-    module, _ = load_model(model_dir)
-    state = read_json(model_dir / "preprocessing.json")
+    meta = check_model(model_dir)
+    state = check_preprocessing(model_dir, meta).model_dump()
     roles = replace(Roles.from_dict(state["roles"]), label=None, split=None)
-    return module, state, roles
+    return build_model(model_dir, meta), state, roles
 
 
 def _checked(path: Path, roles: Roles) -> pl.DataFrame:
@@ -99,12 +102,26 @@ def _classify(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path
     return out.with_columns(pl.Series(f"p_{c}", probs[:, i].numpy()) for i, c in enumerate(classes))
 
 
+def _finite(result: pl.DataFrame, model_dir: Path) -> pl.DataFrame:
+    """NaN or infinite predictions stop the run (exit 3) instead of reaching the file."""
+    floats = [c for c, t in result.schema.items() if t.is_float()]
+    bad = result.filter(pl.any_horizontal(~pl.col(floats).is_finite()))
+    if bad.height:
+        which = bad[result.columns[0]].unique(maintain_order=True).to_list()
+        raise RunFailedError(
+            f"{model_dir}: the model gave NaN or infinite predictions for "
+            f"{result.columns[0]} {which[:5]} ({bad.height} row(s)); nothing was written. "
+            "Check those inputs for values far outside the training data, or retrain.")
+    return result
+
+
 def predict_file(data: Path, model_dir: Path, out: Path) -> pl.DataFrame:
-    """Predictions for every series (next `horizon` steps) or sequence (label, probabilities)."""
+    """Predictions for every series (next `horizon` steps) or sequence (label, probabilities);
+    the CSV cannot run as spreadsheet formulas."""
     quiet_lightning()
     module, state, roles = _load(model_dir)
     frame = _checked(data, roles)
     run = _forecast if state["task"] == "forecast" else _classify
-    result = run(module, state, roles, frame, data)
-    atomic_write(out, result.write_csv)
+    result = _finite(run(module, state, roles, frame, data), model_dir)
+    atomic_write(out, formula_safe(result).write_csv)
     return result

@@ -14,20 +14,17 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pydantic import TypeAdapter
 from pytorch_lightning.callbacks import EarlyStopping
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from flows.errors import RunFailedError
 from flows.io import atomic_write, read_json, write_json
 from flows.layout import Layout
 from flows.preprocess import load_arrays
 from flows.procs import crash_point
-from modules.lit import SequenceModule, build_module
-from modules.specs import ModelSpec
+from modules.lit import build_module
+from modules.model_files import load_model as load_model  # re-exported: the old import path
 from schemas.config import Config
-
-SPEC = TypeAdapter(ModelSpec)
 
 
 def quiet_lightning() -> None:
@@ -130,12 +127,3 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
             "threads": tc.threads, "history": best.history}
     write_json(out / "model.json", meta)
     return meta
-
-
-def load_model(model_dir: Path) -> tuple[SequenceModule, dict[str, Any]]:
-    """Rebuild a trained model from model.json and its safetensors weights (no pickle)."""
-    meta = read_json(model_dir / "model.json")
-    module = build_module(meta["task"], SPEC.validate_python(meta["spec"]),
-                          meta["n_features"], meta["n_out"])
-    module.load_state_dict(load_file(str(model_dir / "weights.safetensors")))
-    return module.eval(), meta

@@ -6,6 +6,8 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# upper bounds on sizes, for training and for reading a model folder alike: a hand-edited
+# model.json cannot make `predict` build millions of layers or allocate gigabytes
 MAX_WIDTH = 8192  # hidden / d_model; one LSTM layer this wide already has ~5e8 weights
 MAX_LAYERS = 64
 MAX_HEADS = 64

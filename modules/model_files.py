@@ -1,0 +1,257 @@
+"""A model folder read with suspicion: model.json, preprocessing.json and the weights' header
+are checked before any module is built; then the weights are loaded with safetensors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+
+from flows.errors import UsageError
+from modules.backbones import BACKBONES
+from modules.lit import SequenceModule, build_module
+from modules.specs import ModelSpec
+
+MAX_FEATURES = 100_000  # inputs per time step
+MAX_OUT = 100_000  # forecast horizon or number of classes
+WEIGHTS, MODEL, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
+FIX = "retrain, or pass the promoted/ folder of a complete run"
+SHOWN = 5  # problems listed per message
+
+Task = Literal["forecast", "classify"]
+Shapes = dict[str, tuple[tuple[int, ...], str]]  # tensor name -> (shape, safetensors dtype)
+M = TypeVar("M", bound=BaseModel)
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16",
+          torch.bfloat16: "BF16"}
+
+
+class ModelFile(BaseModel):
+    """model.json: what rebuilds the module; the other keys (cost, curve) are kept as read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    task: Task
+    spec: ModelSpec
+    n_features: int = Field(ge=1, le=MAX_FEATURES)
+    n_out: int = Field(ge=1, le=MAX_OUT)
+
+
+class ScalingRow(BaseModel):
+    """Training-split statistics of one column of one series."""
+
+    series: str
+    column: str
+    mean: float = Field(allow_inf_nan=False)
+    std: float = Field(gt=0, allow_inf_nan=False)
+
+
+class RolesFile(BaseModel):
+    """Which input column plays which role (schemas.data.Roles as JSON)."""
+
+    task: Task
+    time: str
+    features: list[str]
+    id: str | None = None
+    target: str | None = None
+    label: str | None = None
+    split: str | None = None
+
+
+class Preprocessing(BaseModel):
+    """preprocessing.json, the part both tasks share."""
+
+    task: Task
+    roles: RolesFile
+    columns: list[str] = Field(min_length=1)
+    scaling: list[ScalingRow] = Field(min_length=1)
+
+
+class ForecastPreprocessing(Preprocessing):
+    """preprocessing.json of a forecaster."""
+
+    series: list[str] = Field(min_length=1)
+    lookback: int = Field(ge=1)
+    horizon: int = Field(ge=1, le=MAX_OUT)
+
+
+class ClassifyPreprocessing(Preprocessing):
+    """preprocessing.json of a classifier."""
+
+    classes: list[str] = Field(min_length=1)
+
+
+def refuse(path: Path, problems: list[str]) -> UsageError:
+    """The error for a damaged model file: what is wrong (first few) and what to do."""
+    more = f" (and {len(problems) - SHOWN} more)" if len(problems) > SHOWN else ""
+    return UsageError(f"{path}: {'; '.join(problems[:SHOWN])}{more}. "
+                      f"The model folder is damaged or incomplete: {FIX}.")
+
+
+def describe(exc: ValidationError) -> list[str]:
+    """pydantic errors as `key: message` (no error URLs, no architecture tags in keys)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        parts = [p for p in err["loc"] if p not in BACKBONES]
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+        out.append(f"{key or 'the file'}: {err['msg']}")
+    return out
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    """A JSON object from the model folder; missing, malformed or not an object: UsageError."""
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise refuse(path, ["the file is missing"]) from None
+    except OSError as exc:
+        raise refuse(path, [f"cannot be read ({exc.strerror})"]) from None
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise refuse(path, [f"not valid JSON ({exc})"]) from None
+    if not isinstance(obj, dict):
+        raise refuse(path, ["does not hold a JSON object ({...})"])
+    return obj
+
+
+def validated(model: type[M], path: Path) -> M:
+    """A JSON file of the model folder, read into `model`."""
+    try:
+        return model.model_validate(read_json_file(path))
+    except ValidationError as exc:
+        raise refuse(path, describe(exc)) from None
+
+
+def expected_shapes(meta: ModelFile) -> Shapes:
+    """The state dict that model.json implies, built on the meta device (nothing allocated)."""
+    with torch.device("meta"):
+        module = build_module(meta.task, meta.spec, meta.n_features, meta.n_out)
+    return {k: (tuple(v.shape), DTYPES.get(v.dtype, str(v.dtype)))
+            for k, v in module.state_dict().items()}
+
+
+def header_shapes(path: Path) -> Shapes:
+    """Tensor names, shapes and dtypes from the safetensors header alone. safetensors refuses
+    a header whose tensors do not cover the file exactly (truncated or padded files)."""
+    if not path.is_file():
+        raise refuse(path, ["the file is missing"])
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype())
+                    for k in f.keys()}  # noqa: SIM118 (a safe_open handle, not a dict)
+    except (SafetensorError, OSError) as exc:
+        raise refuse(path, [f"not a complete safetensors file ({exc})"]) from None
+
+
+def compare_shapes(expected: Shapes, found: Shapes, path: Path) -> None:
+    """The weights must be exactly the tensors that model.json implies."""
+    problems = [f"tensor '{k}' is missing" for k in expected if k not in found]
+    problems += [f"tensor '{k}' is not part of this model" for k in found if k not in expected]
+    problems += [f"tensor '{k}' has shape {list(found[k][0])} {found[k][1]}, but {MODEL} "
+                 f"(spec, n_features, n_out) implies {list(want[0])} {want[1]}"
+                 for k, want in expected.items() if k in found and found[k] != want]
+    if problems:
+        raise refuse(path, problems)
+
+
+def check_model(model_dir: Path) -> ModelFile:
+    """model.json within bounds, and the weights' header matching the module it describes."""
+    meta = validated(ModelFile, model_dir / MODEL)
+    compare_shapes(expected_shapes(meta), header_shapes(model_dir / WEIGHTS), model_dir / WEIGHTS)
+    return meta
+
+
+def _forecast_problems(prep: ForecastPreprocessing, meta: ModelFile) -> list[str]:
+    """A forecaster's columns are its target then its covariates; it outputs `horizon` steps."""
+    roles, problems = prep.roles, []
+    if not roles.target:
+        problems.append("roles.target: a forecaster needs its target column")
+    elif prep.columns != [roles.target, *roles.features]:
+        problems.append(f"columns: {prep.columns} are not the target then the features "
+                        f"({[roles.target, *roles.features]})")
+    if prep.horizon != meta.n_out:
+        problems.append(f"horizon: {prep.horizon}, but {MODEL} has n_out {meta.n_out}")
+    if len(set(prep.series)) != len(prep.series):
+        problems.append("series: a series name is repeated")
+    return problems
+
+
+def _classify_problems(prep: ClassifyPreprocessing, meta: ModelFile) -> list[str]:
+    """A classifier's columns are its features; it outputs one logit per class."""
+    roles, problems = prep.roles, []
+    if not roles.id:
+        problems.append("roles.id: a classifier needs its sequence id column")
+    if prep.columns != roles.features:
+        problems.append(f"columns: {prep.columns} are not the features ({roles.features})")
+    if len(prep.classes) != meta.n_out:
+        problems.append(f"classes: {len(prep.classes)}, but {MODEL} has n_out {meta.n_out}")
+    if len(set(prep.classes)) != len(prep.classes):
+        problems.append("classes: a class name is repeated")
+    return problems
+
+
+def _scaling_problems(prep: Preprocessing) -> list[str]:
+    """One scaling row per (series, column), for every series and column and nothing else."""
+    groups = prep.series if isinstance(prep, ForecastPreprocessing) else ["all"]
+    want = {(g, c) for g in groups for c in prep.columns}
+    got = [(r.series, r.column) for r in prep.scaling]
+    missing, extra = sorted(want - set(got)), sorted(set(got) - want)
+    problems = [f"scaling: no row for series '{s}', column '{c}'" for s, c in missing]
+    problems += [f"scaling: a row for series '{s}', column '{c}' that the model does not use"
+                 for s, c in extra]
+    if len(set(got)) != len(got):
+        problems.append("scaling: a (series, column) row is repeated")
+    return problems
+
+
+def check_preprocessing(model_dir: Path, meta: ModelFile) -> Preprocessing:
+    """preprocessing.json: required keys, finite scaling with positive stds, consistent with
+    the model's inputs and outputs."""
+    path = model_dir / PREPROCESSING
+    raw = read_json_file(path)
+    classify = raw.get("task") == "classify"
+    try:
+        prep = (ClassifyPreprocessing if classify else ForecastPreprocessing).model_validate(raw)
+    except ValidationError as exc:
+        raise refuse(path, describe(exc)) from None
+    problems = [f"task: '{prep.task}', but {MODEL} has task '{meta.task}'"] \
+        if prep.task != meta.task else []
+    if prep.roles.task != prep.task:
+        problems.append(f"roles.task: '{prep.roles.task}', but task is '{prep.task}'")
+    if len(prep.columns) != meta.n_features:
+        problems.append(f"columns: {len(prep.columns)}, but {MODEL} has n_features "
+                        f"{meta.n_features}")
+    if isinstance(prep, ForecastPreprocessing):
+        problems += _forecast_problems(prep, meta)
+    elif isinstance(prep, ClassifyPreprocessing):
+        problems += _classify_problems(prep, meta)
+    problems += _scaling_problems(prep)
+    if problems:
+        raise refuse(path, problems)
+    return prep
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a checked weights file; NaN or infinite values are refused."""
+    weights = load_file(str(path))
+    bad = [k for k, v in weights.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise refuse(path, [f"tensor '{k}' holds NaN or infinite values" for k in bad])
+    return weights
+
+
+def build_model(model_dir: Path, meta: ModelFile) -> SequenceModule:
+    """The module that a checked model.json describes, with its weights, in eval mode."""
+    weights = load_weights(model_dir / WEIGHTS)
+    module = build_module(meta.task, meta.spec, meta.n_features, meta.n_out)
+    module.load_state_dict(weights)
+    return module.eval()
+
+
+def load_model(model_dir: Path) -> tuple[SequenceModule, dict[str, Any]]:
+    """Check then rebuild a trained model; model.json comes back as a dict (cost, curve)."""
+    meta = check_model(model_dir)
+    return build_model(model_dir, meta), meta.model_dump()
