@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from schemas.config import ClassifyConfig, Config, ForecastConfig
 from schemas.data import SPLITS, Roles
 from schemas.stages import scaling_schema
 
+log = logging.getLogger("seqarena")
 SID, SPLIT = "__series", "__split"
 CODE = {s: i for i, s in enumerate(SPLITS)}  # train 0, val 1, test 2
 
@@ -107,49 +110,65 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
     return arrays, state
 
 
-def _stratified(seqs: pl.DataFrame, cc: ClassifyConfig, seed: int) -> pl.DataFrame:
-    """Assign whole sequences to splits, per label, deterministically from the seed."""
+def _stratified(seqs: pl.DataFrame, shares: dict[str, float], seed: int) -> pl.DataFrame:
+    """Assign whole sequences to the splits of `shares` per label, the rest to train,
+    deterministically from the seed; a label needs more sequences than splits drawn."""
     rng, out = np.random.default_rng(seed), []
     for _, group in seqs.sort("__label").group_by("__label", maintain_order=True):
         ids = group.sort("__seq")["__seq"].to_numpy()[rng.permutation(group.height)]
-        n_test = max(1, round(len(ids) * cc.test_fraction)) if len(ids) >= 3 else 0
-        n_val = max(1, round(len(ids) * cc.val_fraction)) if len(ids) >= 3 else 0
-        split = ["test"] * n_test + ["val"] * n_val + ["train"] * (len(ids) - n_test - n_val)
+        enough = len(ids) > len(shares)
+        split = [name for name, f in shares.items()
+                 for _ in range(max(1, round(len(ids) * f)) if enough else 0)]
+        split += ["train"] * (len(ids) - len(split))
         out.append(pl.DataFrame({"__seq": ids, SPLIT: split}))
-    return seqs.join(pl.concat(out), on="__seq")
+    return seqs.drop(SPLIT, strict=False).join(pl.concat(out), on="__seq")
 
 
-def pad_sequences(df: pl.DataFrame, seq: str, feats: list[str],
-                  *extra: pl.Expr) -> tuple[np.ndarray, pl.DataFrame]:
-    """Right-padded (N, T, F) float32 tensor from rows sorted by (seq, time), and one row per
-    sequence (its id, `len` and any `extra` aggregations) in the tensor's order."""
-    idx = df[seq].rank("dense").to_numpy().astype(np.int64) - 1  # row -> sequence
-    pos = df.select(pl.int_range(pl.len()).over(seq)).to_series().to_numpy()
+def ragged_sequences(df: pl.DataFrame, seq: str, feats: list[str],
+                     *extra: pl.Expr) -> tuple[np.ndarray, pl.DataFrame]:
+    """The (sum of lengths, F) float32 rows of sequences sorted by (seq, time), unpadded, and
+    one row per sequence (its id, `len` and any `extra` aggregations) in the same order."""
     meta = df.group_by(seq, maintain_order=True).agg(*extra, pl.len())
-    x = np.zeros((meta.height, int(meta["len"].max() or 0), len(feats)), np.float32)
-    x[idx, pos] = df.select(feats).to_numpy().astype(np.float32)  # (N, T, F)
-    return x, meta
+    return df.select(feats).to_numpy().astype(np.float32).reshape(-1, len(feats)), meta
+
+
+def truncate(df: pl.DataFrame, seq: str, max_length: int) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Rows sorted by (seq, time) cut to each sequence's first `max_length` steps (a label may
+    be set early; the steps kept stay at their sampling rate), and what was cut."""
+    lengths = df.group_by(seq, maintain_order=True).len()
+    cut = lengths.filter(pl.col("len") > max_length)
+    if cut.height:
+        df = df.filter(pl.int_range(pl.len()).over(seq) < max_length)
+    return df, {"count": cut.height, "max_length": max_length, "ids": cut[seq].to_list(),
+                "lengths": cut["len"].to_list()}
+
+
+def _classify_splits(seqs: pl.DataFrame, roles: Roles, cc: ClassifyConfig,
+                     seed: int) -> pl.DataFrame:
+    """Each sequence's split: the user's, or stratified by label."""
+    if not roles.split:
+        return _stratified(seqs, {"test": cc.test_fraction, "val": cc.val_fraction}, seed)
+    mixed = seqs.filter(pl.col("n_splits") > 1)["__seq"].to_list()
+    if mixed:
+        raise DataValidationError(
+            f"column '{roles.split}': sequences {mixed[:5]} have rows in more than one "
+            "split; give all rows of a sequence the same split value.")
+    return seqs
 
 
 def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict, dict]:
-    """Right-padded (N, T, F) tensors with lengths, labels as class indices."""
+    """Unpadded (sum of lengths, F) rows with lengths per split, labels as class indices."""
     roles, feats = v.roles, list(v.roles.features)
     df = v.frame.with_columns(pl.col(roles.id).cast(pl.String).alias("__seq"),
                               pl.col(roles.label).cast(pl.String).alias("__label"))
     df = df.sort("__seq", roles.time).with_columns(pl.lit("all").alias(SID))
+    df, truncated = truncate(df, "__seq", cc.max_length)
     agg = [pl.first("__label"), pl.len().alias("length")]
     if roles.split:
         agg.append(pl.col(roles.split).n_unique().alias("n_splits"))
         agg.append(pl.first(roles.split).alias(SPLIT))
     seqs = df.group_by("__seq", maintain_order=True).agg(agg)
-    if roles.split:
-        mixed = seqs.filter(pl.col("n_splits") > 1)["__seq"].to_list()
-        if mixed:
-            raise DataValidationError(
-                f"column '{roles.split}': sequences {mixed[:5]} have rows in more than one "
-                "split; give all rows of a sequence the same split value.")
-    else:
-        seqs = _stratified(seqs, cc, seed)
+    seqs = _classify_splits(seqs, roles, cc, seed)
     df = df.drop(SPLIT, strict=False).join(seqs.select("__seq", SPLIT), on="__seq",
                                            maintain_order="left")
     stats = _fit_scaling(df, feats, SID)
@@ -157,15 +176,29 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
     classes = sorted(seqs["__label"].unique().to_list())
     arrays: dict[str, np.ndarray] = {}
     for name in SPLITS:
-        x, meta = pad_sequences(df.filter(pl.col(SPLIT) == name), "__seq", feats,
-                                pl.first("__label"))
+        x, meta = ragged_sequences(df.filter(pl.col(SPLIT) == name), "__seq", feats,
+                                   pl.first("__label"))
         arrays[f"x_{name}"] = x
         arrays[f"y_{name}"] = meta["__label"].replace_strict(
             {c: i for i, c in enumerate(classes)}).to_numpy().astype(np.int64)
         arrays[f"len_{name}"] = meta["len"].to_numpy().astype(np.int64)
         arrays[f"ids_{name}"] = meta["__seq"].to_numpy().astype(str)
-    state = {"classes": classes, "scaling": stats.to_dicts(), "columns": feats}
+    state = {"classes": classes, "scaling": stats.to_dicts(), "columns": feats,
+             "max_length": cc.max_length, "truncated": truncated}
     return arrays, state
+
+
+def notes(state: dict[str, Any], escape: Callable[[object], str] = str) -> list[str]:
+    """What preprocessing changed that a person must know: sequences cut to max_length.
+    `escape` renders the user's sequence ids (e.g. for Markdown)."""
+    out = []
+    cut = state.get("truncated") or {}
+    if cut.get("count"):
+        shown = ", ".join(map(escape, cut["ids"][:5])) + (", ..." if cut["count"] > 5 else "")
+        out.append(f"{cut['count']} sequence(s) longer than classify.max_length were cut to "
+                   f"their first {cut['max_length']} steps: {shown} (prepared/state.json "
+                   "lists them all)")
+    return out
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -196,6 +229,8 @@ def preprocess(cfg: Config) -> dict[str, Any]:
             + ("Use a shorter forecast.lookback or forecast.horizon, or longer series."
                if v.roles.task == "forecast" else "Provide more sequences per class."))
     state = {"task": v.roles.task, "roles": v.roles.to_dict(), "counts": counts, **state}
+    for line in notes(state):
+        log.info("! %s", line)
     atomic_write(layout.arrays, lambda p: _save_npz(p, arrays))
     write_json(layout.state, state)
     return state

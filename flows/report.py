@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flows.evaluate import METRICS
+from flows.preprocess import notes
+from flows.validation_report import md_escape
 from schemas.config import Config
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
@@ -65,6 +67,7 @@ def render_report(cfg: Config, state: dict[str, Any], validation: dict[str, Any]
         f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
         "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
         f"- features: {', '.join(state['columns'])}",
+        *[f"- {line}" for line in notes(state, md_escape)],
         *([f"- series too short for one window (lookback + horizon), so not used: "
            f"{', '.join(map(str, state['too_short']))}"] if state.get("too_short") else []),
         "",
