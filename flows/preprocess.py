@@ -48,15 +48,27 @@ def apply_scaling(df: pl.DataFrame, stats: pl.DataFrame, columns: list[str]) -> 
                            for c in columns)
 
 
-def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float) -> pl.DataFrame:
-    """The user's split column if any, else the last rows of each series for val and test."""
+def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float
+                ) -> tuple[pl.DataFrame, dict[str, Any] | None]:
+    """The user's split column if any, else the last rows of each series for val and test.
+    A split column without 'val' rows gives val the last rows of each series' train rows.
+    Returns the frame and what was carved from train (None if nothing)."""
     if roles.split:
-        return df.with_columns(pl.col(roles.split).alias(SPLIT))
+        df = df.with_columns(pl.col(roles.split).alias(SPLIT))
+        if (df[SPLIT] == "val").any():
+            return df, None
+        train = pl.col(SPLIT) == "train"
+        n, pos = train.sum().over(SID), train.cum_sum().over(SID)
+        carve = train & (pos > n - (n * val).ceil())
+        df = df.with_columns(pl.when(carve).then(pl.lit("val")).otherwise(SPLIT).alias(SPLIT))
+        rows = int((df[SPLIT] == "val").sum())
+        return df, {"count": rows, "unit": "rows",
+                    "how": f"the last {val:.0%} of each series' train rows"}
     n, pos = pl.len().over(SID), pl.int_range(pl.len()).over(SID)
     n_test, n_val = (n * test).ceil(), (n * val).ceil()
     return df.with_columns(pl.when(pos >= n - n_test).then(pl.lit("test"))
                            .when(pos >= n - n_test - n_val).then(pl.lit("val"))
-                           .otherwise(pl.lit("train")).alias(SPLIT))
+                           .otherwise(pl.lit("train")).alias(SPLIT)), None
 
 
 def forecast_windows(df: pl.DataFrame, roles: Roles, fc: ForecastConfig) -> dict[str, Any]:
@@ -94,7 +106,7 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
     roles, cols = v.roles, [v.roles.target, *v.roles.features]
     sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
     df = v.frame.with_columns(sid.alias(SID)).sort(SID, roles.time)
-    df = _time_split(df, roles, fc.val_fraction, fc.test_fraction)
+    df, carved = _time_split(df, roles, fc.val_fraction, fc.test_fraction)
     series = df[SID].unique(maintain_order=True).to_list()
     stats = _fit_scaling(df, cols, SID)
     untrained = sorted(set(series) - set(stats["series"]))
@@ -106,7 +118,7 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
     short = df.group_by(SID).len().filter(pl.col("len") < fc.lookback + fc.horizon)
     state = {"series": series, "scaling": stats.to_dicts(), "columns": cols,
              "mase_scale": _mase_scale(df, roles.target, fc.season, series),
-             "too_short": short[SID].to_list(), **fc.model_dump()}
+             "too_short": short[SID].to_list(), "val_carved": carved, **fc.model_dump()}
     return arrays, state
 
 
@@ -144,16 +156,22 @@ def truncate(df: pl.DataFrame, seq: str, max_length: int) -> tuple[pl.DataFrame,
 
 
 def _classify_splits(seqs: pl.DataFrame, roles: Roles, cc: ClassifyConfig,
-                     seed: int) -> pl.DataFrame:
-    """Each sequence's split: the user's, or stratified by label."""
+                     seed: int) -> tuple[pl.DataFrame, dict[str, Any] | None]:
+    """Each sequence's split: the user's (val carved from train when it has no 'val'), or
+    stratified by label. Returns also what was carved from train (None if nothing)."""
     if not roles.split:
-        return _stratified(seqs, {"test": cc.test_fraction, "val": cc.val_fraction}, seed)
+        return _stratified(seqs, {"test": cc.test_fraction, "val": cc.val_fraction}, seed), None
     mixed = seqs.filter(pl.col("n_splits") > 1)["__seq"].to_list()
     if mixed:
         raise DataValidationError(
             f"column '{roles.split}': sequences {mixed[:5]} have rows in more than one "
             "split; give all rows of a sequence the same split value.")
-    return seqs
+    if (seqs[SPLIT] == "val").any():
+        return seqs, None
+    train = _stratified(seqs.filter(pl.col(SPLIT) == "train"), {"val": cc.val_fraction}, seed)
+    seqs = pl.concat([train, seqs.filter(pl.col(SPLIT) != "train")], how="diagonal_relaxed")
+    n = int((seqs[SPLIT] == "val").sum())
+    return seqs, {"count": n, "unit": "sequences", "how": "stratified by label"}
 
 
 def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict, dict]:
@@ -168,7 +186,7 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
         agg.append(pl.col(roles.split).n_unique().alias("n_splits"))
         agg.append(pl.first(roles.split).alias(SPLIT))
     seqs = df.group_by("__seq", maintain_order=True).agg(agg)
-    seqs = _classify_splits(seqs, roles, cc, seed)
+    seqs, carved = _classify_splits(seqs, roles, cc, seed)
     df = df.drop(SPLIT, strict=False).join(seqs.select("__seq", SPLIT), on="__seq",
                                            maintain_order="left")
     stats = _fit_scaling(df, feats, SID)
@@ -184,20 +202,23 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
         arrays[f"len_{name}"] = meta["len"].to_numpy().astype(np.int64)
         arrays[f"ids_{name}"] = meta["__seq"].to_numpy().astype(str)
     state = {"classes": classes, "scaling": stats.to_dicts(), "columns": feats,
-             "max_length": cc.max_length, "truncated": truncated}
+             "max_length": cc.max_length, "truncated": truncated, "val_carved": carved}
     return arrays, state
 
 
 def notes(state: dict[str, Any], escape: Callable[[object], str] = str) -> list[str]:
-    """What preprocessing changed that a person must know: sequences cut to max_length.
+    """What preprocessing changed that a person must know: truncation, val carved from train.
     `escape` renders the user's sequence ids (e.g. for Markdown)."""
     out = []
-    cut = state.get("truncated") or {}
+    cut, carved = state.get("truncated") or {}, state.get("val_carved")
     if cut.get("count"):
         shown = ", ".join(map(escape, cut["ids"][:5])) + (", ..." if cut["count"] > 5 else "")
         out.append(f"{cut['count']} sequence(s) longer than classify.max_length were cut to "
                    f"their first {cut['max_length']} steps: {shown} (prepared/state.json "
                    "lists them all)")
+    if carved:
+        out.append(f"val carved from train: {carved['count']} {carved['unit']}, "
+                   f"{carved['how']} (the split column has no 'val')")
     return out
 
 
