@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from flows.batching import Ragged, predict_ragged, take
 from flows.io import atomic_write, read_json, write_json
 from flows.layout import Layout
 from flows.preprocess import load_arrays
@@ -69,23 +70,26 @@ def forecast_baselines(x: np.ndarray, horizon: int, season: int) -> dict[str, np
 
 
 @torch.no_grad()
-def predict(module: SequenceModule, inputs: tuple[torch.Tensor, ...],
-            batch: int = 512) -> np.ndarray:
-    """Model outputs for the whole split, in batches: (N, H) forecasts or (N, C) logits."""
+def predict(module: SequenceModule, inputs: tuple, batch: int = 512) -> np.ndarray:
+    """Model outputs for the whole split, in batches, in the split's order: (N, H) forecasts,
+    or (N, C) logits from sequences (a Ragged) batched by length."""
+    if isinstance(inputs[0], Ragged):
+        return predict_ragged(module, inputs[0], batch).numpy()
     n = len(inputs[0])
     return torch.cat([module(*(t[i : i + batch] for t in inputs))
                       for i in range(0, n, batch)]).numpy()
 
 
 @torch.no_grad()
-def latency_ms(module: SequenceModule, inputs: tuple[torch.Tensor, ...]) -> float:
+def latency_ms(module: SequenceModule, inputs: tuple) -> float:
     """Median wall time of a batch-1 prediction, in milliseconds, over the first test rows."""
     k = min(LATENCY_SAMPLES, len(inputs[0]))
-    module(*(t[:1] for t in inputs))  # warm-up
+    module(*take(inputs, torch.arange(1)))  # warm-up
     times = []
     for i in range(k):
+        one = take(inputs, torch.tensor([i]))
         start = time.perf_counter()
-        module(*(t[i : i + 1] for t in inputs))
+        module(*one)
         times.append(time.perf_counter() - start)
     return 1000 * float(np.median(times))
 
@@ -111,7 +115,7 @@ def _baseline_rows(task: str, state: dict[str, Any], arrays: dict[str, np.ndarra
 
 
 def _model_row(name: str, layout: Layout, task: str, state: dict[str, Any],
-               arrays: dict[str, np.ndarray], inputs: tuple[torch.Tensor, ...]) -> dict[str, Any]:
+               arrays: dict[str, np.ndarray], inputs: tuple) -> dict[str, Any]:
     model_dir = layout.model_dir(name)
     module, meta = load_model(model_dir)
     return {"model": name, "kind": "model", "status": "ok", "arch": meta["spec"]["arch"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import numpy as np
 import polars as pl
 import torch
 
+from flows.batching import Ragged
 from flows.checker import Checker
 from flows.errors import DataValidationError, RunFailedError, UsageError
 from flows.evaluate import Scaler, predict
 from flows.io import atomic_write
-from flows.preprocess import SID, apply_scaling, pad_sequences
+from flows.preprocess import SID, apply_scaling, ragged_sequences, truncate
 from flows.readers import read_table
 from flows.train import quiet_lightning
 from flows.validate import message, parse_and_check_values
@@ -23,6 +25,8 @@ from schemas.checks import FILLED, GROUP, ROW
 from schemas.config import ValidationConfig
 from schemas.data import Roles
 from schemas.defects import Policy
+
+log = logging.getLogger("seqarena")
 
 # new data for a trained model: every defect stops the run, except order (rows are sorted)
 STRICT = ValidationConfig(policy=Policy(**{name: "error" for name in Policy.model_fields} |
@@ -93,9 +97,15 @@ def _forecast(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path
 
 def _classify(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path) -> pl.DataFrame:
     frame = _scale(frame.sort(roles.id, roles.time), state, pl.lit("all"), path)
-    x, seqs = pad_sequences(frame, roles.id, state["columns"])
-    lengths = torch.from_numpy(seqs["len"].to_numpy().astype(np.int64))
-    probs = torch.softmax(torch.from_numpy(predict(module, (torch.from_numpy(x), lengths))), 1)
+    if state.get("max_length"):  # as in training: the first max_length steps
+        frame, cut = truncate(frame, roles.id, state["max_length"])
+        if cut["count"]:
+            log.info("! %d sequence(s) longer than max_length=%d cut to their first %d steps "
+                     "(as in training): %s", cut["count"], cut["max_length"], cut["max_length"],
+                     ", ".join(map(str, cut["ids"][:5])))
+    rows, seqs = ragged_sequences(frame, roles.id, state["columns"])
+    inputs = (Ragged.from_numpy(rows, seqs["len"].to_numpy()),)
+    probs = torch.softmax(torch.from_numpy(predict(module, inputs)), 1)
     classes = state["classes"]
     out = pl.DataFrame({roles.id: seqs[roles.id],
                         "label": [classes[i] for i in probs.argmax(1).tolist()]})

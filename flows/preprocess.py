@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from schemas.config import ClassifyConfig, Config, ForecastConfig
 from schemas.data import SPLITS, Roles
 from schemas.stages import scaling_schema
 
+log = logging.getLogger("seqarena")
 SID, SPLIT = "__series", "__split"
 CODE = {s: i for i, s in enumerate(SPLITS)}  # train 0, val 1, test 2
 
@@ -45,15 +48,27 @@ def apply_scaling(df: pl.DataFrame, stats: pl.DataFrame, columns: list[str]) -> 
                            for c in columns)
 
 
-def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float) -> pl.DataFrame:
-    """The user's split column if any, else the last rows of each series for val and test."""
+def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float
+                ) -> tuple[pl.DataFrame, dict[str, Any] | None]:
+    """The user's split column if any, else the last rows of each series for val and test.
+    A split column without 'val' rows gives val the last rows of each series' train rows.
+    Returns the frame and what was carved from train (None if nothing)."""
     if roles.split:
-        return df.with_columns(pl.col(roles.split).alias(SPLIT))
+        df = df.with_columns(pl.col(roles.split).alias(SPLIT))
+        if (df[SPLIT] == "val").any():
+            return df, None
+        train = pl.col(SPLIT) == "train"
+        n, pos = train.sum().over(SID), train.cum_sum().over(SID)
+        carve = train & (pos > n - (n * val).ceil())
+        df = df.with_columns(pl.when(carve).then(pl.lit("val")).otherwise(SPLIT).alias(SPLIT))
+        rows = int((df[SPLIT] == "val").sum())
+        return df, {"count": rows, "unit": "rows",
+                    "how": f"the last {val:.0%} of each series' train rows"}
     n, pos = pl.len().over(SID), pl.int_range(pl.len()).over(SID)
     n_test, n_val = (n * test).ceil(), (n * val).ceil()
     return df.with_columns(pl.when(pos >= n - n_test).then(pl.lit("test"))
                            .when(pos >= n - n_test - n_val).then(pl.lit("val"))
-                           .otherwise(pl.lit("train")).alias(SPLIT))
+                           .otherwise(pl.lit("train")).alias(SPLIT)), None
 
 
 def forecast_windows(df: pl.DataFrame, roles: Roles, fc: ForecastConfig) -> dict[str, Any]:
@@ -91,7 +106,7 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
     roles, cols = v.roles, [v.roles.target, *v.roles.features]
     sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
     df = v.frame.with_columns(sid.alias(SID)).sort(SID, roles.time)
-    df = _time_split(df, roles, fc.val_fraction, fc.test_fraction)
+    df, carved = _time_split(df, roles, fc.val_fraction, fc.test_fraction)
     series = df[SID].unique(maintain_order=True).to_list()
     stats = _fit_scaling(df, cols, SID)
     untrained = sorted(set(series) - set(stats["series"]))
@@ -103,53 +118,75 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
     short = df.group_by(SID).len().filter(pl.col("len") < fc.lookback + fc.horizon)
     state = {"series": series, "scaling": stats.to_dicts(), "columns": cols,
              "mase_scale": _mase_scale(df, roles.target, fc.season, series),
-             "too_short": short[SID].to_list(), **fc.model_dump()}
+             "too_short": short[SID].to_list(), "val_carved": carved, **fc.model_dump()}
     return arrays, state
 
 
-def _stratified(seqs: pl.DataFrame, cc: ClassifyConfig, seed: int) -> pl.DataFrame:
-    """Assign whole sequences to splits, per label, deterministically from the seed."""
+def _stratified(seqs: pl.DataFrame, shares: dict[str, float], seed: int) -> pl.DataFrame:
+    """Assign whole sequences to the splits of `shares` per label, the rest to train,
+    deterministically from the seed; a label needs more sequences than splits drawn."""
     rng, out = np.random.default_rng(seed), []
     for _, group in seqs.sort("__label").group_by("__label", maintain_order=True):
         ids = group.sort("__seq")["__seq"].to_numpy()[rng.permutation(group.height)]
-        n_test = max(1, round(len(ids) * cc.test_fraction)) if len(ids) >= 3 else 0
-        n_val = max(1, round(len(ids) * cc.val_fraction)) if len(ids) >= 3 else 0
-        split = ["test"] * n_test + ["val"] * n_val + ["train"] * (len(ids) - n_test - n_val)
+        enough = len(ids) > len(shares)
+        split = [name for name, f in shares.items()
+                 for _ in range(max(1, round(len(ids) * f)) if enough else 0)]
+        split += ["train"] * (len(ids) - len(split))
         out.append(pl.DataFrame({"__seq": ids, SPLIT: split}))
-    return seqs.join(pl.concat(out), on="__seq")
+    return seqs.drop(SPLIT, strict=False).join(pl.concat(out), on="__seq")
 
 
-def pad_sequences(df: pl.DataFrame, seq: str, feats: list[str],
-                  *extra: pl.Expr) -> tuple[np.ndarray, pl.DataFrame]:
-    """Right-padded (N, T, F) float32 tensor from rows sorted by (seq, time), and one row per
-    sequence (its id, `len` and any `extra` aggregations) in the tensor's order."""
-    idx = df[seq].rank("dense").to_numpy().astype(np.int64) - 1  # row -> sequence
-    pos = df.select(pl.int_range(pl.len()).over(seq)).to_series().to_numpy()
+def ragged_sequences(df: pl.DataFrame, seq: str, feats: list[str],
+                     *extra: pl.Expr) -> tuple[np.ndarray, pl.DataFrame]:
+    """The (sum of lengths, F) float32 rows of sequences sorted by (seq, time), unpadded, and
+    one row per sequence (its id, `len` and any `extra` aggregations) in the same order."""
     meta = df.group_by(seq, maintain_order=True).agg(*extra, pl.len())
-    x = np.zeros((meta.height, int(meta["len"].max() or 0), len(feats)), np.float32)
-    x[idx, pos] = df.select(feats).to_numpy().astype(np.float32)  # (N, T, F)
-    return x, meta
+    return df.select(feats).to_numpy().astype(np.float32).reshape(-1, len(feats)), meta
+
+
+def truncate(df: pl.DataFrame, seq: str, max_length: int) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Rows sorted by (seq, time) cut to each sequence's first `max_length` steps (a label may
+    be set early; the steps kept stay at their sampling rate), and what was cut."""
+    lengths = df.group_by(seq, maintain_order=True).len()
+    cut = lengths.filter(pl.col("len") > max_length)
+    if cut.height:
+        df = df.filter(pl.int_range(pl.len()).over(seq) < max_length)
+    return df, {"count": cut.height, "max_length": max_length, "ids": cut[seq].to_list(),
+                "lengths": cut["len"].to_list()}
+
+
+def _classify_splits(seqs: pl.DataFrame, roles: Roles, cc: ClassifyConfig,
+                     seed: int) -> tuple[pl.DataFrame, dict[str, Any] | None]:
+    """Each sequence's split: the user's (val carved from train when it has no 'val'), or
+    stratified by label. Returns also what was carved from train (None if nothing)."""
+    if not roles.split:
+        return _stratified(seqs, {"test": cc.test_fraction, "val": cc.val_fraction}, seed), None
+    mixed = seqs.filter(pl.col("n_splits") > 1)["__seq"].to_list()
+    if mixed:
+        raise DataValidationError(
+            f"column '{roles.split}': sequences {mixed[:5]} have rows in more than one "
+            "split; give all rows of a sequence the same split value.")
+    if (seqs[SPLIT] == "val").any():
+        return seqs, None
+    train = _stratified(seqs.filter(pl.col(SPLIT) == "train"), {"val": cc.val_fraction}, seed)
+    seqs = pl.concat([train, seqs.filter(pl.col(SPLIT) != "train")], how="diagonal_relaxed")
+    n = int((seqs[SPLIT] == "val").sum())
+    return seqs, {"count": n, "unit": "sequences", "how": "stratified by label"}
 
 
 def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict, dict]:
-    """Right-padded (N, T, F) tensors with lengths, labels as class indices."""
+    """Unpadded (sum of lengths, F) rows with lengths per split, labels as class indices."""
     roles, feats = v.roles, list(v.roles.features)
     df = v.frame.with_columns(pl.col(roles.id).cast(pl.String).alias("__seq"),
                               pl.col(roles.label).cast(pl.String).alias("__label"))
     df = df.sort("__seq", roles.time).with_columns(pl.lit("all").alias(SID))
+    df, truncated = truncate(df, "__seq", cc.max_length)
     agg = [pl.first("__label"), pl.len().alias("length")]
     if roles.split:
         agg.append(pl.col(roles.split).n_unique().alias("n_splits"))
         agg.append(pl.first(roles.split).alias(SPLIT))
     seqs = df.group_by("__seq", maintain_order=True).agg(agg)
-    if roles.split:
-        mixed = seqs.filter(pl.col("n_splits") > 1)["__seq"].to_list()
-        if mixed:
-            raise DataValidationError(
-                f"column '{roles.split}': sequences {mixed[:5]} have rows in more than one "
-                "split; give all rows of a sequence the same split value.")
-    else:
-        seqs = _stratified(seqs, cc, seed)
+    seqs, carved = _classify_splits(seqs, roles, cc, seed)
     df = df.drop(SPLIT, strict=False).join(seqs.select("__seq", SPLIT), on="__seq",
                                            maintain_order="left")
     stats = _fit_scaling(df, feats, SID)
@@ -157,15 +194,32 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
     classes = sorted(seqs["__label"].unique().to_list())
     arrays: dict[str, np.ndarray] = {}
     for name in SPLITS:
-        x, meta = pad_sequences(df.filter(pl.col(SPLIT) == name), "__seq", feats,
-                                pl.first("__label"))
+        x, meta = ragged_sequences(df.filter(pl.col(SPLIT) == name), "__seq", feats,
+                                   pl.first("__label"))
         arrays[f"x_{name}"] = x
         arrays[f"y_{name}"] = meta["__label"].replace_strict(
             {c: i for i, c in enumerate(classes)}).to_numpy().astype(np.int64)
         arrays[f"len_{name}"] = meta["len"].to_numpy().astype(np.int64)
         arrays[f"ids_{name}"] = meta["__seq"].to_numpy().astype(str)
-    state = {"classes": classes, "scaling": stats.to_dicts(), "columns": feats}
+    state = {"classes": classes, "scaling": stats.to_dicts(), "columns": feats,
+             "max_length": cc.max_length, "truncated": truncated, "val_carved": carved}
     return arrays, state
+
+
+def notes(state: dict[str, Any], escape: Callable[[object], str] = str) -> list[str]:
+    """What preprocessing changed that a person must know: truncation, val carved from train.
+    `escape` renders the user's sequence ids (e.g. for Markdown)."""
+    out = []
+    cut, carved = state.get("truncated") or {}, state.get("val_carved")
+    if cut.get("count"):
+        shown = ", ".join(map(escape, cut["ids"][:5])) + (", ..." if cut["count"] > 5 else "")
+        out.append(f"{cut['count']} sequence(s) longer than classify.max_length were cut to "
+                   f"their first {cut['max_length']} steps: {shown} (prepared/state.json "
+                   "lists them all)")
+    if carved:
+        out.append(f"val carved from train: {carved['count']} {carved['unit']}, "
+                   f"{carved['how']} (the split column has no 'val')")
+    return out
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -196,6 +250,8 @@ def preprocess(cfg: Config) -> dict[str, Any]:
             + ("Use a shorter forecast.lookback or forecast.horizon, or longer series."
                if v.roles.task == "forecast" else "Provide more sequences per class."))
     state = {"task": v.roles.task, "roles": v.roles.to_dict(), "counts": counts, **state}
+    for line in notes(state):
+        log.info("! %s", line)
     atomic_write(layout.arrays, lambda p: _save_npz(p, arrays))
     write_json(layout.state, state)
     return state

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flows.evaluate import METRICS
+from flows.preprocess import notes
 from flows.text import LONG, md_code, md_text
 from schemas.config import Config
 
@@ -75,6 +76,7 @@ def render_report(cfg: Config, state: dict[str, Any], validation: dict[str, Any]
         f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
         "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
         f"- features: {_names(state['columns'])}",
+        *[f"- {line}" for line in notes(state, md_text)],
         *([f"- series too short for one window (lookback + horizon), so not used: "
            f"{_names(state['too_short'])}"] if state.get("too_short") else []),
         "",

@@ -17,6 +17,13 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping
 from safetensors.torch import save_file
 
+from flows.batching import (
+    Ragged,
+    bucket_batches,
+    count_bucket_batches,
+    sorted_batches,
+    take,
+)
 from flows.errors import RunFailedError
 from flows.io import atomic_write, read_json, write_json
 from flows.layout import Layout
@@ -43,32 +50,42 @@ def seed_everything(seed: int) -> None:
 
 
 class TensorBatches:
-    """Mini-batches sliced from pre-built tensors; a seeded reshuffle on every pass."""
+    """Mini-batches of a split's tensors; with `shuffle`, a seeded reshuffle on every pass.
+    Classification sequences (a Ragged) come in length buckets when shuffled and sorted by
+    length otherwise, each batch padded only to its own longest sequence."""
 
-    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int,
-                 shuffle: bool = False, seed: int = 0) -> None:
+    def __init__(self, tensors: tuple, batch_size: int, shuffle: bool = False,
+                 seed: int = 0) -> None:
         self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.tensors[0]) / self.batch_size)
+        first = self.tensors[0]
+        if isinstance(first, Ragged):
+            return (count_bucket_batches(first.lengths, self.batch_size) if self.shuffle
+                    else len(sorted_batches(first.lengths, self.batch_size)))
+        return math.ceil(len(first) / self.batch_size)
+
+    def _batches(self) -> list[torch.Tensor]:
+        first, n = self.tensors[0], len(self.tensors[0])
+        if isinstance(first, Ragged):
+            return (bucket_batches(first.lengths, self.batch_size, self.generator)
+                    if self.shuffle else sorted_batches(first.lengths, self.batch_size))
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        return list(order.split(self.batch_size))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
-        n = len(self.tensors[0])
-        if not self.shuffle:
-            for i in range(0, n, self.batch_size):
-                yield tuple(t[i : i + self.batch_size] for t in self.tensors)
-            return
-        order = torch.randperm(n, generator=self.generator)
-        for i in range(0, n, self.batch_size):
-            sel = order[i : i + self.batch_size]
-            yield tuple(t[sel] for t in self.tensors)
+        for idx in self._batches():
+            yield take(self.tensors, idx)
 
 
-def split_tensors(arrays: dict[str, np.ndarray], task: str, split: str) -> tuple[torch.Tensor, ...]:
-    """Model inputs then targets: (x, y) to forecast, (x, lengths, y) to classify."""
-    names = ["x", "y"] if task == "forecast" else ["x", "len", "y"]
-    return tuple(torch.from_numpy(arrays[f"{n}_{split}"]) for n in names)
+def split_tensors(arrays: dict[str, np.ndarray], task: str, split: str) -> tuple:
+    """Model inputs then targets: (x, y) to forecast; (sequences, y) to classify, where
+    sequences is a Ragged of the split's rows and lengths."""
+    y = torch.from_numpy(arrays[f"y_{split}"])
+    if task == "forecast":
+        return torch.from_numpy(arrays[f"x_{split}"]), y
+    return Ragged.from_numpy(arrays[f"x_{split}"], arrays[f"len_{split}"]), y
 
 
 class BestWeights(pl.Callback):
@@ -100,7 +117,7 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
     state, arrays = read_json(layout.state), load_arrays(layout)
     task = state["task"]
     n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state["classes"])
-    module = build_module(task, spec, arrays["x_train"].shape[2], n_out, tc.lr, tc.weight_decay)
+    module = build_module(task, spec, arrays["x_train"].shape[-1], n_out, tc.lr, tc.weight_decay)
     train = TensorBatches(split_tensors(arrays, task, "train"), tc.batch_size, True, tc.seed)
     val = TensorBatches(split_tensors(arrays, task, "val"), 4 * tc.batch_size)
     best = BestWeights()
@@ -119,7 +136,7 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
     weights = {k: v.contiguous().cpu() for k, v in best.state.items()}
     atomic_write(out / "weights.safetensors", lambda p: save_file(weights, str(p)))
     meta = {"name": name, "task": task, "spec": spec.model_dump(), "n_features":
-            int(arrays["x_train"].shape[2]), "n_out": int(n_out),
+            int(arrays["x_train"].shape[-1]), "n_out": int(n_out),
             "params": sum(p.numel() for p in module.parameters()),
             "train_seconds": seconds, "epochs": len(best.history),
             "seconds_per_epoch": seconds / max(len(best.history), 1),

@@ -33,7 +33,7 @@ from schemas.checks import (
 from schemas.config import Config, ValidationConfig
 from schemas.data import MissingRoleError, Roles, resolve_roles
 from schemas.defects import DEFECTS, alternatives
-from schemas.parse import numeric_like, parse_schema, text, time_plan, typed
+from schemas.parse import numeric_like, parse_schema, text, time_like, time_plan, typed
 
 log = logging.getLogger("seqarena")
 
@@ -185,9 +185,11 @@ def _read(cfg: Config) -> Table:
 
 
 def _roles(cfg: Config, table: Table) -> Roles:
-    numeric = numeric_like(table.frame, cfg.validation.missing_values)
+    markers = cfg.validation.missing_values
+    numeric = numeric_like(table.frame, markers)
     try:
-        roles = resolve_roles(table.frame.columns, numeric, cfg.data.columns, cfg.data.task)
+        roles = resolve_roles(table.frame.columns, numeric, cfg.data.columns, cfg.data.task,
+                              lambda col: time_like(table.frame, col, markers))
     except MissingRoleError as exc:
         msg = f"{cfg.data.path}: {exc}. Columns found: {', '.join(table.frame.columns)}."
         _fail_early(cfg, msg, table.frame.height, "failed")
@@ -198,6 +200,10 @@ def _roles(cfg: Config, table: Table) -> Roles:
         raise UsageError(f"{cfg.data.path}: column(s) {twice} are given more than one role "
                          "(id, time, target, label, split, features); give each role its own "
                          "column.")
+    if roles.inferred:
+        chosen = ", ".join(f"{r}={getattr(roles, r)}" for r in roles.inferred)
+        flags = "/".join(f"--{r}" for r in roles.inferred)
+        log.info("inferred: %s (rename the columns or pass %s to choose)", chosen, flags)
     reserved = [c for c in table.frame.columns if c in (ROW, GROUP, FILLED)]
     if reserved:
         raise UsageError(f"{cfg.data.path}: column(s) {reserved} are names seqarena uses "

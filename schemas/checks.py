@@ -212,10 +212,19 @@ def sequences_schema(roles: Roles, v: ValidationConfig) -> pa.DataFrameSchema:
 
 
 def classes_schema(roles: Roles) -> pa.DataFrameSchema:
-    """Classification: every class has sequences for train, val and test."""
+    """Classification: every class has sequences for train, val and test. A split column
+    without 'val' rows has val carved from train (flows.preprocess), so a class then needs
+    two train sequences (one to carve) and a test one."""
     label = roles.label
     if roles.split:
-        spread = pl.col(roles.split).n_unique().over(label)
+        split = pl.col(roles.split)
+
+        def count(name: str) -> pl.Expr:
+            return pl.col(GROUP).filter(split == name).n_unique().over(label)
+
+        carved = (count("train") >= MIN_CLASS_SEQUENCES - 1) & (count("test") >= 1)
+        spread = pl.when((split == "val").any()).then(split.n_unique().over(label) >= 3) \
+            .otherwise(carved)
     else:
-        spread = pl.col(GROUP).n_unique().over(label)
-    return _schema({label: [rule("rare_class", spread >= MIN_CLASS_SEQUENCES)]})  # type: ignore
+        spread = pl.col(GROUP).n_unique().over(label) >= MIN_CLASS_SEQUENCES
+    return _schema({label: [rule("rare_class", spread)]})  # type: ignore

@@ -76,10 +76,12 @@ class ForecastConfig(Strict):
 
 
 class ClassifyConfig(Strict):
-    """Splits for classification (stratified by label, whole sequences)."""
+    """Splits for classification (stratified by label, whole sequences), and the longest
+    sequence kept (longer ones keep their first `max_length` steps and are reported)."""
 
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    max_length: int = Field(4096, ge=1, description="steps kept per sequence: the first ones")
 
 
 class TrainConfig(Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from schemas.config import Columns, Task
@@ -19,6 +21,9 @@ ROLE_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
     },
 }
 LABEL_HINTS = ("label", "class")  # a column so named means classification
+# an integer column whose name has one of these words may be a time axis (YEAR, month_no)
+TIME_WORDS = ("year", "yr", "quarter", "month", "week", "day", "date", "hour", "minute",
+              "second", "time", "period", "epoch")
 SPLITS = ("train", "val", "test")
 
 
@@ -33,10 +38,11 @@ class Roles:
     target: str | None = None
     label: str | None = None
     split: str | None = None
+    inferred: tuple[str, ...] = ()  # roles guessed from the values, not from the names
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict."""
-        return {**asdict(self), "features": list(self.features)}
+        return {**asdict(self), "features": list(self.features), "inferred": list(self.inferred)}
 
     @property
     def columns(self) -> list[str]:
@@ -47,7 +53,8 @@ class Roles:
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> Roles:
         """Inverse of to_dict."""
-        return cls(**{**raw, "features": tuple(raw["features"])})  # type: ignore[arg-type]
+        return cls(**{**raw, "features": tuple(raw["features"]),  # type: ignore[arg-type]
+                      "inferred": tuple(raw.get("inferred", ()))})  # type: ignore[arg-type]
 
 
 class MissingRoleError(ValueError):
@@ -69,10 +76,44 @@ def infer_task(columns: list[str], cols: Columns, task: Task | None) -> Task:
     return "classify" if cols.label or lower & set(LABEL_HINTS) else "forecast"
 
 
-def resolve_roles(columns: list[str], numeric: set[str], cols: Columns,
-                  task: Task | None) -> Roles:
+def _time_named(column: str) -> bool:
+    words = re.split(r"[^a-z]+", column.lower())
+    return any(w.removesuffix("s") in TIME_WORDS for w in words)
+
+
+def infer_forecast(columns: list[str], numeric: set[str], found: dict[str, str | None],
+                   wanted: set[str], taken: set[str],
+                   time_kind: Callable[[str], str | None]) -> dict[str, str]:
+    """The `wanted` roles (time, target) of a forecasting file whose names are not
+    recognised: exactly one time-like column (first dates, else whole numbers with a time
+    word in the name, else strictly increasing whole numbers) and exactly one other numeric
+    column. `taken`: columns with other roles."""
+    guess: dict[str, str] = {}
+    free = [c for c in columns if c not in taken and c != found["target"]]
+    if "time" in wanted:
+        kinds = {c: time_kind(c) for c in free}
+        for tier in (lambda c: kinds[c] == "date",
+                     lambda c: kinds[c] in ("integer", "increasing") and _time_named(c),
+                     lambda c: kinds[c] == "increasing"):
+            candidates = [c for c in free if tier(c)]
+            if candidates:
+                if len(candidates) == 1:
+                    guess["time"] = candidates[0]
+                break
+    time = found["time"] or guess.get("time")
+    others = [c for c in free if c in numeric and c != time]
+    if "target" in wanted and time and len(others) == 1:
+        guess["target"] = others[0]
+    return guess
+
+
+def resolve_roles(columns: list[str], numeric: set[str], cols: Columns, task: Task | None,
+                  time_kind: Callable[[str], str | None] | None = None) -> Roles:
     """Map columns to roles; explicit names win, then the default names, case-insensitive.
-    Features default to the other `numeric` columns."""
+    Features default to the other `numeric` columns. When the names of a two-column
+    forecasting file (a split column aside) are not recognised and `time_kind` (see
+    schemas.parse.time_like) is given, its time and target are inferred from the values
+    (`infer_forecast`); `Roles.inferred` says which."""
     task = infer_task(columns, cols, task)
     names = ROLE_NAMES[task]
     key = "target" if task == "forecast" else "label"
@@ -81,13 +122,20 @@ def resolve_roles(columns: list[str], numeric: set[str], cols: Columns,
         "time": _find(columns, cols.time, names["time"]),
         key: _find(columns, getattr(cols, key), names[key]),
     }
+    split = _find(columns, cols.split, ("split",))
+    guess: dict[str, str] = {}
+    wanted = {r for r in ("time", "target") if task == "forecast" and found[r] is None
+              and getattr(cols, r) is None}  # explicit names are never second-guessed
+    if wanted and time_kind and len([c for c in columns if c != split]) == 2:
+        taken = {c for c in (found["id"], split, *(cols.features or ())) if c}
+        guess = infer_forecast(columns, numeric, found, wanted, taken, time_kind)
+        found.update(guess)
     required = ["time", key] + (["id"] if task == "classify" else [])
     missing = [r for r in required if found[r] is None]
     if cols.id and found["id"] is None:
         missing.append("id")
     if missing:
         raise MissingRoleError("; ".join(_missing_text(r, cols, names, task) for r in missing))
-    split = _find(columns, cols.split, ("split",))
     used = {c for c in (*found.values(), split) if c}
     if cols.features is not None:
         absent = [c for c in cols.features if c not in columns]
@@ -99,7 +147,8 @@ def resolve_roles(columns: list[str], numeric: set[str], cols: Columns,
     if task == "classify" and not features:
         raise MissingRoleError("no numeric feature column: classification needs at least one")
     return Roles(task=task, time=found["time"], features=features, id=found["id"],  # type: ignore[arg-type]
-                 target=found.get("target"), label=found.get("label"), split=split)
+                 target=found.get("target"), label=found.get("label"), split=split,
+                 inferred=tuple(guess))
 
 
 def _missing_text(role: str, cols: Columns, names: dict[str, tuple[str, ...]], task: str) -> str:

@@ -121,6 +121,30 @@ def time_plan(frame: pl.DataFrame, col: str, markers: Sequence[str]) -> TimePlan
     return TimePlan("text", fmt, offset)
 
 
+def time_like(frame: pl.DataFrame, col: str, markers: Sequence[str]) -> str | None:
+    """How a column could serve as a time axis: 'date' (most values are ISO dates or
+    datetimes), 'increasing' (whole numbers, strictly increasing), 'integer' (whole
+    numbers), or None."""
+    dtype = frame.schema[col]
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        return "date"
+    if dtype.is_integer():
+        values = pl.col(col)
+    elif dtype == pl.String:
+        plan = time_plan(frame, col, markers)
+        present = frame.select(text(col, markers).count()).item()
+        if plan.fmt is None or 2 * frame.select(_parsed(col, plan.fmt, markers).count()).item() \
+                <= present:
+            return None
+        if plan.fmt != INTEGER:
+            return "date"
+        values = _parsed(col, INTEGER, markers)
+    else:
+        return None
+    x = frame.select(values.drop_nulls()).to_series()
+    return "increasing" if len(x) > 1 and bool((x.diff().drop_nulls() > 0).all()) else "integer"
+
+
 def time_checks(col: str, plan: TimePlan, markers: Sequence[str]) -> list[pa.Check]:
     """`time_format`: present but not in the plan's format; `time_zone`: another offset."""
     if plan.dtype == "native":

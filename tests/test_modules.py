@@ -66,3 +66,17 @@ def test_forecast_transformer_is_causal() -> None:
     later[:, 6:] += 5.0
     with torch.no_grad():
         torch.testing.assert_close(backbone(x)[:, :6], backbone(later)[:, :6])
+
+
+@pytest.mark.parametrize("arch", sorted(SPECS))
+def test_a_prediction_does_not_depend_on_its_batch(arch: str) -> None:
+    from flows.batching import Ragged
+    from flows.evaluate import predict
+
+    torch.manual_seed(0)
+    module = build_module("classify", SPECS[arch], n_features=3, n_out=2).eval()
+    lengths = torch.tensor([5, 40, 3, 12, 40, 7, 1, 25, 9, 2])
+    seqs = Ragged(torch.randn(int(lengths.sum()), 3), lengths)
+    alone = torch.cat([module(*seqs.pad(torch.tensor([i]))) for i in range(len(seqs))])
+    for batch in (1, 2, 3, 512):  # other neighbours, other padding, same outputs and order
+        torch.testing.assert_close(torch.from_numpy(predict(module, (seqs,), batch)), alone)

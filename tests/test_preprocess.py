@@ -1,4 +1,4 @@
-"""Stage `preprocess`: time splits, train-only scaling, windows and padded sequences."""
+"""Stage `preprocess`: time splits, train-only scaling, windows and unpadded sequences."""
 
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def test_series_too_short_for_any_window_is_a_clear_error(forecast_csv: Path,
         _run(cfg)
 
 
-def test_classify_stratified_padded_and_scaled(classify_csv: Path, tmp_path: Path) -> None:
+def test_classify_stratified_unpadded_and_scaled(classify_csv: Path, tmp_path: Path) -> None:
     state, a = _run(tiny_config(classify_csv, tmp_path / "out"))
     assert state["classes"] == ["down", "up"]
     assert state["counts"] == {"train": 32, "val": 8, "test": 8}  # 24 per class, 4 + 4 held out
@@ -70,12 +70,12 @@ def test_classify_stratified_padded_and_scaled(classify_csv: Path, tmp_path: Pat
     rows = raw.filter(pl.col("sequence_id") == seq)
     n = int(a["len_test"][0])
     assert n == rows.height
-    assert np.all(a["x_test"][0, n:] == 0)  # right padding
+    assert a["x_test"].shape == (a["len_test"].sum(), 2)  # rows of every sequence, no padding
     train_ids = set(a["ids_train"].tolist())
     f1_train = raw.filter(pl.col("sequence_id").is_in(train_ids))["f1"]
     stats = {r["column"]: r for r in state["scaling"]}
     assert stats["f1"]["mean"] == pytest.approx(f1_train.mean())
-    np.testing.assert_allclose(a["x_test"][0, :n, 0] * stats["f1"]["std"] + stats["f1"]["mean"],
+    np.testing.assert_allclose(a["x_test"][:n, 0] * stats["f1"]["std"] + stats["f1"]["mean"],
                                rows["f1"].to_numpy(), rtol=1e-4, atol=1e-5)
 
 

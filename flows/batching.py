@@ -1,0 +1,99 @@
+"""Variable-length sequences stored without padding, and the batches cut from them.
+
+A classification split is one (sum of lengths, F) block of rows plus each sequence's length.
+A batch is padded only to its own longest sequence, and holds at most MAX_BATCH_CELLS
+(sequences x steps^2), so the Transformer's attention memory follows the data: measured on
+the default Transformer (4 heads, 2 layers), a training step needs about 120 bytes per
+(sequence x step^2) cell, so 32 x 1024^2 cells is about 4 GB. Batches of sequences up to 1024
+steps keep the full train.batch_size (32); at 4096 steps (classify.max_length) a batch holds 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+MAX_BATCH_CELLS = 32 * 1024**2
+BUCKET_BATCHES = 4  # a length bucket holds this many batches' worth of sequences
+
+
+@dataclass(frozen=True)
+class Ragged:
+    """Sequences as concatenated rows (sum of lengths, F) and their lengths (N,)."""
+
+    rows: torch.Tensor
+    lengths: torch.Tensor
+
+    @classmethod
+    def from_numpy(cls, rows: np.ndarray, lengths: np.ndarray) -> Ragged:
+        """Wrap arrays as stored in arrays.npz (no copy)."""
+        return cls(torch.from_numpy(rows), torch.from_numpy(lengths.astype(np.int64)))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def offsets(self) -> torch.Tensor:
+        """Where each sequence's rows start, (N,)."""
+        return torch.cumsum(self.lengths, 0) - self.lengths
+
+    def pad(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sequences `idx` right-padded with zeros to the longest of them: (B, T, F), (B,)."""
+        starts, lengths = self.offsets[idx].tolist(), self.lengths[idx]
+        parts = [self.rows[s : s + n] for s, n in zip(starts, lengths.tolist(), strict=True)]
+        return pad_sequence(parts, batch_first=True), lengths
+
+
+def take(inputs: tuple, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The rows `idx` of a split's tensors; a Ragged first item becomes (x padded, lengths)."""
+    if isinstance(inputs[0], Ragged):
+        return (*inputs[0].pad(idx), *(t[idx] for t in inputs[1:]))
+    return tuple(t[idx] for t in inputs)
+
+
+def fitting(batch_size: int, longest: int) -> int:
+    """Sequences per batch: batch_size, or fewer when so many of `longest` steps would pass
+    MAX_BATCH_CELLS (never fewer than one)."""
+    return max(1, min(batch_size, MAX_BATCH_CELLS // max(longest, 1) ** 2))
+
+
+def sorted_batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Evaluation batches: sequences by ascending length, each batch under the cell budget."""
+    order, batches, start = torch.argsort(lengths, stable=True), [], 0
+    while start < len(order):
+        longest = int(lengths[order[min(start + batch_size, len(order)) - 1]])
+        batches.append(order[start : start + fitting(batch_size, longest)])
+        start += len(batches[-1])
+    return batches
+
+
+def length_buckets(lengths: torch.Tensor, batch_size: int) -> list[tuple[torch.Tensor, int]]:
+    """Fixed buckets of sequences of similar length (the length-sorted order cut into chunks
+    of BUCKET_BATCHES x batch_size), each with the batch size that fits its longest."""
+    chunks = torch.argsort(lengths, stable=True).split(BUCKET_BATCHES * batch_size)
+    return [(c, fitting(batch_size, int(lengths[c].max()))) for c in chunks]
+
+
+def bucket_batches(lengths: torch.Tensor, batch_size: int,
+                   generator: torch.Generator) -> list[torch.Tensor]:
+    """One epoch's training batches: each bucket shuffled and cut into batches, then the
+    batches shuffled. The number of batches is the same every epoch."""
+    batches = [part for bucket, size in length_buckets(lengths, batch_size)
+               for part in bucket[torch.randperm(len(bucket), generator=generator)].split(size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def count_bucket_batches(lengths: torch.Tensor, batch_size: int) -> int:
+    """How many batches bucket_batches yields per epoch."""
+    return sum(-(-len(bucket) // size) for bucket, size in length_buckets(lengths, batch_size))
+
+
+@torch.no_grad()
+def predict_ragged(module: torch.nn.Module, seqs: Ragged, batch: int) -> torch.Tensor:
+    """Outputs for every sequence, batched by length, returned in the original order."""
+    batches = sorted_batches(seqs.lengths, batch)
+    out = torch.cat([module(*seqs.pad(idx)) for idx in batches])
+    return out[torch.argsort(torch.cat(batches))]

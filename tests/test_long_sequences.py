@@ -1,0 +1,79 @@
+"""One 100,000-step sequence among short ones: memory follows the data, and the cut to
+classify.max_length is reported (state.json, report.md, the CLI log)."""
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from flows.cli import main
+from flows.evaluate import evaluate
+from flows.io import read_json
+from flows.layout import Layout
+from flows.predict import predict_file
+from flows.preprocess import load_arrays, preprocess
+from flows.promote import promote
+from flows.train import train_model
+from flows.validate import validate
+from tests.conftest import classify_frame, tiny_config
+
+LONG = 100_000
+
+
+@pytest.fixture
+def long_csv(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 0.3, LONG)
+    x[0] += 2.0
+    long = pl.DataFrame({"sequence_id": "q_long", "step": np.arange(LONG), "f1": x,
+                         "f2": rng.normal(0, 1, LONG), "label": "up"})
+    path = tmp_path / "long.csv"
+    pl.concat([classify_frame(n_seq=60), long]).write_csv(path)
+    return path
+
+
+def _raw_float32_bytes(path: Path) -> int:
+    return pl.read_csv(path).height * 2 * 4  # two features
+
+
+def test_huge_sequence_is_cut_stored_unpadded_and_reported(
+        long_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "out"
+    cfg = tiny_config(long_csv, out, models={"gru": {"hidden": 4}}, **{
+        "train.max_epochs": 1, "promote.must_beat_baseline": False})
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    validate(cfg)
+    assert main(["stage", "preprocess", "--params", str(params)]) == 0
+    log = capsys.readouterr().err
+    assert "1 sequence(s) longer than classify.max_length were cut to their first 4096 " \
+           "steps: q_long" in log
+    layout = Layout(out)
+    state = read_json(layout.state)
+    assert state["truncated"] == {"count": 1, "max_length": 4096, "ids": ["q_long"],
+                                  "lengths": [LONG]}
+    assert layout.arrays.stat().st_size < 2 * _raw_float32_bytes(long_csv)
+    arrays = load_arrays(layout)
+    lengths = np.concatenate([arrays[f"len_{s}"] for s in ("train", "val", "test")])
+    assert lengths.max() == 4096
+    assert sum(len(arrays[f"x_{s}"]) for s in ("train", "val", "test")) == lengths.sum()
+    train_model(cfg, "gru")
+    evaluate(cfg)
+    promote(cfg)
+    report = layout.report.read_text()
+    assert "- 1 sequence(s) longer than classify.max_length were cut to their first 4096 " \
+           "steps: q_long" in report
+    predictions = predict_file(long_csv, layout.promoted, tmp_path / "p.csv")
+    assert predictions.height == 61
+    assert "cut to their first 4096 steps (as in training): q_long" in capsys.readouterr().err
+
+
+def test_without_a_cut_the_arrays_are_the_size_of_the_data(long_csv: Path,
+                                                           tmp_path: Path) -> None:
+    cfg = tiny_config(long_csv, tmp_path / "out", **{"classify.max_length": 200_000})
+    validate(cfg)
+    state = preprocess(cfg)
+    assert state["truncated"]["count"] == 0
+    assert Layout(tmp_path / "out").arrays.stat().st_size < 1.2 * _raw_float32_bytes(long_csv)
