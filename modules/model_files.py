@@ -83,6 +83,7 @@ class ClassifyPreprocessing(Preprocessing):
     """preprocessing.json of a classifier."""
 
     classes: list[str] = Field(min_length=1)
+    max_length: int | None = Field(None, ge=1, description="steps kept per sequence")
 
 
 def refuse(path: Path, problems: list[str]) -> UsageError:

@@ -41,7 +41,7 @@ def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
 def test_val_is_carved_from_train_when_the_split_column_has_none(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = _train_test_file(tmp_path / "bench.csv")
-    code, text = _cli(capsys, "validate", str(path), "--out", str(tmp_path / "out"))
+    code, text = _cli(capsys, "validate", str(path), "--out", str(tmp_path / "check"))
     assert code == 0 and "1200 of 1200 rows used, 0 quarantined" in text
     cfg = tiny_config(path, tmp_path / "out", models={"gru": {"hidden": 4}},
                       **{"train.max_epochs": 1, "promote.must_beat_baseline": False})
@@ -68,7 +68,9 @@ def test_a_class_too_small_to_carve_from_is_quarantined(tmp_path: Path,
     rare = next(c for c in report["checks"] if c["check"] == "rare_class")
     assert (rare["action"], rare["groups"]) == ("quarantined", 2)
     assert set(pl.read_csv(out / "quarantine.csv")["sequence_id"]) == {"r0", "r1"}
-    state = preprocess(tiny_config(path, out))
+    stages = tiny_config(path, tmp_path / "stages")  # stage functions: their own folder
+    validate(stages)
+    state = preprocess(stages)
     assert state["classes"] == ["down", "flat", "up"] and state["val_carved"]["count"] == 6
 
 
