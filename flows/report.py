@@ -40,13 +40,13 @@ def leaderboard_table(rows: list[dict[str, Any]], task: str, decision: dict[str,
     for i, r in enumerate(ranked(rows, decision["metric"], decision["lower_is_better"]), 1):
         name = md_text(r["model"])
         name = f"**{name}** ✓" if r["model"] == decision.get("winner") else name
-        name += " ⚠" if r["model"] in decision.get("notes", {}) else ""
         if r["status"] != "ok":
             cells = ["failed"] * len(metrics) + ["-"] * len(COST)
         else:
             cells = [_cell(r.get(m), "{:.4f}") for m in metrics] + [
                 _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
-        lines.append("| " + " | ".join([str(i), name, r["kind"], *cells]) + " |")
+        kind = r["kind"] + (" ⚠" if r["model"] in decision.get("notes", {}) else "")
+        lines.append("| " + " | ".join([str(i), name, kind, *cells]) + " |")
     lines += [f"\n⚠ {md_text(m)}: {md_text(n, LONG)}" for m, n in decision.get("notes", {}).items()]
     return "\n".join(lines)
 

@@ -87,5 +87,5 @@ def test_the_leaderboard_flags_models_that_do_not_beat_the_baseline() -> None:
             _row("rnn", "model", 0.9, 5)]
     rows = [{**r, "mae": 1.0, "rmse": 1.0, "smape": 1.0} for r in rows]
     table = leaderboard_table(rows, "forecast", decide(rows, "forecast", PromoteConfig()))
-    assert "| gru ⚠ |" in table and "| **rnn** ✓ |" in table
+    assert "| gru | model ⚠ |" in table and "| **rnn** ✓ |" in table
     assert "⚠ gru: diverged: mase 7.887e+04 is 78,874x that of naive" in table
