@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from flows.errors import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE, SeqarenaError, UsageError
+from flows.errors import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+    DataValidationError,
+    SeqarenaError,
+    UsageError,
+)
 from flows.procs import Terminated, handle_sigterm
 
 if TYPE_CHECKING:
@@ -116,7 +123,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     cfg = _config(args)
     out = Path(cfg.out_dir)
     with RunFolder(out, "validate") as run:
-        v = validate(cfg.model_copy(update={"out_dir": str(run.path)}))
+        try:
+            v = validate(cfg.model_copy(update={"out_dir": str(run.path)}))
+        except DataValidationError:
+            run.publish()  # the report is what `validate` is for, pass or fail
+            raise
         run.publish()
     r = read_json(Layout(out).validation)
     print(f"{args.data}: valid — task {v.roles.task}; {r['rows_used']} of {r['rows_in']} rows "
