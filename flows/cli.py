@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from flows.errors import (
+from flows.procs import Terminated, handle_sigterm
+from schemas.errors import (
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
@@ -20,7 +21,6 @@ from flows.errors import (
     SeqarenaError,
     UsageError,
 )
-from flows.procs import Terminated, handle_sigterm
 
 if TYPE_CHECKING:
     from schemas.config import Config

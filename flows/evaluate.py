@@ -11,11 +11,11 @@ import numpy as np
 import polars as pl
 import torch
 
-from flows.batching import Ragged, predict_ragged, take
 from flows.io import atomic_write, read_json, write_json
 from flows.layout import Layout
 from flows.preprocess import load_arrays
 from flows.train import load_model, quiet_lightning, split_tensors
+from modules.batching import Ragged, predict_ragged, take
 from modules.lit import SequenceModule
 from schemas.config import Config
 from schemas.stages import leaderboard_schema

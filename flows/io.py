@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flows.errors import UsageError
+from schemas.errors import UsageError
 
 SUPPORTED = (".csv", ".csv.gz", ".parquet")
 

@@ -15,7 +15,6 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.futures import as_completed
 from prefect.states import State
 
-from flows.errors import SeqarenaError
 from flows.evaluate import evaluate
 from flows.io import read_json
 from flows.layout import Layout
@@ -26,6 +25,7 @@ from flows.runtime import OwnedProcessPool, prefect_api
 from flows.train import train_model
 from flows.validate import validate
 from schemas.config import Config
+from schemas.errors import SeqarenaError
 
 log = logging.getLogger("seqarena")
 

@@ -10,9 +10,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from flows.batching import Ragged
 from flows.checker import Checker
-from flows.errors import DataValidationError, RunFailedError, UsageError
 from flows.evaluate import Scaler, predict
 from flows.io import atomic_write
 from flows.preprocess import SID, apply_scaling, ragged_sequences, truncate
@@ -20,11 +18,13 @@ from flows.readers import read_table
 from flows.train import quiet_lightning
 from flows.validate import message, parse_and_check_values
 from flows.validation_report import formula_safe
+from modules.batching import Ragged
 from modules.model_files import build_model, check_model, check_preprocessing
 from schemas.checks import FILLED, GROUP, ROW
 from schemas.config import ValidationConfig
 from schemas.data import Roles
 from schemas.defects import Policy
+from schemas.errors import DataValidationError, RunFailedError, UsageError
 
 log = logging.getLogger("seqarena")
 

@@ -11,12 +11,12 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from flows.errors import DataValidationError
 from flows.io import atomic_write, write_json
 from flows.layout import Layout
 from flows.validate import Validated, load_validated
 from schemas.config import ClassifyConfig, Config, ForecastConfig
 from schemas.data import SPLITS, Roles
+from schemas.errors import DataValidationError
 from schemas.stages import scaling_schema
 
 log = logging.getLogger("seqarena")

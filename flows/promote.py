@@ -6,12 +6,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from flows.errors import RunFailedError, UsageError
 from flows.evaluate import DEFAULT_METRIC, LOWER_IS_BETTER, METRICS
 from flows.io import make_temp_dir, read_json, write_json, write_text
 from flows.layout import Layout
 from flows.report import render_report
 from schemas.config import Config, PromoteConfig
+from schemas.errors import RunFailedError, UsageError
 
 ARTIFACT_FILES = ("weights.safetensors", "model.json")
 DIVERGED = 10.0  # error this many times the best baseline's: the model did not learn

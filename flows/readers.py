@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flows.errors import UsageError
 from flows.io import dvc_hint, file_kind
+from schemas.errors import UsageError
 
 DELIMITERS = (",", ";", "\t", "|")
 SHOW = 5

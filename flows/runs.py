@@ -26,9 +26,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from flows.errors import UsageError
 from flows.layout import PUBLISHED, Layout
 from flows.procs import crash_point
+from schemas.errors import UsageError
 
 KEEP_RUNS = 5  # run folders kept besides the one `latest` points to
 VERSION = re.compile(r"^v(\d{4,})$")

@@ -17,21 +17,21 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping
 from safetensors.torch import save_file
 
-from flows.batching import (
+from flows.io import atomic_write, read_json, write_json
+from flows.layout import Layout
+from flows.preprocess import load_arrays
+from flows.procs import crash_point
+from modules.batching import (
     Ragged,
     bucket_batches,
     count_bucket_batches,
     sorted_batches,
     take,
 )
-from flows.errors import RunFailedError
-from flows.io import atomic_write, read_json, write_json
-from flows.layout import Layout
-from flows.preprocess import load_arrays
-from flows.procs import crash_point
 from modules.lit import build_module
 from modules.model_files import load_model as load_model  # re-exported: the old import path
 from schemas.config import Config
+from schemas.errors import RunFailedError
 
 
 def quiet_lightning() -> None:

@@ -10,7 +10,6 @@ from pathlib import Path
 import polars as pl
 
 from flows.checker import Checker, Finding
-from flows.errors import DataValidationError, UsageError
 from flows.io import atomic_write, read_json
 from flows.layout import Layout
 from flows.readers import Table, read_table
@@ -33,6 +32,7 @@ from schemas.checks import (
 from schemas.config import Config, ValidationConfig
 from schemas.data import MissingRoleError, Roles, resolve_roles
 from schemas.defects import DEFECTS, alternatives
+from schemas.errors import DataValidationError, UsageError
 from schemas.parse import numeric_like, parse_schema, text, time_like, time_plan, typed
 
 log = logging.getLogger("seqarena")

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
-from flows.errors import UsageError
 from modules.backbones import BACKBONES
 from modules.lit import SequenceModule, build_module
 from modules.specs import ModelSpec
+from schemas.errors import UsageError
 
 MAX_FEATURES = 100_000  # inputs per time step
 MAX_OUT = 100_000  # forecast horizon or number of classes

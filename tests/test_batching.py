@@ -2,8 +2,8 @@
 
 import torch
 
-from flows.batching import MAX_BATCH_CELLS, Ragged, fitting, sorted_batches
 from flows.train import TensorBatches
+from modules.batching import MAX_BATCH_CELLS, Ragged, fitting, sorted_batches
 
 
 def _split(lengths: list[int]) -> tuple[Ragged, torch.Tensor]:

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.errors import EXIT_USAGE, UsageError
 from modules.specs import RecurrentSpec, TransformerSpec
 from schemas.config import Config, load_config
+from schemas.errors import EXIT_USAGE, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 

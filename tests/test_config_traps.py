@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import _config, build_parser, main
-from flows.errors import UsageError
 from schemas.config import load_config
+from schemas.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 

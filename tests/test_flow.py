@@ -9,10 +9,10 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import main
-from flows.errors import DataValidationError
 from flows.io import read_json
 from flows.layout import Layout
 from flows.pipeline import compare_flow, run_compare
+from schemas.errors import DataValidationError
 from tests.conftest import forecast_frame, tiny_config
 
 

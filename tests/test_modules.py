@@ -70,8 +70,8 @@ def test_forecast_transformer_is_causal() -> None:
 
 @pytest.mark.parametrize("arch", sorted(SPECS))
 def test_a_prediction_does_not_depend_on_its_batch(arch: str) -> None:
-    from flows.batching import Ragged
     from flows.evaluate import predict
+    from modules.batching import Ragged
 
     torch.manual_seed(0)
     module = build_module("classify", SPECS[arch], n_features=3, n_out=2).eval()

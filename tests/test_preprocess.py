@@ -6,10 +6,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.errors import DataValidationError
 from flows.layout import Layout
 from flows.preprocess import load_arrays, preprocess
 from flows.validate import validate
+from schemas.errors import DataValidationError
 from tests.conftest import classify_frame, forecast_frame, tiny_config
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from flows.errors import UsageError
 from flows.runs import KEEP_RUNS, FolderLock, RunFolder
+from schemas.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from flows.errors import RunFailedError
 from flows.evaluate import evaluate, predict
 from flows.io import read_json
 from flows.layout import Layout
@@ -14,6 +13,7 @@ from flows.preprocess import load_arrays, preprocess
 from flows.promote import promote
 from flows.train import load_model, split_tensors, train_model
 from flows.validate import validate
+from schemas.errors import RunFailedError
 from tests.conftest import run_stages, tiny_config
 
 

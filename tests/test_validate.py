@@ -5,9 +5,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.errors import EXIT_INVALID_DATA, DataValidationError
 from flows.io import read_json
 from flows.validate import validate
+from schemas.errors import EXIT_INVALID_DATA, DataValidationError
 from tests.conftest import classify_frame, forecast_frame, tiny_config
 
 

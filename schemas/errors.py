@@ -1,4 +1,4 @@
-"""User-facing errors and the exit codes of CONTRACTS.md."""
+"""User-facing errors and the exit codes of docs/contracts.md."""
 
 from __future__ import annotations
 
