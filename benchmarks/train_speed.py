@@ -19,12 +19,13 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from flows.layout import Layout
-from flows.preprocess import load_arrays, preprocess
-from flows.train import TensorBatches, quiet_lightning, split_tensors
+from flows.preprocess import preprocess
 from flows.validate import validate
 from modules.lit import build_module
+from modules.training import TensorBatches, quiet_lightning, split_tensors
+from schemas.artifacts import read_arrays
 from schemas.config import load_config
+from schemas.layout import Layout
 
 
 def raw_epochs(module, batches, epochs: int) -> float:
@@ -78,7 +79,7 @@ def main() -> None:
     cfg = load_config(Path("params.yaml"), {"out_dir": str(out)})
     validate(cfg)
     preprocess(cfg)
-    arrays = load_arrays(Layout(out))
+    arrays = read_arrays(Layout(out))
     batches = TensorBatches(split_tensors(arrays, "forecast", "train"), cfg.train.batch_size,
                             shuffle=True)
     print(f"{'arch':12} {'threads':>7} {'raw s/ep':>9} {'lightning s/ep':>15} {'overhead':>9}")

@@ -29,7 +29,7 @@ STAGES = ("validate", "preprocess", "train", "evaluate", "promote")
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse that exits with code 2 and a one-line message (CONTRACTS.md)."""
+    """argparse that exits with code 2 and a one-line message (docs/contracts.md)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -75,7 +75,7 @@ def build_parser() -> Parser:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from flows.io import run_name
+    from flows.validation.read import run_name
 
     out: dict[str, Any] = {"data.path": str(args.data)}
     for item in args.set:
@@ -115,10 +115,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from flows.io import read_json
-    from flows.layout import Layout
     from flows.runs import RunFolder
     from flows.validate import validate
+    from schemas.artifacts import read_validation
+    from schemas.layout import Layout
 
     cfg = _config(args)
     out = Path(cfg.out_dir)
@@ -129,31 +129,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
             run.publish()  # the report is what `validate` is for, pass or fail
             raise
         run.publish()
-    r = read_json(Layout(out).validation)
-    print(f"{args.data}: valid — task {v.roles.task}; {r['rows_used']} of {r['rows_in']} rows "
-          f"used, {r['rows_quarantined']} quarantined, {r['rows_added']} inserted; "
-          f"report {out / 'validation.md'}")
+    r = read_validation(Layout(out))
+    print(f"{args.data}: valid — task {v.roles.task}; {r.rows_used} of {r.rows_in} rows "
+          f"used, {r.rows_quarantined} quarantined, {r.rows_added} inserted; "
+          f"report {Layout(out).validation_md}")
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    from flows.io import read_json
     from flows.pipeline import run_compare
     from flows.report import leaderboard_table
+    from schemas.artifacts import Decision, Metrics, read
+    from schemas.layout import Layout
 
     start = time.perf_counter()
-    decision = run_compare(cfg)
-    out = Path(cfg.out_dir)
-    metrics = read_json(out / "metrics.json")
-    rows = [{"model": k, **v} for k, v in metrics["models"].items()]
+    result = run_compare(cfg)
+    layout = Layout(Path(cfg.out_dir))
+    metrics, decision = read(Metrics, layout.metrics), read(Decision, layout.decision)
     print()
-    print(leaderboard_table(rows, metrics["task"], decision))
-    print(f"\nPromoted: {decision['winner'] or 'none'}. {decision['reason']}")
-    print(f"Report: {out / 'report.md'}")
-    if decision["champion"]:
-        kept = "" if decision["winner"] else " (the model promoted earlier stays)"
-        print(f"Model:  {out / 'promoted'} -> {decision['champion']}{kept}")
+    print(leaderboard_table(metrics.rows(), metrics.task, decision))
+    print(f"\nPromoted: {decision.winner or 'none'}. {decision.reason}")
+    print(f"Report: {layout.report}")
+    if result["champion"]:
+        kept = "" if decision.winner else " (the model promoted earlier stays)"
+        print(f"Model:  {layout.promoted} -> {result['champion']}{kept}")
     print(f"Done in {time.perf_counter() - start:.1f} s.")
     return EXIT_OK
 
@@ -202,6 +202,11 @@ def cmd_stage(args: argparse.Namespace) -> int:
     cfg = load_config(args.params)
     if args.name == "train" and args.model not in cfg.models:
         raise UsageError(f"stage train: --model must be one of {', '.join(cfg.models)}")
+    if (Path(cfg.out_dir) / "latest").is_symlink():
+        raise UsageError(f"out_dir {cfg.out_dir}: holds runs published by `seqarena compare` or "
+                         "`validate` (its files are links into latest/); `seqarena stage` "
+                         "(dvc repro) writes its files in place, so give the DVC pipeline "
+                         "its own out_dir in params.yaml.")
     with FolderLock(Path(cfg.out_dir), f"stage {args.name}"):
         if args.name == "train":
             train.train_model(cfg, args.model)
@@ -239,7 +244,7 @@ def _setup_logging(argv: list[str], debug: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run a command, map errors to CONTRACTS.md exit codes."""
+    """Entry point: run a command, map errors to docs/contracts.md exit codes."""
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     _setup_logging(argv, debug)

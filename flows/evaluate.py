@@ -11,19 +11,18 @@ import numpy as np
 import polars as pl
 import torch
 
-from flows.io import atomic_write, read_json, write_json
-from flows.layout import Layout
-from flows.preprocess import load_arrays
-from flows.train import load_model, quiet_lightning, split_tensors
-from modules.batching import Ragged, predict_ragged, take
+from modules.batching import take
+from modules.inference import Scaler, predict
 from modules.lit import SequenceModule
+from modules.model_files import load_model
+from modules.training import quiet_lightning, split_tensors
+from schemas.artifacts import Metrics, read_arrays, read_state, write
 from schemas.config import Config
+from schemas.files import atomic_write
+from schemas.layout import Layout
+from schemas.prepared import ClassifyState, State
 from schemas.stages import leaderboard_schema
 
-LOWER_IS_BETTER = {"mae": True, "rmse": True, "smape": True, "mase": True,
-                   "accuracy": False, "macro_f1": False}
-METRICS = {"forecast": ("mae", "rmse", "smape", "mase"), "classify": ("accuracy", "macro_f1")}
-DEFAULT_METRIC = {"forecast": "mase", "classify": "macro_f1"}
 LATENCY_SAMPLES = 30
 
 
@@ -46,19 +45,6 @@ def classify_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
     return {"accuracy": float(np.mean(y == yhat)), "macro_f1": float(np.mean(f1))}
 
 
-class Scaler:
-    """Maps scaled targets back to the user's units, per series."""
-
-    def __init__(self, state: dict[str, Any]) -> None:
-        target = state["columns"][0]
-        stats = {r["series"]: r for r in state["scaling"] if r["column"] == target}
-        self.mean = np.array([stats[s]["mean"] for s in state["series"]])
-        self.std = np.array([stats[s]["std"] for s in state["series"]])
-
-    def inverse(self, scaled: np.ndarray, sid: np.ndarray) -> np.ndarray:
-        return scaled * self.std[sid][:, None] + self.mean[sid][:, None]
-
-
 def forecast_baselines(x: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
     """Naive (last value) and seasonal naive (same step one season back), scaled, (N, H)."""
     lookback = x.shape[1]
@@ -67,17 +53,6 @@ def forecast_baselines(x: np.ndarray, horizon: int, season: int) -> dict[str, np
         idx = [lookback + h - season * math.ceil((h + 1) / season) for h in range(horizon)]
         out["seasonal_naive"] = x[:, idx, 0]
     return out
-
-
-@torch.no_grad()
-def predict(module: SequenceModule, inputs: tuple, batch: int = 512) -> np.ndarray:
-    """Model outputs for the whole split, in batches, in the split's order: (N, H) forecasts,
-    or (N, C) logits from sequences (a Ragged) batched by length."""
-    if isinstance(inputs[0], Ragged):
-        return predict_ragged(module, inputs[0], batch).numpy()
-    n = len(inputs[0])
-    return torch.cat([module(*(t[i : i + batch] for t in inputs))
-                      for i in range(0, n, batch)]).numpy()
 
 
 @torch.no_grad()
@@ -94,36 +69,35 @@ def latency_ms(module: SequenceModule, inputs: tuple) -> float:
     return 1000 * float(np.median(times))
 
 
-def _score(task: str, state: dict[str, Any], arrays: dict[str, np.ndarray],
-           out: np.ndarray) -> dict[str, float]:
-    if task == "classify":
+def _score(state: State, arrays: dict[str, np.ndarray], out: np.ndarray) -> dict[str, float]:
+    if isinstance(state, ClassifyState):
         return classify_metrics(arrays["y_test"], out.argmax(axis=1))
     scaler, sid = Scaler(state), arrays["sid_test"]
-    scale = np.array(state["mase_scale"])[sid]
+    scale = np.array(state.mase_scale)[sid]
     return forecast_metrics(scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid), scale)
 
 
-def _baseline_rows(task: str, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> list[dict]:
-    if task == "classify":
-        majority = np.bincount(arrays["y_train"], minlength=len(state["classes"])).argmax()
-        outs = {"majority": np.eye(len(state["classes"]))[np.full(len(arrays["y_test"]), majority)]}
+def _baseline_rows(state: State, arrays: dict[str, np.ndarray]) -> list[dict]:
+    if isinstance(state, ClassifyState):
+        n = len(state.classes)
+        majority = np.bincount(arrays["y_train"], minlength=n).argmax()
+        outs = {"majority": np.eye(n)[np.full(len(arrays["y_test"]), majority)]}
     else:
-        outs = forecast_baselines(arrays["x_test"], state["horizon"], state["season"])
+        outs = forecast_baselines(arrays["x_test"], state.horizon, state.season)
     return [{"model": name, "kind": "baseline", "status": "ok", "params": 0,
              "train_seconds": 0.0, "latency_ms": None, "size_bytes": 0,
-             **_score(task, state, arrays, out)} for name, out in outs.items()]
+             **_score(state, arrays, out)} for name, out in outs.items()]
 
 
-def _model_row(name: str, layout: Layout, task: str, state: dict[str, Any],
-               arrays: dict[str, np.ndarray], inputs: tuple) -> dict[str, Any]:
-    model_dir = layout.model_dir(name)
-    module, meta = load_model(model_dir)
-    return {"model": name, "kind": "model", "status": "ok", "arch": meta["spec"]["arch"],
-            "params": meta["params"], "train_seconds": meta["train_seconds"],
-            "seconds_per_epoch": meta["seconds_per_epoch"], "epochs": meta["epochs"],
-            "best_epoch": meta["best_epoch"], "latency_ms": latency_ms(module, inputs),
-            "size_bytes": (model_dir / "weights.safetensors").stat().st_size,
-            **_score(task, state, arrays, predict(module, inputs))}
+def _model_row(name: str, layout: Layout, state: State, arrays: dict[str, np.ndarray],
+               inputs: tuple) -> dict[str, Any]:
+    module, meta = load_model(layout.model_dir(name))
+    return {"model": name, "kind": "model", "status": "ok", "arch": meta.spec.arch,
+            "params": meta.params, "train_seconds": meta.train_seconds,
+            "seconds_per_epoch": meta.seconds_per_epoch, "epochs": meta.epochs,
+            "best_epoch": meta.best_epoch, "latency_ms": latency_ms(module, inputs),
+            "size_bytes": layout.weights(name).stat().st_size,
+            **_score(state, arrays, predict(module, inputs))}
 
 
 def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -131,22 +105,23 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[s
     quiet_lightning()
     torch.set_num_threads(cfg.train.threads)
     layout, failures = Layout(Path(cfg.out_dir)), failures or {}
-    state, arrays = read_json(layout.state), load_arrays(layout)
-    task = state["task"]
+    state, arrays = read_state(layout), read_arrays(layout)
+    task = state.task
     inputs = split_tensors(arrays, task, "test")[:-1]
-    rows = _baseline_rows(task, state, arrays)
+    rows = _baseline_rows(state, arrays)
     for name in cfg.models:
-        if name in failures or not (layout.model_dir(name) / "model.json").exists():
+        if name in failures or not layout.card(name).exists():
             rows.append({"model": name, "kind": "model", "status": "failed", "params": 0,
                          "size_bytes": 0, "error": failures.get(name, "no trained model")})
             continue
-        rows.append(_model_row(name, layout, task, state, arrays, inputs))
+        rows.append(_model_row(name, layout, state, arrays, inputs))
     types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
              "latency_ms": pl.Float64}
     frame = pl.DataFrame(rows, infer_schema_length=None, schema_overrides=types)
     board = leaderboard_schema.validate(frame)
-    metrics = {r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None}
-               for r in board.to_dicts()}
-    write_json(layout.metrics, {"task": task, "models": metrics})
+    metrics = Metrics(task=task, models={
+        r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None}
+        for r in board.to_dicts()})
+    write(layout.metrics, metrics)
     atomic_write(layout.leaderboard, board.write_csv)
     return board.to_dicts()

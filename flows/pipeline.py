@@ -16,16 +16,16 @@ from prefect.futures import as_completed
 from prefect.states import State
 
 from flows.evaluate import evaluate
-from flows.io import read_json
-from flows.layout import Layout
 from flows.preprocess import preprocess
 from flows.promote import promote
 from flows.runs import RunFolder
 from flows.runtime import OwnedProcessPool, prefect_api
 from flows.train import train_model
 from flows.validate import validate
+from schemas.artifacts import read_validation
 from schemas.config import Config
 from schemas.errors import SeqarenaError
+from schemas.layout import Layout
 
 log = logging.getLogger("seqarena")
 
@@ -41,13 +41,13 @@ def validate_task(cfg: Config, done: bool = False) -> dict[str, Any]:
     becomes an artifact, pass or fail."""
     layout = Layout(Path(cfg.out_dir))
     try:
-        rows = read_json(layout.validation)["rows_used"] if done else validate(cfg).frame.height
+        rows = read_validation(layout).rows_used if done else validate(cfg).frame.height
     finally:
         if layout.validation_md.exists():
             create_markdown_artifact(layout.validation_md.read_text(encoding="utf-8"),
                                      key="seqarena-validation",
                                      description=f"seqarena validation of {cfg.data.path}")
-    return {"rows": rows, "task": read_json(layout.validation)["task"]}
+    return {"rows": rows, "task": read_validation(layout).task}
 
 
 @task(name="preprocess")

@@ -10,21 +10,23 @@ import numpy as np
 import polars as pl
 import torch
 
-from flows.checker import Checker
-from flows.evaluate import Scaler, predict
-from flows.io import atomic_write
-from flows.preprocess import SID, apply_scaling, ragged_sequences, truncate
-from flows.readers import read_table
-from flows.train import quiet_lightning
-from flows.validate import message, parse_and_check_values
-from flows.validation_report import formula_safe
+from flows.transforms import SID, apply_scaling, ragged_sequences, truncate
+from flows.validation.checker import Checker
+from flows.validation.read import read_table
+from flows.validation.report import formula_safe, message
+from flows.validation.steps import parse_and_check_values
 from modules.batching import Ragged
+from modules.inference import Scaler, predict
 from modules.model_files import build_model, check_model, check_preprocessing
-from schemas.checks import FILLED, GROUP, ROW
+from modules.training import quiet_lightning
 from schemas.config import ValidationConfig
 from schemas.data import Roles
 from schemas.defects import Policy
 from schemas.errors import DataValidationError, RunFailedError, UsageError
+from schemas.files import atomic_write
+from schemas.layout import WEIGHTS
+from schemas.prepared import ClassifyState, ForecastState, State
+from schemas.rules import FILLED, GROUP, ROW
 
 log = logging.getLogger("seqarena")
 
@@ -33,14 +35,14 @@ STRICT = ValidationConfig(policy=Policy(**{name: "error" for name in Policy.mode
                                         {"unsorted": "fix"}))
 
 
-def _load(model_dir: Path) -> tuple[torch.nn.Module, dict, Roles]:
+def _load(model_dir: Path) -> tuple[torch.nn.Module, State, Roles]:
     """The promoted model, built only once every file of the folder has passed its checks."""
-    if not (model_dir / "weights.safetensors").exists():
-        raise UsageError(f"{model_dir}: no promoted model here (weights.safetensors missing); "
+    if not (model_dir / WEIGHTS).exists():
+        raise UsageError(f"{model_dir}: no promoted model here ({WEIGHTS} missing); "
                          "pass the promoted/ folder of a run that promoted a winner.")
     meta = check_model(model_dir)
-    state = check_preprocessing(model_dir, meta).model_dump()
-    roles = replace(Roles.from_dict(state["roles"]), label=None, split=None)
+    state = check_preprocessing(model_dir, meta)
+    roles = replace(state.roles.to_roles(), label=None, split=None)
     return build_model(model_dir, meta), state, roles
 
 
@@ -59,21 +61,22 @@ def _checked(path: Path, roles: Roles) -> pl.DataFrame:
     return checker.result().drop(GROUP, ROW, FILLED)
 
 
-def _scale(frame: pl.DataFrame, state: dict, by: pl.Expr, path: Path) -> pl.DataFrame:
+def _scale(frame: pl.DataFrame, state: State, by: pl.Expr, path: Path) -> pl.DataFrame:
     """The training-time scaling; series the model never saw are an error, not a guess."""
-    stats = pl.DataFrame(state["scaling"])
+    stats = pl.DataFrame([r.model_dump() for r in state.scaling])
     frame = frame.with_columns(by.alias(SID))
     unknown = set(frame[SID].unique()) - set(stats["series"])
     if unknown:
         raise DataValidationError(f"{path}: series {sorted(unknown)[:5]} were not in the training "
                                   "data, so the model has no scaling for them; retrain with them.")
-    return apply_scaling(frame, stats, state["columns"])
+    return apply_scaling(frame, stats, state.columns)
 
 
-def _forecast(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+def _forecast(module: torch.nn.Module, state: ForecastState, roles: Roles, frame: pl.DataFrame,
+              path: Path) -> pl.DataFrame:
     sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
     frame = _scale(frame.sort(sid, roles.time), state, sid, path)
-    lookback, horizon = state["lookback"], state["horizon"]
+    lookback, horizon = state.lookback, state.horizon
     short = frame.group_by(SID).len().filter(pl.col("len") < lookback)
     if short.height:
         raise DataValidationError(f"{path}: series {short[SID].to_list()[:5]} have fewer "
@@ -81,9 +84,9 @@ def _forecast(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path
                                   f"{lookback} steps.")
     tail = frame.group_by(SID, maintain_order=True).tail(lookback)
     ids = tail[SID].unique(maintain_order=True).to_list()
-    x = tail.select(state["columns"]).to_numpy().astype(np.float32).reshape(len(ids), lookback, -1)
+    x = tail.select(state.columns).to_numpy().astype(np.float32).reshape(len(ids), lookback, -1)
     scaled = predict(module, (torch.from_numpy(x),))  # (S, H)
-    yhat = Scaler(state).inverse(scaled, np.array([state["series"].index(s) for s in ids]))
+    yhat = Scaler(state).inverse(scaled, np.array([state.series.index(s) for s in ids]))
     last = tail.group_by(SID, maintain_order=True).agg(
         pl.col(roles.time).last().alias("last"), pl.col(roles.time).diff().last().alias("step"))
     steps = np.arange(1, horizon + 1)
@@ -95,18 +98,19 @@ def _forecast(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path
                             .alias(roles.time)).drop("last", "step")
 
 
-def _classify(module, state: dict, roles: Roles, frame: pl.DataFrame, path: Path) -> pl.DataFrame:
+def _classify(module: torch.nn.Module, state: ClassifyState, roles: Roles, frame: pl.DataFrame,
+              path: Path) -> pl.DataFrame:
     frame = _scale(frame.sort(roles.id, roles.time), state, pl.lit("all"), path)
-    if state.get("max_length"):  # as in training: the first max_length steps
-        frame, cut = truncate(frame, roles.id, state["max_length"])
+    if state.max_length:  # as in training: the first max_length steps
+        frame, cut = truncate(frame, roles.id, state.max_length)
         if cut["count"]:
             log.info("! %d sequence(s) longer than max_length=%d cut to their first %d steps "
                      "(as in training): %s", cut["count"], cut["max_length"], cut["max_length"],
                      ", ".join(map(str, cut["ids"][:5])))
-    rows, seqs = ragged_sequences(frame, roles.id, state["columns"])
+    rows, seqs = ragged_sequences(frame, roles.id, state.columns)
     inputs = (Ragged.from_numpy(rows, seqs["len"].to_numpy()),)
     probs = torch.softmax(torch.from_numpy(predict(module, inputs)), 1)
-    classes = state["classes"]
+    classes = state.classes
     out = pl.DataFrame({roles.id: seqs[roles.id],
                         "label": [classes[i] for i in probs.argmax(1).tolist()]})
     return out.with_columns(pl.Series(f"p_{c}", probs[:, i].numpy()) for i, c in enumerate(classes))
@@ -131,7 +135,10 @@ def predict_file(data: Path, model_dir: Path, out: Path) -> pl.DataFrame:
     quiet_lightning()
     module, state, roles = _load(model_dir)
     frame = _checked(data, roles)
-    run = _forecast if state["task"] == "forecast" else _classify
-    result = _finite(run(module, state, roles, frame, data), model_dir)
+    if isinstance(state, ForecastState):
+        result = _forecast(module, state, roles, frame, data)
+    else:
+        result = _classify(module, state, roles, frame, data)
+    result = _finite(result, model_dir)
     atomic_write(out, formula_safe(result).write_csv)
     return result

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,41 +10,23 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from flows.io import atomic_write, write_json
-from flows.layout import Layout
-from flows.validate import Validated, load_validated
+from flows.transforms import (
+    CODE,
+    SID,
+    SPLIT,
+    apply_scaling,
+    fit_scaling,
+    ragged_sequences,
+    truncate,
+)
+from schemas.artifacts import Validated, read_validated, write, write_arrays
 from schemas.config import ClassifyConfig, Config, ForecastConfig
 from schemas.data import SPLITS, Roles
 from schemas.errors import DataValidationError
-from schemas.stages import scaling_schema
+from schemas.layout import Layout
+from schemas.prepared import ClassifyState, ForecastState
 
 log = logging.getLogger("seqarena")
-SID, SPLIT = "__series", "__split"
-CODE = {s: i for i, s in enumerate(SPLITS)}  # train 0, val 1, test 2
-
-
-def _fit_scaling(df: pl.DataFrame, columns: list[str], by: str) -> pl.DataFrame:
-    """Mean and std per (group, column) on training rows; a zero or undefined std becomes 1."""
-    train = df.filter(pl.col(SPLIT) == "train")
-    stats = pl.concat([
-        train.group_by(by).agg(pl.lit(c).alias("column"), pl.col(c).mean().alias("mean"),
-                               pl.col(c).std().alias("std"))
-        for c in columns
-    ]).rename({by: "series"})
-    stats = stats.with_columns(
-        pl.col("series").cast(pl.String),
-        pl.when(pl.col("std") > 0).then(pl.col("std")).otherwise(1.0).alias("std"),
-    ).sort("series", "column")
-    return scaling_schema.validate(stats)
-
-
-def apply_scaling(df: pl.DataFrame, stats: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
-    """Standardise each column with its group's training statistics."""
-    wide = stats.pivot(on="column", index="series", values=["mean", "std"])
-    df = df.join(wide, left_on=pl.col(SID).cast(pl.String), right_on="series", how="left",
-                 maintain_order="left")
-    return df.with_columns(((pl.col(c) - pl.col(f"mean_{c}")) / pl.col(f"std_{c}")).alias(c)
-                           for c in columns)
 
 
 def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float
@@ -108,7 +89,7 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
     df = v.frame.with_columns(sid.alias(SID)).sort(SID, roles.time)
     df, carved = _time_split(df, roles, fc.val_fraction, fc.test_fraction)
     series = df[SID].unique(maintain_order=True).to_list()
-    stats = _fit_scaling(df, cols, SID)
+    stats = fit_scaling(df, cols, SID)
     untrained = sorted(set(series) - set(stats["series"]))
     if untrained:
         raise DataValidationError(
@@ -134,25 +115,6 @@ def _stratified(seqs: pl.DataFrame, shares: dict[str, float], seed: int) -> pl.D
         split += ["train"] * (len(ids) - len(split))
         out.append(pl.DataFrame({"__seq": ids, SPLIT: split}))
     return seqs.drop(SPLIT, strict=False).join(pl.concat(out), on="__seq")
-
-
-def ragged_sequences(df: pl.DataFrame, seq: str, feats: list[str],
-                     *extra: pl.Expr) -> tuple[np.ndarray, pl.DataFrame]:
-    """The (sum of lengths, F) float32 rows of sequences sorted by (seq, time), unpadded, and
-    one row per sequence (its id, `len` and any `extra` aggregations) in the same order."""
-    meta = df.group_by(seq, maintain_order=True).agg(*extra, pl.len())
-    return df.select(feats).to_numpy().astype(np.float32).reshape(-1, len(feats)), meta
-
-
-def truncate(df: pl.DataFrame, seq: str, max_length: int) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Rows sorted by (seq, time) cut to each sequence's first `max_length` steps (a label may
-    be set early; the steps kept stay at their sampling rate), and what was cut."""
-    lengths = df.group_by(seq, maintain_order=True).len()
-    cut = lengths.filter(pl.col("len") > max_length)
-    if cut.height:
-        df = df.filter(pl.int_range(pl.len()).over(seq) < max_length)
-    return df, {"count": cut.height, "max_length": max_length, "ids": cut[seq].to_list(),
-                "lengths": cut["len"].to_list()}
 
 
 def _classify_splits(seqs: pl.DataFrame, roles: Roles, cc: ClassifyConfig,
@@ -189,7 +151,7 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
     seqs, carved = _classify_splits(seqs, roles, cc, seed)
     df = df.drop(SPLIT, strict=False).join(seqs.select("__seq", SPLIT), on="__seq",
                                            maintain_order="left")
-    stats = _fit_scaling(df, feats, SID)
+    stats = fit_scaling(df, feats, SID)
     df = apply_scaling(df, stats, feats)
     classes = sorted(seqs["__label"].unique().to_list())
     arrays: dict[str, np.ndarray] = {}
@@ -206,41 +168,14 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
     return arrays, state
 
 
-def notes(state: dict[str, Any], escape: Callable[[object], str] = str) -> list[str]:
-    """What preprocessing changed that a person must know: truncation, val carved from train.
-    `escape` renders the user's sequence ids (e.g. for Markdown)."""
-    out = []
-    cut, carved = state.get("truncated") or {}, state.get("val_carved")
-    if cut.get("count"):
-        shown = ", ".join(map(escape, cut["ids"][:5])) + (", ..." if cut["count"] > 5 else "")
-        out.append(f"{cut['count']} sequence(s) longer than classify.max_length were cut to "
-                   f"their first {cut['max_length']} steps: {shown} (prepared/state.json "
-                   "lists them all)")
-    if carved:
-        out.append(f"val carved from train: {carved['count']} {carved['unit']}, "
-                   f"{carved['how']} (the split column has no 'val')")
-    return out
-
-
-def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    with path.open("wb") as f:
-        np.savez(f, **arrays)
-
-
-def load_arrays(layout: Layout) -> dict[str, np.ndarray]:
-    """The prepared tensors, read without pickle."""
-    with np.load(layout.arrays, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
 def preprocess(cfg: Config) -> dict[str, Any]:
     """Read the validated rows, write prepared/arrays.npz and prepared/state.json."""
     layout = Layout(Path(cfg.out_dir))
-    v = load_validated(layout)
+    v = read_validated(layout)
     if v.roles.task == "forecast":
-        arrays, state = prepare_forecast(v, cfg.forecast)
+        arrays, fitted = prepare_forecast(v, cfg.forecast)
     else:
-        arrays, state = prepare_classify(v, cfg.classify, cfg.train.seed)
+        arrays, fitted = prepare_classify(v, cfg.classify, cfg.train.seed)
     counts = {s: len(arrays.get(f"y_{s}", [])) for s in SPLITS}
     empty = [s for s, n in counts.items() if n == 0]
     if empty:
@@ -249,9 +184,10 @@ def preprocess(cfg: Config) -> dict[str, Any]:
             f"{cfg.data.path}: no {unit} for the {', '.join(empty)} split(s) ({counts}). "
             + ("Use a shorter forecast.lookback or forecast.horizon, or longer series."
                if v.roles.task == "forecast" else "Provide more sequences per class."))
-    state = {"task": v.roles.task, "roles": v.roles.to_dict(), "counts": counts, **state}
-    for line in notes(state):
+    model = ForecastState if v.roles.task == "forecast" else ClassifyState
+    state = model.model_validate({"roles": v.roles.to_dict(), "counts": counts, **fitted})
+    for line in state.notes():
         log.info("! %s", line)
-    atomic_write(layout.arrays, lambda p: _save_npz(p, arrays))
-    write_json(layout.state, state)
-    return state
+    write_arrays(layout, arrays)
+    write(layout.state, state)
+    return state.model_dump(mode="json")

@@ -6,14 +6,24 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from flows.evaluate import DEFAULT_METRIC, LOWER_IS_BETTER, METRICS
-from flows.io import make_temp_dir, read_json, write_json, write_text
-from flows.layout import Layout
 from flows.report import render_report
+from schemas.artifacts import (
+    DEFAULT_METRIC,
+    LOWER_IS_BETTER,
+    METRICS,
+    Decision,
+    Metrics,
+    read,
+    read_state,
+    read_validation,
+    write,
+)
 from schemas.config import Config, PromoteConfig
 from schemas.errors import RunFailedError, UsageError
+from schemas.files import make_temp_dir, write_text
+from schemas.layout import DECISION, MODEL_CARD, PREPROCESSING, WEIGHTS, Layout
 
-ARTIFACT_FILES = ("weights.safetensors", "model.json")
+ARTIFACT_FILES = (WEIGHTS, MODEL_CARD)
 DIVERGED = 10.0  # error this many times the best baseline's: the model did not learn
 
 
@@ -105,19 +115,19 @@ def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> dict
 def promote(cfg: Config) -> dict[str, Any]:
     """Decide, write promoted/ (model + preprocessing state + decision) and report.md."""
     layout = Layout(Path(cfg.out_dir))
-    state = read_json(layout.state)
-    rows = [{"model": name, **r} for name, r in read_json(layout.metrics)["models"].items()]
-    decision = decide(rows, state["task"], cfg.promote)
+    state = read_state(layout)
+    rows = read(Metrics, layout.metrics).rows()
+    decision = Decision.model_validate(decide(rows, state.task, cfg.promote))
     new = make_temp_dir(layout.root, ".promoted-")
-    if decision["winner"]:
+    if decision.winner:
         for name in ARTIFACT_FILES:
-            shutil.copy2(layout.model_dir(decision["winner"]) / name, new / name)
-        write_json(new / "preprocessing.json", state)
-    write_json(new / "decision.json", decision)
+            shutil.copy2(layout.model_dir(decision.winner) / name, new / name)
+        write(new / PREPROCESSING, state)
+    write(new / DECISION, decision)
     replace_dir(new, layout.promoted)
-    write_json(layout.decision, decision)
-    validation = read_json(layout.validation)
-    write_text(layout.report, render_report(cfg, state, validation, rows, decision))
+    write(layout.decision, decision)
+    report = render_report(cfg, state, read_validation(layout), rows, decision)
+    write_text(layout.report, report)
     if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):
         raise RunFailedError(f"every model failed to train; see {layout.report}.")
-    return decision
+    return decision.model_dump(mode="json")

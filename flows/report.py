@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.evaluate import METRICS
-from flows.preprocess import notes
 from flows.text import LONG, md_code, md_text
+from schemas.artifacts import METRICS, Decision, ValidationReport
 from schemas.config import Config
+from schemas.prepared import ClassifyState, ForecastState
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
         ("seconds_per_epoch", "s/epoch", "{:.2f}"), ("epochs", "epochs", "{}"),
@@ -32,64 +32,78 @@ def ranked(rows: list[dict[str, Any]], metric: str, lower: bool) -> list[dict[st
     return ok + [r for r in rows if r["status"] != "ok"]
 
 
-def leaderboard_table(rows: list[dict[str, Any]], task: str, decision: dict[str, Any]) -> str:
+def leaderboard_table(rows: list[dict[str, Any]], task: str,
+                      decision: Decision | dict[str, Any]) -> str:
     """A Markdown table: rank, model, accuracy metrics, then costs."""
-    metrics = METRICS[task]
+    decision, metrics = Decision.model_validate(decision), METRICS[task]
     head = ["#", "model", "kind", *metrics, *(c[1] for c in COST)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for i, r in enumerate(ranked(rows, decision["metric"], decision["lower_is_better"]), 1):
+    for i, r in enumerate(ranked(rows, decision.metric, decision.lower_is_better), 1):
         name = md_text(r["model"])
-        name = f"**{name}** ✓" if r["model"] == decision.get("winner") else name
+        name = f"**{name}** ✓" if r["model"] == decision.winner else name
         if r["status"] != "ok":
             cells = ["failed"] * len(metrics) + ["-"] * len(COST)
         else:
             cells = [_cell(r.get(m), "{:.4f}") for m in metrics] + [
                 _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
-        kind = r["kind"] + (" ⚠" if r["model"] in decision.get("notes", {}) else "")
+        kind = r["kind"] + (" ⚠" if r["model"] in decision.notes else "")
         lines.append("| " + " | ".join([str(i), name, kind, *cells]) + " |")
-    lines += [f"\n⚠ {md_text(m)}: {md_text(n, LONG)}" for m, n in decision.get("notes", {}).items()]
+    lines += [f"\n⚠ {md_text(m)}: {md_text(n, LONG)}" for m, n in decision.notes.items()]
     return "\n".join(lines)
 
 
-def render_report(cfg: Config, state: dict[str, Any], validation: dict[str, Any],
-                  rows: list[dict[str, Any]], decision: dict[str, Any]) -> str:
+def _setup(state: ForecastState | ClassifyState) -> str:
+    if isinstance(state, ForecastState):
+        return f"lookback {state.lookback}, horizon {state.horizon}, season {state.season}"
+    return f"classes: {_names(state.classes)}"
+
+
+def _data_lines(state: ForecastState | ClassifyState, validation: ValidationReport) -> list[str]:
+    """The report's data section: rows, validation actions, splits, features, notes."""
+    counts, unit = state.counts, "windows" if state.task == "forecast" else "sequences"
+    too_short = state.too_short if isinstance(state, ForecastState) else []
+    v = validation
+    return [
+        f"- task: {state.task}; {_setup(state)}",
+        f"- rows read {v.rows_in}, used {v.rows_used}, quarantined {v.rows_quarantined}, "
+        f"inserted {v.rows_added} (validation.md has the checks, quarantine.csv the rows "
+        "set aside)",
+        *[f"- validation {c['check']} on {md_code(c['column'])}: {c['action']} "
+          f"{c['set_aside']} rows of {c['groups']} {v.unit}"
+          + (f" ({md_text(c['note'], LONG)})" if c["note"] else "")
+          for c in v.checks if c["set_aside"] or c["note"]],
+        f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
+        "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
+        f"- features: {_names(state.columns)}",
+        *[f"- {line}" for line in state.notes(md_text)],
+        *([f"- series too short for one window (lookback + horizon), so not used: "
+           f"{_names(too_short)}"] if too_short else []),
+    ]
+
+
+def render_report(cfg: Config, state: ForecastState | ClassifyState,
+                  validation: ValidationReport, rows: list[dict[str, Any]],
+                  decision: Decision) -> str:
     """The whole report.md."""
-    task, counts = state["task"], state["counts"]
-    unit = "windows" if task == "forecast" else "sequences"
-    setup = (f"lookback {state['lookback']}, horizon {state['horizon']}, season {state['season']}"
-             if task == "forecast" else f"classes: {_names(state['classes'])}")
-    winner = md_text(decision.get("winner") or "none")
+    winner = md_text(decision.winner or "none")
     failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
               for r in rows if r["status"] != "ok"]
     return "\n".join([
-        f"# seqarena report: {md_code(validation['file'], LONG)}", "",
-        f"**Promoted: {winner}.** {md_text(decision['reason'], LONG)}", "",
+        f"# seqarena report: {md_code(validation.file, LONG)}", "",
+        f"**Promoted: {winner}.** {md_text(decision.reason, LONG)}", "",
         "## Data", "",
-        f"- task: {task}; {setup}",
-        f"- rows read {validation['rows_in']}, used {validation['rows_used']}, "
-        f"quarantined {validation['rows_quarantined']}, inserted {validation.get('rows_added', 0)}"
-        " (validation.md has the checks, quarantine.csv the rows set aside)",
-        *[f"- validation {c['check']} on {md_code(c['column'])}: {c['action']} "
-          f"{c['set_aside']} rows of {c['groups']} {validation['unit']}"
-          + (f" ({md_text(c['note'], LONG)})" if c["note"] else "")
-          for c in validation.get("checks", []) if c["set_aside"] or c["note"]],
-        f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
-        "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
-        f"- features: {_names(state['columns'])}",
-        *[f"- {line}" for line in notes(state, md_text)],
-        *([f"- series too short for one window (lookback + horizon), so not used: "
-           f"{_names(state['too_short'])}"] if state.get("too_short") else []),
+        *_data_lines(state, validation),
         "",
-        f"## Leaderboard (test split, ranked by {decision['metric']}, "
-        f"{'lower' if decision['lower_is_better'] else 'higher'} is better)", "",
-        leaderboard_table(rows, task, decision), "",
+        f"## Leaderboard (test split, ranked by {decision.metric}, "
+        f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
+        leaderboard_table(rows, state.task, decision), "",
         "Latency: median of batch-1 predictions on the CPU threads of one training process. "
         f"Every model trained with the same budget: at most {cfg.train.max_epochs} epochs, "
         f"early stopping after {cfg.train.patience} epochs without validation improvement, "
         f"seed {cfg.train.seed}.", "",
         *failed,
         "## Policy", "",
-        f"- primary metric: {decision['metric']}; a model must beat the best baseline: "
+        f"- primary metric: {decision.metric}; a model must beat the best baseline: "
         f"{cfg.promote.must_beat_baseline}",
         f"- models within {cfg.promote.tolerance:.0%} of the best count as tied; among them "
         "the one with fewer parameters, then lower latency, wins", "",

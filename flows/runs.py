@@ -26,9 +26,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from flows.layout import PUBLISHED, Layout
 from flows.procs import crash_point
 from schemas.errors import UsageError
+from schemas.layout import PUBLISHED, WEIGHTS, Layout
 
 KEEP_RUNS = 5  # run folders kept besides the one `latest` points to
 VERSION = re.compile(r"^v(\d{4,})$")
@@ -124,13 +124,13 @@ class RunFolder:
 
     def champion(self) -> Path | None:
         """The version folder promoted now, if any."""
-        link = self.root / "promoted"
+        link = Layout(self.root).promoted
         return Path(os.path.realpath(link)) if link.exists() else None
 
     def publish(self) -> Path | None:
         """Version a promoted model, then make this run `latest` in one step; its champion."""
-        promoted = self.path / "promoted"
-        if promoted.is_dir() and (promoted / "weights.safetensors").exists():
+        promoted = self.layout.promoted
+        if promoted.is_dir() and (promoted / WEIGHTS).exists():
             version = self._new_version(promoted)
         else:
             shutil.rmtree(promoted, ignore_errors=True)

@@ -5,85 +5,29 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from modules.backbones import BACKBONES
 from modules.lit import SequenceModule, build_module
-from modules.specs import ModelSpec
+from schemas.artifacts import ModelCard, format_problem
+from schemas.artifacts import problems as pydantic_problems
 from schemas.errors import UsageError
+from schemas.layout import MODEL_CARD as MODEL
+from schemas.layout import PREPROCESSING, WEIGHTS
+from schemas.prepared import ClassifyState, ForecastState, PreparedState
 
-MAX_FEATURES = 100_000  # inputs per time step
-MAX_OUT = 100_000  # forecast horizon or number of classes
-WEIGHTS, MODEL, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
 FIX = "retrain, or pass the promoted/ folder of a complete run"
 SHOWN = 5  # problems listed per message
 
-Task = Literal["forecast", "classify"]
 Shapes = dict[str, tuple[tuple[int, ...], str]]  # tensor name -> (shape, safetensors dtype)
 M = TypeVar("M", bound=BaseModel)
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16",
           torch.bfloat16: "BF16"}
-
-
-class ModelFile(BaseModel):
-    """model.json: what rebuilds the module; the other keys (cost, curve) are kept as read."""
-
-    model_config = ConfigDict(extra="allow")
-
-    task: Task
-    spec: ModelSpec
-    n_features: int = Field(ge=1, le=MAX_FEATURES)
-    n_out: int = Field(ge=1, le=MAX_OUT)
-
-
-class ScalingRow(BaseModel):
-    """Training-split statistics of one column of one series."""
-
-    series: str
-    column: str
-    mean: float = Field(allow_inf_nan=False)
-    std: float = Field(gt=0, allow_inf_nan=False)
-
-
-class RolesFile(BaseModel):
-    """Which input column plays which role (schemas.data.Roles as JSON)."""
-
-    task: Task
-    time: str
-    features: list[str]
-    id: str | None = None
-    target: str | None = None
-    label: str | None = None
-    split: str | None = None
-
-
-class Preprocessing(BaseModel):
-    """preprocessing.json, the part both tasks share."""
-
-    task: Task
-    roles: RolesFile
-    columns: list[str] = Field(min_length=1)
-    scaling: list[ScalingRow] = Field(min_length=1)
-
-
-class ForecastPreprocessing(Preprocessing):
-    """preprocessing.json of a forecaster."""
-
-    series: list[str] = Field(min_length=1)
-    lookback: int = Field(ge=1)
-    horizon: int = Field(ge=1, le=MAX_OUT)
-
-
-class ClassifyPreprocessing(Preprocessing):
-    """preprocessing.json of a classifier."""
-
-    classes: list[str] = Field(min_length=1)
-    max_length: int | None = Field(None, ge=1, description="steps kept per sequence")
 
 
 def refuse(path: Path, problems: list[str]) -> UsageError:
@@ -94,13 +38,8 @@ def refuse(path: Path, problems: list[str]) -> UsageError:
 
 
 def describe(exc: ValidationError) -> list[str]:
-    """pydantic errors as `key: message` (no error URLs, no architecture tags in keys)."""
-    out = []
-    for err in exc.errors(include_url=False):
-        parts = [p for p in err["loc"] if p not in BACKBONES]
-        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
-        out.append(f"{key or 'the file'}: {err['msg']}")
-    return out
+    """pydantic errors as `key: message`, without the architecture tags in keys."""
+    return pydantic_problems(exc, skip=lambda part: part in BACKBONES)
 
 
 def read_json_file(path: Path) -> dict[str, Any]:
@@ -115,6 +54,9 @@ def read_json_file(path: Path) -> dict[str, Any]:
         raise refuse(path, [f"not valid JSON ({exc})"]) from None
     if not isinstance(obj, dict):
         raise refuse(path, ["does not hold a JSON object ({...})"])
+    bad = format_problem(obj)
+    if bad:
+        raise refuse(path, [bad])
     return obj
 
 
@@ -126,7 +68,7 @@ def validated(model: type[M], path: Path) -> M:
         raise refuse(path, describe(exc)) from None
 
 
-def expected_shapes(meta: ModelFile) -> Shapes:
+def expected_shapes(meta: ModelCard) -> Shapes:
     """The state dict that model.json implies, built on the meta device (nothing allocated)."""
     with torch.device("meta"):
         module = build_module(meta.task, meta.spec, meta.n_features, meta.n_out)
@@ -158,14 +100,14 @@ def compare_shapes(expected: Shapes, found: Shapes, path: Path) -> None:
         raise refuse(path, problems)
 
 
-def check_model(model_dir: Path) -> ModelFile:
+def check_model(model_dir: Path) -> ModelCard:
     """model.json within bounds, and the weights' header matching the module it describes."""
-    meta = validated(ModelFile, model_dir / MODEL)
+    meta = validated(ModelCard, model_dir / MODEL)
     compare_shapes(expected_shapes(meta), header_shapes(model_dir / WEIGHTS), model_dir / WEIGHTS)
     return meta
 
 
-def _forecast_problems(prep: ForecastPreprocessing, meta: ModelFile) -> list[str]:
+def _forecast_problems(prep: ForecastState, meta: ModelCard) -> list[str]:
     """A forecaster's columns are its target then its covariates; it outputs `horizon` steps."""
     roles, problems = prep.roles, []
     if not roles.target:
@@ -180,7 +122,7 @@ def _forecast_problems(prep: ForecastPreprocessing, meta: ModelFile) -> list[str
     return problems
 
 
-def _classify_problems(prep: ClassifyPreprocessing, meta: ModelFile) -> list[str]:
+def _classify_problems(prep: ClassifyState, meta: ModelCard) -> list[str]:
     """A classifier's columns are its features; it outputs one logit per class."""
     roles, problems = prep.roles, []
     if not roles.id:
@@ -194,9 +136,9 @@ def _classify_problems(prep: ClassifyPreprocessing, meta: ModelFile) -> list[str
     return problems
 
 
-def _scaling_problems(prep: Preprocessing) -> list[str]:
+def _scaling_problems(prep: PreparedState) -> list[str]:
     """One scaling row per (series, column), for every series and column and nothing else."""
-    groups = prep.series if isinstance(prep, ForecastPreprocessing) else ["all"]
+    groups = prep.series if isinstance(prep, ForecastState) else ["all"]
     want = {(g, c) for g in groups for c in prep.columns}
     got = [(r.series, r.column) for r in prep.scaling]
     missing, extra = sorted(want - set(got)), sorted(set(got) - want)
@@ -208,14 +150,14 @@ def _scaling_problems(prep: Preprocessing) -> list[str]:
     return problems
 
 
-def check_preprocessing(model_dir: Path, meta: ModelFile) -> Preprocessing:
+def check_preprocessing(model_dir: Path, meta: ModelCard) -> PreparedState:
     """preprocessing.json: required keys, finite scaling with positive stds, consistent with
     the model's inputs and outputs."""
     path = model_dir / PREPROCESSING
     raw = read_json_file(path)
     classify = raw.get("task") == "classify"
     try:
-        prep = (ClassifyPreprocessing if classify else ForecastPreprocessing).model_validate(raw)
+        prep = (ClassifyState if classify else ForecastState).model_validate(raw)
     except ValidationError as exc:
         raise refuse(path, describe(exc)) from None
     problems = [f"task: '{prep.task}', but {MODEL} has task '{meta.task}'"] \
@@ -225,9 +167,9 @@ def check_preprocessing(model_dir: Path, meta: ModelFile) -> Preprocessing:
     if len(prep.columns) != meta.n_features:
         problems.append(f"columns: {len(prep.columns)}, but {MODEL} has n_features "
                         f"{meta.n_features}")
-    if isinstance(prep, ForecastPreprocessing):
+    if isinstance(prep, ForecastState):
         problems += _forecast_problems(prep, meta)
-    elif isinstance(prep, ClassifyPreprocessing):
+    elif isinstance(prep, ClassifyState):
         problems += _classify_problems(prep, meta)
     problems += _scaling_problems(prep)
     if problems:
@@ -244,7 +186,7 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return weights
 
 
-def build_model(model_dir: Path, meta: ModelFile) -> SequenceModule:
+def build_model(model_dir: Path, meta: ModelCard) -> SequenceModule:
     """The module that a checked model.json describes, with its weights, in eval mode."""
     weights = load_weights(model_dir / WEIGHTS)
     module = build_module(meta.task, meta.spec, meta.n_features, meta.n_out)
@@ -252,7 +194,7 @@ def build_model(model_dir: Path, meta: ModelFile) -> SequenceModule:
     return module.eval()
 
 
-def load_model(model_dir: Path) -> tuple[SequenceModule, dict[str, Any]]:
-    """Check then rebuild a trained model; model.json comes back as a dict (cost, curve)."""
+def load_model(model_dir: Path) -> tuple[SequenceModule, ModelCard]:
+    """Check then rebuild a trained model, with its model card (cost, curve)."""
     meta = check_model(model_dir)
-    return build_model(model_dir, meta), meta.model_dump()
+    return build_model(model_dir, meta), meta

@@ -1,4 +1,4 @@
-"""Input data contract (CONTRACTS.md): which column plays which role."""
+"""Input data contract (docs/contracts.md): which column plays which role."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def resolve_roles(columns: list[str], numeric: set[str], cols: Columns, task: Ta
     """Map columns to roles; explicit names win, then the default names, case-insensitive.
     Features default to the other `numeric` columns. When the names of a two-column
     forecasting file (a split column aside) are not recognised and `time_kind` (see
-    schemas.parse.time_like) is given, its time and target are inferred from the values
+    flows.validation.parse.time_like) is given, its time and target are inferred from the values
     (`infer_forecast`); `Roles.inferred` says which."""
     task = infer_task(columns, cols, task)
     names = ROLE_NAMES[task]

@@ -2,8 +2,8 @@
 
 import torch
 
-from flows.train import TensorBatches
 from modules.batching import MAX_BATCH_CELLS, Ragged, fitting, sorted_batches
+from modules.training import TensorBatches
 
 
 def _split(lengths: list[int]) -> tuple[Ragged, torch.Tensor]:

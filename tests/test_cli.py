@@ -1,4 +1,4 @@
-"""The command line: exit codes of CONTRACTS.md, messages without tracebacks, predict."""
+"""The command line: exit codes of docs/contracts.md, messages without tracebacks, predict."""
 
 import shutil
 import subprocess
@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from tests.conftest import classify_frame, forecast_frame, run_stages, tiny_config
+from tests.helpers import classify_frame, forecast_frame, run_stages, tiny_config
 
 
 def _run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str]:

@@ -99,7 +99,7 @@ def test_scheduling_sizes_models_without_allocating_them(monkeypatch: pytest.Mon
 MODES = """
 import os, sys, tempfile
 from pathlib import Path
-from flows.io import make_temp_dir, write_text
+from schemas.files import make_temp_dir, write_text
 root = Path(sys.argv[1])
 print(oct(os.stat(write_text(root / "a.txt", "x")).st_mode & 0o777),
       oct(os.stat(make_temp_dir(root, ".promoted-")).st_mode & 0o777))

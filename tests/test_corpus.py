@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from flows.io import read_json
+from schemas.files import read_json
 
 CORPUS = Path(__file__).parent / "corpus"
 SMALL = ["--set", "forecast.lookback=4", "--set", "forecast.horizon=2"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.conftest import TINY_MODELS, forecast_frame
+from tests.helpers import TINY_MODELS, forecast_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,11 +9,11 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import main
-from flows.io import read_json
-from flows.layout import Layout
 from flows.pipeline import compare_flow, run_compare
 from schemas.errors import DataValidationError
-from tests.conftest import forecast_frame, tiny_config
+from schemas.files import read_json
+from schemas.layout import Layout
+from tests.helpers import forecast_frame, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import psutil
 import pytest
 import yaml
 
-from flows.io import read_json
 from flows.runs import FolderLock
 from flows.runtime import STARTUP_TIMEOUT_S, TIMEOUT_VAR, startup_timeout
-from tests.conftest import TINY_MODELS
+from schemas.files import read_json
+from tests.helpers import TINY_MODELS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,14 +10,15 @@ import yaml
 
 from flows.cli import main
 from flows.evaluate import evaluate
-from flows.io import read_json
-from flows.layout import Layout
 from flows.predict import predict_file
-from flows.preprocess import load_arrays, preprocess
+from flows.preprocess import preprocess
 from flows.promote import promote
 from flows.train import train_model
 from flows.validate import validate
-from tests.conftest import classify_frame, tiny_config
+from schemas.artifacts import read_arrays
+from schemas.files import read_json
+from schemas.layout import Layout
+from tests.helpers import classify_frame, tiny_config
 
 LONG = 100_000
 
@@ -55,7 +56,7 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
     assert state["truncated"] == {"count": 1, "max_length": 4096, "ids": ["q_long"],
                                   "lengths": [LONG]}
     assert layout.arrays.stat().st_size < 2 * _raw_float32_bytes(long_csv)
-    arrays = load_arrays(layout)
+    arrays = read_arrays(layout)
     lengths = np.concatenate([arrays[f"len_{s}"] for s in ("train", "val", "test")])
     assert lengths.max() == 4096
     assert sum(len(arrays[f"x_{s}"]) for s in ("train", "val", "test")) == lengths.sum()

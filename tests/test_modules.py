@@ -7,7 +7,7 @@ from pydantic import TypeAdapter
 from modules.backbones import BACKBONES
 from modules.lit import build_module
 from modules.specs import ModelSpec
-from tests.conftest import TINY_MODELS
+from tests.helpers import TINY_MODELS
 
 SPECS = {name: TypeAdapter(ModelSpec).validate_python({"arch": name, **kw})
          for name, kw in TINY_MODELS.items()}
@@ -70,8 +70,8 @@ def test_forecast_transformer_is_causal() -> None:
 
 @pytest.mark.parametrize("arch", sorted(SPECS))
 def test_a_prediction_does_not_depend_on_its_batch(arch: str) -> None:
-    from flows.evaluate import predict
     from modules.batching import Ragged
+    from modules.inference import predict
 
     torch.manual_seed(0)
     module = build_module("classify", SPECS[arch], n_features=3, n_out=2).eval()

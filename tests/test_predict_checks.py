@@ -22,7 +22,7 @@ from modules import model_files
 from modules.specs import MAX_HEADS, MAX_LAYERS, MAX_WIDTH
 from schemas.config import load_config
 from schemas.errors import UsageError
-from tests.conftest import classify_frame, forecast_frame, run_stages, tiny_config
+from tests.helpers import classify_frame, forecast_frame, run_stages, tiny_config
 
 Damage = Callable[[Path], None]
 LEAKS = ("Traceback", "ValidationError", "pydantic.dev", "SafetensorError", "JSONDecodeError")

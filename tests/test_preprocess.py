@@ -6,17 +6,18 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.layout import Layout
-from flows.preprocess import load_arrays, preprocess
+from flows.preprocess import preprocess
 from flows.validate import validate
+from schemas.artifacts import read_arrays
 from schemas.errors import DataValidationError
-from tests.conftest import classify_frame, forecast_frame, tiny_config
+from schemas.layout import Layout
+from tests.helpers import classify_frame, forecast_frame, tiny_config
 
 
 def _run(cfg):
     validate(cfg)
     state = preprocess(cfg)
-    return state, load_arrays(Layout(Path(cfg.out_dir)))
+    return state, read_arrays(Layout(Path(cfg.out_dir)))
 
 
 def test_forecast_windows_and_train_only_scaling(forecast_csv: Path, tmp_path: Path) -> None:

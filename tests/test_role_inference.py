@@ -12,7 +12,7 @@ import pytest
 from flows.cli import main
 from flows.preprocess import preprocess
 from flows.validate import validate
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 
 def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:

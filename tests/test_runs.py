@@ -69,6 +69,20 @@ def test_a_busy_folder_is_refused(tmp_path: Path, forecast_csv: Path,
     assert main(["validate", str(forecast_csv), "--out", str(out)]) == 0  # free again
 
 
+def test_stage_refuses_a_folder_of_published_runs(tmp_path: Path, forecast_csv: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    """`seqarena stage` writes in place; over published links it would write into a run."""
+    out = tmp_path / "out"
+    assert main(["validate", str(forecast_csv), "--out", str(out)]) == 0
+    params = tmp_path / "params.yaml"
+    params.write_text(f"data: {{path: {forecast_csv}}}\nout_dir: {out}\n")
+    capsys.readouterr()
+    assert main(["stage", "validate", "--params", str(params)]) == 2
+    err = capsys.readouterr().err
+    assert "holds runs published by `seqarena compare`" in err and "Traceback" not in err
+    assert (out / "latest").is_symlink() and (out / "validation.json").is_symlink()
+
+
 def test_the_lock_is_held_across_processes(tmp_path: Path) -> None:
     code = ("import sys, time; from pathlib import Path; from flows.runs import FolderLock\n"
             "with FolderLock(Path(sys.argv[1]), 'other'):\n"

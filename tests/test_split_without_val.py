@@ -8,11 +8,12 @@ import polars as pl
 import pytest
 
 from flows.cli import main
-from flows.io import read_json
-from flows.layout import Layout
-from flows.preprocess import load_arrays, preprocess
+from flows.preprocess import preprocess
 from flows.validate import validate
-from tests.conftest import forecast_frame, run_stages, tiny_config
+from schemas.artifacts import read_arrays
+from schemas.files import read_json
+from schemas.layout import Layout
+from tests.helpers import forecast_frame, run_stages, tiny_config
 
 
 def _train_test_file(path: Path, rare: bool = False) -> Path:
@@ -49,7 +50,7 @@ def test_val_is_carved_from_train_when_the_split_column_has_none(
     state = read_json(Layout(tmp_path / "out").state)
     assert state["val_carved"] == {"count": 6, "unit": "sequences", "how": "stratified by label"}
     assert state["counts"] == {"train": 39, "val": 6, "test": 15}
-    a = load_arrays(Layout(tmp_path / "out"))
+    a = read_arrays(Layout(tmp_path / "out"))
     assert np.bincount(a["y_val"]).tolist() == [2, 2, 2]  # stratified: 15% of 15 train per class
     file = pl.read_csv(path).group_by("sequence_id").agg(pl.first("split"))
     train_ids = set(file.filter(pl.col("split") == "train")["sequence_id"])

@@ -6,15 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from flows.evaluate import evaluate, predict
-from flows.io import read_json
-from flows.layout import Layout
-from flows.preprocess import load_arrays, preprocess
+from flows.evaluate import evaluate
+from flows.preprocess import preprocess
 from flows.promote import promote
-from flows.train import load_model, split_tensors, train_model
+from flows.train import train_model
 from flows.validate import validate
+from modules.inference import predict
+from modules.model_files import load_model
+from modules.training import split_tensors
+from schemas.artifacts import read_arrays, read_prepared
 from schemas.errors import RunFailedError
-from tests.conftest import run_stages, tiny_config
+from schemas.files import read_json
+from schemas.layout import Layout
+from tests.helpers import run_stages, tiny_config
 
 
 @pytest.mark.parametrize("kind", ["forecast", "classify"])
@@ -35,13 +39,13 @@ def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.Fixture
     assert ("| naive |" if kind == "forecast" else "| majority |") in report
     # the promoted artifact alone reproduces the winner's test metric
     module, meta = load_model(layout.promoted)
-    assert meta["name"] == winner
-    state = read_json(layout.promoted / "preprocessing.json")
-    arrays = load_arrays(layout)
+    assert meta.name == winner
+    state = read_prepared(layout.promoted / "preprocessing.json")
+    arrays = read_arrays(layout)
     out = predict(module, split_tensors(arrays, kind, "test")[:-1])
     from flows.evaluate import _score
 
-    assert _score(kind, state, arrays, out)[decision["metric"]] == pytest.approx(
+    assert _score(state, arrays, out)[decision["metric"]] == pytest.approx(
         metrics[winner][decision["metric"]], rel=1e-6)
 
 
@@ -86,7 +90,7 @@ def test_weights_are_safetensors_not_pickle(forecast_csv: Path, tmp_path: Path) 
 def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
     import polars as pl
 
-    from tests.conftest import forecast_frame
+    from tests.helpers import forecast_frame
 
     df = forecast_frame(n_series=3)
     df = df.filter((pl.col("unique_id") != "s2") | (pl.int_range(pl.len()).over("unique_id") < 9))
@@ -115,7 +119,7 @@ def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -
 def test_json_reports_stay_valid_json(tmp_path: Path) -> None:
     import json
 
-    from flows.io import write_json
+    from schemas.files import write_json
 
     write_json(tmp_path / "m.json", {"a": float("nan"), "b": [float("inf"), 1.5]})
     assert json.loads((tmp_path / "m.json").read_text(), parse_constant=None) == {

@@ -5,10 +5,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.io import read_json
 from flows.validate import validate
 from schemas.errors import EXIT_INVALID_DATA, DataValidationError
-from tests.conftest import classify_frame, forecast_frame, tiny_config
+from schemas.files import read_json
+from tests.helpers import classify_frame, forecast_frame, tiny_config
 
 
 def test_valid_forecast_resolves_roles(forecast_csv: Path, tmp_path: Path) -> None:

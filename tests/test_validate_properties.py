@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.cli import main
-from flows.io import read_json
 from schemas.defects import DEFECTS, allowed
+from schemas.files import read_json
 
 BAD_NUMBERS = ["", "NA", "NaN", "inf", "-inf", "abc", "1,5", "1e400", " 7 ", "-0"]
 BAD_TIMES = ["", "2024/01/03", "yesterday", "2024-01-03T00:00:00+02:00", "3"]

@@ -6,8 +6,9 @@ from typing import Literal
 
 import polars as pl
 
-from schemas.checks import DAY_US, FILLED, GROUP, ROW, Step, grid_index
+from flows.validation.grid import DAY_US, Step, grid_index
 from schemas.data import Roles
+from schemas.rules import FILLED, GROUP, ROW
 
 Fill = Literal["interpolate", "forward", "zero"]
 

@@ -1,4 +1,4 @@
-"""Small file helpers: atomic writes, JSON, and reading a user's data file."""
+"""Atomic writes and JSON: how every artifact reaches the disk."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from schemas.errors import UsageError
-
-SUPPORTED = (".csv", ".csv.gz", ".parquet")
 
 
 def read_umask() -> int:
@@ -72,12 +68,6 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def dvc_hint(path: Path) -> str:
-    """Suggest `dvc pull` when a missing file lies in a folder that DVC tracks."""
-    for folder in path.absolute().parents:
-        if folder.name and folder.with_name(folder.name + ".dvc").exists():
-            return f" It is tracked by DVC ({folder.name}.dvc): run `dvc pull` to fetch it."
-    return " Check the path."
 
 
 def _finite(obj: Any) -> Any:
@@ -88,25 +78,3 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_finite(v) for v in obj]
     return obj
-
-
-def run_name(path: Path) -> str:
-    """The data file's name without its data extension: sales.v1.csv.gz -> sales.v1."""
-    name = path.name
-    for ext in SUPPORTED:
-        if name.lower().endswith(ext) and len(name) > len(ext):
-            return name[: -len(ext)]
-    return name
-
-
-def file_kind(path: Path) -> str:
-    """'csv' or 'parquet', from the file name; a UsageError for anything else."""
-    name = path.name.lower()
-    if name.endswith((".csv", ".csv.gz")):
-        return "csv"
-    if name.endswith(".parquet"):
-        return "parquet"
-    raise UsageError(
-        f"{path}: unsupported file type. seqarena reads {', '.join(SUPPORTED)}; "
-        "convert the file or rename it with the right extension."
-    )

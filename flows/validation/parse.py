@@ -10,17 +10,13 @@ from dataclasses import dataclass
 import pandera.polars as pa
 import polars as pl
 
+from schemas.rules import rule
+
 INTEGER = "integer"
 DATE = "%Y-%m-%d"
 COMPACT_DATE = "%Y%m%d"  # ISO 8601 basic format; preferred to integers when all parse
 DATETIMES = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M")
 OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(Z|[+-]\d{2}:?\d{2})$"
-
-
-def rule(defect: str, expr: pl.Expr) -> pa.Check:
-    """A pandera check named after the defect: `expr` is True on every row that is fine."""
-    return pa.Check(lambda d: d.lazyframe.select(expr.fill_null(True).alias(defect)),
-                    name=defect, error=defect)
 
 
 def text(col: str, markers: Sequence[str]) -> pl.Expr:

@@ -10,12 +10,13 @@ from typing import Any
 
 import polars as pl
 
-from flows.checker import Checker, Finding
-from flows.io import atomic_write, write_json, write_text
-from flows.layout import Layout
 from flows.text import LONG, md_code, md_text
-from schemas.checks import FILLED, GROUP, ROW
-from schemas.defects import DEFECTS
+from flows.validation.checker import Checker, Finding
+from schemas.artifacts import write_validation
+from schemas.defects import DEFECTS, alternatives
+from schemas.files import atomic_write, write_text
+from schemas.layout import Layout
+from schemas.rules import FILLED, GROUP, ROW
 
 PREFIX = "seqarena_"
 TOP_GROUPS = 20
@@ -169,5 +170,37 @@ def write_outputs(layout: Layout, report: dict[str, Any], checker: Checker | Non
         rows = quarantine_frame(checker)
         atomic_write(layout.quarantine_parquet, rows.write_parquet)
         atomic_write(layout.quarantine_csv, lambda p: write_safe_csv(rows, p))
-    write_json(layout.validation, report)
+    write_validation(layout, report)
     write_text(layout.validation_md, render(report))
+
+
+def unit(task: str, n: int) -> str:
+    """'series' or 'sequence(s)', counted."""
+    return f"{n} series" if task == "forecast" else f"{n} sequence{'s' if n != 1 else ''}"
+
+
+def describe(f: Finding, task: str) -> str:
+    """'column 'y': 2 row(s) with missing values ..., at lines 6, 11'."""
+    d = DEFECTS[f.check]
+    col = f"column '{f.column}'" if f.column else "the file"
+    if not f.rows:
+        what = d.problem
+    elif d.scope == "group":
+        what = f"{unit(task, f.groups)} {d.problem}"
+    else:
+        what = f"{f.rows} row(s) with {d.problem}"
+    return f"{col}: {what}" + (f", at {f.where}" if f.where else "")
+
+
+def message(path: Path, findings: list[Finding], report: Path | None, task: str,
+            headline: str = "the data failed validation") -> str:
+    """The user-facing summary of what stopped the run: file, column, rows, fix; one line each."""
+    lines = [f"{path}: {headline} ({len(findings)} problem(s)):"]
+    for f in findings:
+        d = DEFECTS[f.check]
+        note = f" ({f.note})" if f.note else ""
+        other = alternatives(f.check) if f.action == "rejected" else ""
+        lines.append(f"  - {describe(f, task)}{note}; {d.advice}{other}.")
+    if report is not None:
+        lines.append(f"Full report: {report}")
+    return "\n".join(lines)

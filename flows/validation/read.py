@@ -1,6 +1,6 @@
 """Read a user's CSV, gzip CSV or Parquet file; every reader failure becomes a clear UsageError.
 
-CSV cells are read as text: `schemas.parse` decides types, so a stray word in row 90,000 is
+CSV cells are read as text: `flows.validation.parse` decides types, so a stray word in row 90,000 is
 reported at its line instead of turning the whole column into text or failing the read.
 """
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flows.io import dvc_hint, file_kind
 from schemas.errors import UsageError
 
+SUPPORTED = (".csv", ".csv.gz", ".parquet")
 DELIMITERS = (",", ";", "\t", "|")
 SHOW = 5
 UTF8_FIX = "save it as UTF-8 (in Excel: 'CSV UTF-8'; or `iconv -f latin1 -t utf-8`)"
@@ -186,3 +186,33 @@ def read_table(path: Path, delimiter: str | None = None) -> Table:
     if table.frame.height == 0:
         raise _fail(path, "the file has a header but no data rows", "Add rows below the header")
     return table
+
+
+def dvc_hint(path: Path) -> str:
+    """Suggest `dvc pull` when a missing file lies in a folder that DVC tracks."""
+    for folder in path.absolute().parents:
+        if folder.name and folder.with_name(folder.name + ".dvc").exists():
+            return f" It is tracked by DVC ({folder.name}.dvc): run `dvc pull` to fetch it."
+    return " Check the path."
+
+
+def run_name(path: Path) -> str:
+    """The data file's name without its data extension: sales.v1.csv.gz -> sales.v1."""
+    name = path.name
+    for ext in SUPPORTED:
+        if name.lower().endswith(ext) and len(name) > len(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def file_kind(path: Path) -> str:
+    """'csv' or 'parquet', from the file name; a UsageError for anything else."""
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz")):
+        return "csv"
+    if name.endswith(".parquet"):
+        return "parquet"
+    raise UsageError(
+        f"{path}: unsupported file type. seqarena reads {', '.join(SUPPORTED)}; "
+        "convert the file or rename it with the right extension."
+    )

@@ -10,6 +10,10 @@ PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantin
              "quarantine.parquet", "prepared", "models", "metrics.json", "leaderboard.csv",
              "decision.json", "report.md", "promoted")
 
+# the files of a model folder (models/NAME/, promoted/, versions/vNNNN/)
+WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
+DECISION = "decision.json"
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -49,8 +53,18 @@ class Layout:
     def state(self) -> Path:
         return self.prepared / "state.json"
 
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
     def model_dir(self, name: str) -> Path:
-        return self.root / "models" / name
+        return self.models / name
+
+    def weights(self, name: str) -> Path:
+        return self.model_dir(name) / WEIGHTS
+
+    def card(self, name: str) -> Path:
+        return self.model_dir(name) / MODEL_CARD
 
     @property
     def metrics(self) -> Path:

@@ -13,10 +13,10 @@ import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
-from flows.readers import Table
-from schemas.checks import FILLED, GROUP, ROW
+from flows.validation.read import Table
 from schemas.data import Roles
 from schemas.defects import DEFECTS, Policy
+from schemas.rules import FILLED, GROUP, ROW
 
 SHOW = 5
 ASIDE_SCHEMA = {ROW: pl.Int64, "action": pl.String, "check": pl.String, "column": pl.String}

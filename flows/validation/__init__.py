@@ -1,0 +1,1 @@
+"""The validation engine: read, parse, check under the policy, repair, report."""

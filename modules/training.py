@@ -1,0 +1,94 @@
+"""Training machinery every stage shares: seeding, quiet Lightning, mini-batches cut from the
+prepared tensors, and the callback that keeps the best validation weights."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import warnings
+from collections.abc import Iterator
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+
+from modules.batching import (
+    Ragged,
+    bucket_batches,
+    count_bucket_batches,
+    sorted_batches,
+    take,
+)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's start-up banners and hints; real warnings about our code stay."""
+    for name in ("pytorch_lightning", "lightning", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="pytorch_lightning")
+    warnings.filterwarnings("ignore", module="lightning_fabric")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (process-global, hence one model per process at a time)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class TensorBatches:
+    """Mini-batches of a split's tensors; with `shuffle`, a seeded reshuffle on every pass.
+    Classification sequences (a Ragged) come in length buckets when shuffled and sorted by
+    length otherwise, each batch padded only to its own longest sequence."""
+
+    def __init__(self, tensors: tuple, batch_size: int, shuffle: bool = False,
+                 seed: int = 0) -> None:
+        self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        first = self.tensors[0]
+        if isinstance(first, Ragged):
+            return (count_bucket_batches(first.lengths, self.batch_size) if self.shuffle
+                    else len(sorted_batches(first.lengths, self.batch_size)))
+        return math.ceil(len(first) / self.batch_size)
+
+    def _batches(self) -> list[torch.Tensor]:
+        first, n = self.tensors[0], len(self.tensors[0])
+        if isinstance(first, Ragged):
+            return (bucket_batches(first.lengths, self.batch_size, self.generator)
+                    if self.shuffle else sorted_batches(first.lengths, self.batch_size))
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        return list(order.split(self.batch_size))
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        for idx in self._batches():
+            yield take(self.tensors, idx)
+
+
+def split_tensors(arrays: dict[str, np.ndarray], task: str, split: str) -> tuple:
+    """Model inputs then targets: (x, y) to forecast; (sequences, y) to classify, where
+    sequences is a Ragged of the split's rows and lengths."""
+    y = torch.from_numpy(arrays[f"y_{split}"])
+    if task == "forecast":
+        return torch.from_numpy(arrays[f"x_{split}"]), y
+    return Ragged.from_numpy(arrays[f"x_{split}"], arrays[f"len_{split}"]), y
+
+
+class BestWeights(pl.Callback):
+    """Keeps the weights of the epoch with the lowest validation loss, and the learning curve."""
+
+    def __init__(self) -> None:
+        self.best, self.best_epoch = math.inf, -1
+        self.state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, float]] = []
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        val = float(metrics.get("val_loss", math.nan))
+        self.history.append({"epoch": trainer.current_epoch, "val_loss": val,
+                             "train_loss": float(metrics.get("train_loss", math.nan))})
+        if val < self.best:
+            self.best, self.best_epoch = val, trainer.current_epoch
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}

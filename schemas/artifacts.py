@@ -1,0 +1,240 @@
+"""The typed files one stage writes and another reads, and the one place that reads and
+writes them. File names live in `schemas.layout.Layout`; docs/contracts.md describes each.
+
+Every JSON artifact carries `schema_version`; a reader refuses a file of another version with a
+message that says what to do, instead of failing later on a missing key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modules.specs import ModelSpec
+from schemas.data import Roles
+from schemas.errors import UsageError
+from schemas.files import atomic_write, read_json, write_json
+from schemas.layout import Layout
+from schemas.prepared import (
+    FORMAT,
+    MAX_FEATURES,
+    MAX_OUT,
+    Artifact,
+    ClassifyState,
+    ForecastState,
+    RolesFile,
+    Task,
+)
+
+RERUN = "rerun the comparison (`seqarena compare`, or `dvc repro`) with this version"
+A = TypeVar("A", bound=BaseModel)
+
+
+# ---- models/NAME/model.json ------------------------------------------------------------------
+
+class EpochRecord(BaseModel):
+    """One point of a learning curve."""
+
+    epoch: int
+    val_loss: float | None
+    train_loss: float | None
+
+
+class ModelCard(Artifact):
+    """model.json: what rebuilds the module (task, spec, sizes), then what training cost."""
+
+    name: str = ""
+    task: Task
+    spec: ModelSpec
+    n_features: int = Field(ge=1, le=MAX_FEATURES)
+    n_out: int = Field(ge=1, le=MAX_OUT)
+    params: int = 0
+    train_seconds: float = 0.0
+    epochs: int = 0
+    seconds_per_epoch: float = 0.0
+    best_epoch: int = -1
+    best_val_loss: float | None = None
+    seed: int = 0
+    threads: int = 1
+    history: list[EpochRecord] = Field(default_factory=list)
+
+
+# ---- metrics.json and decision.json ----------------------------------------------------------
+
+LOWER_IS_BETTER = {"mae": True, "rmse": True, "smape": True, "mase": True,
+                   "accuracy": False, "macro_f1": False}
+METRICS = {"forecast": ("mae", "rmse", "smape", "mase"), "classify": ("accuracy", "macro_f1")}
+DEFAULT_METRIC = {"forecast": "mase", "classify": "macro_f1"}
+
+
+class Row(BaseModel):
+    """One leaderboard row: a model or a baseline, its scores on the test split and its cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["model", "baseline"]
+    status: Literal["ok", "failed"]
+    params: int = 0
+    size_bytes: int = 0
+    arch: str | None = None
+    train_seconds: float | None = None
+    seconds_per_epoch: float | None = None
+    epochs: int | None = None
+    best_epoch: int | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    mae: float | None = None
+    rmse: float | None = None
+    smape: float | None = None
+    mase: float | None = None
+    accuracy: float | None = None
+    macro_f1: float | None = None
+
+
+class Metrics(Artifact):
+    """metrics.json: every row of the leaderboard by name (DVC shows and diffs it)."""
+
+    task: Task
+    models: dict[str, Row]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Rows as dicts with their `model` name, unset values left out."""
+        return [{"model": name, **row.model_dump(exclude_none=True)}
+                for name, row in self.models.items()]
+
+
+class Decision(Artifact):
+    """decision.json: the winner under the promotion policy (or None) and why."""
+
+    metric: str
+    lower_is_better: bool
+    winner: str | None = None
+    reason: str = ""
+    notes: dict[str, str] = Field(default_factory=dict)
+    best_model: str | None = None
+    best_baseline: str | None = None
+    tied: list[str] = Field(default_factory=list)
+
+
+# ---- reading and writing ---------------------------------------------------------------------
+
+def problems(exc: ValidationError, skip: Callable[[object], bool] = lambda _: False) -> list[str]:
+    """pydantic errors as `key: message` (no error URLs; `skip` drops tag parts of keys)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        parts = [p for p in err["loc"] if not skip(p)]
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+        out.append(f"{key or 'the file'}: {err['msg']}")
+    return out
+
+
+def format_problem(raw: dict[str, Any]) -> str | None:
+    """Why a file's `schema_version` cannot be read by this version, or None when it can."""
+    found = raw.get("schema_version")
+    if found == FORMAT:
+        return None
+    return (f"written by an incompatible seqarena version (schema_version {found!r}; this "
+            f"version reads {FORMAT})")
+
+
+def parse(model: type[A], raw: Any, path: Path, fix: str = RERUN) -> A:
+    """`raw` (a JSON value read from `path`) as `model`; a UsageError naming the file if not."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: does not hold a JSON object; {fix}.")
+    bad = format_problem(raw)
+    if bad:
+        raise UsageError(f"{path}: {bad}; {fix}.")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise UsageError(f"{path}: {'; '.join(problems(exc)[:5])}; {fix}.") from None
+
+
+def read(model: type[A], path: Path, fix: str = RERUN) -> A:
+    """Read a JSON artifact written by an earlier stage."""
+    if not path.exists():
+        raise UsageError(f"{path}: missing; run the stages before this one ({fix}).")
+    return parse(model, read_json(path), path, fix)
+
+
+def write(path: Path, artifact: BaseModel) -> Path:
+    """Write a JSON artifact atomically."""
+    return write_json(path, artifact.model_dump(mode="json"))
+
+
+def read_prepared(path: Path) -> ForecastState | ClassifyState:
+    """A prepared state (prepared/state.json or a model folder's preprocessing.json)."""
+    if not path.exists():
+        raise UsageError(f"{path}: missing; run the stages before this one ({RERUN}).")
+    raw = read_json(path)
+    classify = isinstance(raw, dict) and raw.get("task") == "classify"
+    return parse(ClassifyState if classify else ForecastState, raw, path)
+
+
+def read_state(layout: Layout) -> ForecastState | ClassifyState:
+    """prepared/state.json, as the task's state."""
+    return read_prepared(layout.state)
+
+
+def write_arrays(layout: Layout, arrays: dict[str, np.ndarray]) -> Path:
+    """prepared/arrays.npz: the prepared tensors."""
+    def save(path: Path) -> None:
+        with path.open("wb") as f:
+            np.savez(f, **arrays)
+    return atomic_write(layout.arrays, save)
+
+
+def read_arrays(layout: Layout) -> dict[str, np.ndarray]:
+    """The prepared tensors, read without pickle."""
+    with np.load(layout.arrays, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+class ValidationReport(Artifact):
+    """validation.json, the `validate` stage's report: the keys later stages read are typed;
+    the rest (per-check details, groups) are kept as written (docs/contracts.md lists them)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    file: str
+    status: str
+    task: Task | None = None
+    roles: RolesFile | None = None
+    rows_in: int = 0
+    rows_used: int = 0
+    rows_quarantined: int = 0
+    rows_added: int = 0
+    unit: str = "series"
+    checks: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Validated:
+    """What `validate` hands to `preprocess`: validated.parquet and the roles it resolved."""
+
+    frame: pl.DataFrame
+    roles: Roles
+
+
+def write_validation(layout: Layout, report: dict[str, Any]) -> Path:
+    """validation.json, with the schema_version stamp."""
+    return write_json(layout.validation, {"schema_version": FORMAT, **report})
+
+
+def read_validation(layout: Layout) -> ValidationReport:
+    """validation.json."""
+    return read(ValidationReport, layout.validation)
+
+
+def read_validated(layout: Layout) -> Validated:
+    """Read back what `validate` wrote: the rows and their roles."""
+    report = read_validation(layout)
+    if report.roles is None or report.status != "passed":
+        raise UsageError(f"{layout.validation}: the data did not pass validation; "
+                         "fix the data and run `validate` again.")
+    return Validated(frame=pl.read_parquet(layout.validated), roles=report.roles.to_roles())

@@ -1,0 +1,133 @@
+"""The base of every typed artifact, and prepared/state.json: what `preprocess` fitted on the
+training split (also a model folder's preprocessing.json). Read and written by
+schemas/artifacts.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.data import Roles
+
+FORMAT = 1  # schema_version: bump when a field changes meaning; readers refuse others
+MAX_FEATURES = 100_000  # inputs per time step
+MAX_OUT = 100_000  # forecast horizon or number of classes
+
+Task = Literal["forecast", "classify"]
+
+
+class Artifact(BaseModel):
+    """Base of every JSON artifact: unknown keys are refused, `schema_version` checked on read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = FORMAT
+
+
+class ScalingRow(BaseModel):
+    """Training-split statistics of one column of one series."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    series: str
+    column: str
+    mean: float = Field(allow_inf_nan=False)
+    std: float = Field(gt=0, allow_inf_nan=False)
+
+
+class RolesFile(BaseModel):
+    """Which input column plays which role (schemas.data.Roles as JSON)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: Task
+    time: str
+    features: list[str]
+    id: str | None = None
+    target: str | None = None
+    label: str | None = None
+    split: str | None = None
+    inferred: list[str] = []
+
+    def to_roles(self) -> Roles:
+        """The dataclass the stages use."""
+        return Roles.from_dict(self.model_dump())
+
+
+class Carved(BaseModel):
+    """Validation rows or sequences taken from train because the split column had no 'val'."""
+
+    count: int
+    unit: str
+    how: str
+
+
+class Truncated(BaseModel):
+    """Sequences cut to classify.max_length."""
+
+    count: int
+    max_length: int
+    ids: list[str]
+    lengths: list[int]
+
+
+class PreparedState(Artifact):
+    """What `preprocess` fitted on the training split, the part both tasks share."""
+
+    task: Task
+    roles: RolesFile
+    counts: dict[str, int] = {}
+    columns: list[str] = Field(min_length=1, description="input columns in tensor order")
+    scaling: list[ScalingRow] = Field(min_length=1)
+    val_carved: Carved | None = None
+
+    def notes(self, escape: Callable[[object], str] = str) -> list[str]:
+        """What preprocessing changed that a person must know; `escape` renders user ids."""
+        carved = self.val_carved
+        if not carved:
+            return []
+        return [f"val carved from train: {carved.count} {carved.unit}, {carved.how} "
+                "(the split column has no 'val')"]
+
+
+class ForecastState(PreparedState):
+    """Forecasting: per-series scaling; columns are the target, then the covariates."""
+
+    task: Literal["forecast"] = "forecast"
+    series: list[str] = Field(min_length=1)
+    mase_scale: list[float] = []
+    too_short: list[str] = []
+    lookback: int = Field(ge=1)
+    horizon: int = Field(ge=1, le=MAX_OUT)
+    season: int = Field(1, ge=1)
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+
+    @property
+    def target(self) -> str:
+        """The forecast column (roles.target; preprocess puts it first in `columns`)."""
+        return self.roles.target or self.columns[0]
+
+
+class ClassifyState(PreparedState):
+    """Classification: one scaling for all sequences; columns are the features."""
+
+    task: Literal["classify"] = "classify"
+    classes: list[str] = Field(min_length=1)
+    max_length: int | None = Field(None, ge=1, description="steps kept per sequence")
+    truncated: Truncated | None = None
+
+    def notes(self, escape: Callable[[object], str] = str) -> list[str]:
+        out = []
+        cut = self.truncated
+        if cut and cut.count:
+            shown = ", ".join(map(escape, cut.ids[:5])) + (", ..." if cut.count > 5 else "")
+            out.append(f"{cut.count} sequence(s) longer than classify.max_length were cut to "
+                       f"their first {cut.max_length} steps: {shown} (prepared/state.json "
+                       "lists them all)")
+        return out + super().notes(escape)
+
+
+State = ForecastState | ClassifyState
