@@ -122,6 +122,6 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[s
     metrics = Metrics(task=task, models={
         r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None}
         for r in board.to_dicts()})
-    write(layout.metrics, metrics)
+    write(layout.metrics, metrics, exclude_none=True)
     atomic_write(layout.leaderboard, board.write_csv)
     return board.to_dicts()

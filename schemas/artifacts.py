@@ -162,9 +162,9 @@ def read(model: type[A], path: Path, fix: str = RERUN) -> A:
     return parse(model, read_json(path), path, fix)
 
 
-def write(path: Path, artifact: BaseModel) -> Path:
-    """Write a JSON artifact atomically."""
-    return write_json(path, artifact.model_dump(mode="json"))
+def write(path: Path, artifact: BaseModel, exclude_none: bool = False) -> Path:
+    """Write a JSON artifact atomically (`exclude_none`: leave unset values out)."""
+    return write_json(path, artifact.model_dump(mode="json", exclude_none=exclude_none))
 
 
 def read_prepared(path: Path) -> ForecastState | ClassifyState:
