@@ -40,7 +40,7 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("data", type=Path, help="CSV, CSV.gz or Parquet file in long format")
     p.add_argument("--params", type=Path, help="a params.yaml to start from")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter, e.g. --set train.max_epochs=10 (repeatable)")
+                   help="override a parameter, e.g. --set train.max_steps=500 (repeatable)")
     p.add_argument("--task", choices=["forecast", "classify"])
     for role in ("id", "time", "target", "label", "split"):
         p.add_argument(f"--{role}", metavar="COLUMN", help=f"name of the {role} column")
@@ -57,7 +57,8 @@ def build_parser() -> Parser:
     compare = sub.add_parser("compare", help="validate, train, evaluate and promote")
     _data_options(compare)
     compare.add_argument("--models", metavar="A,B", help="subset of the configured models")
-    compare.add_argument("--epochs", type=int, help="train.max_epochs")
+    compare.add_argument("--steps", type=int, help="train.max_steps (optimizer steps)")
+    compare.add_argument("--epochs", type=int, help="train.max_epochs (caps passes over the data)")
     compare.add_argument("--seed", type=int, help="train.seed")
     predict = sub.add_parser("predict", help="predict with a promoted model")
     predict.add_argument("data", type=Path)
@@ -81,7 +82,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:
-            raise UsageError(f"--set {item}: expected KEY=VALUE, e.g. train.max_epochs=10")
+            raise UsageError(f"--set {item}: expected KEY=VALUE, e.g. train.max_steps=500")
         try:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:  # e.g. data.delimiter=, is plain text, not YAML
@@ -94,7 +95,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.features:
         out["data.columns.features"] = args.features.split(",")
     out["out_dir"] = str(args.out or Path("runs") / run_name(args.data))
-    for opt, key in (("epochs", "train.max_epochs"), ("seed", "train.seed")):
+    for opt, key in (("steps", "train.max_steps"), ("epochs", "train.max_epochs"),
+                     ("seed", "train.seed")):
         if getattr(args, opt, None) is not None:
             out[key] = getattr(args, opt)
     return out

@@ -11,6 +11,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from flows.diagnostics import diagnose, item_errors
 from modules.batching import take
 from modules.inference import Scaler, predict
 from modules.lit import SequenceModule
@@ -77,27 +78,43 @@ def _score(state: State, arrays: dict[str, np.ndarray], out: np.ndarray) -> dict
     return forecast_metrics(scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid), scale)
 
 
-def _baseline_rows(state: State, arrays: dict[str, np.ndarray]) -> list[dict]:
+def _errors(state: State, arrays: dict[str, np.ndarray], out: np.ndarray) -> np.ndarray:
+    """One error per test window or sequence, in the user's units (for the paired tests)."""
+    if isinstance(state, ClassifyState):
+        return item_errors("classify", arrays["y_test"], out, None)
+    scaler, sid = Scaler(state), arrays["sid_test"]
+    scale = np.array(state.mase_scale)[sid]
+    y, yhat = scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid)
+    return item_errors("forecast", y, yhat, scale)
+
+
+def _baselines(state: State, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each baseline's outputs on the test split."""
     if isinstance(state, ClassifyState):
         n = len(state.classes)
         majority = np.bincount(arrays["y_train"], minlength=n).argmax()
-        outs = {"majority": np.eye(n)[np.full(len(arrays["y_test"]), majority)]}
-    else:
-        outs = forecast_baselines(arrays["x_test"], state.horizon, state.season)
-    return [{"model": name, "kind": "baseline", "status": "ok", "params": 0,
-             "train_seconds": 0.0, "latency_ms": None, "size_bytes": 0,
-             **_score(state, arrays, out)} for name, out in outs.items()]
+        return {"majority": np.eye(n)[np.full(len(arrays["y_test"]), majority)]}
+    return forecast_baselines(arrays["x_test"], state.horizon, state.season)
+
+
+def _baseline_row(name: str, state: State, arrays: dict[str, np.ndarray],
+                  out: np.ndarray) -> dict[str, Any]:
+    return {"model": name, "kind": "baseline", "status": "ok", "params": 0,
+            "train_seconds": 0.0, "latency_ms": None, "size_bytes": 0,
+            **_score(state, arrays, out)}
 
 
 def _model_row(name: str, layout: Layout, state: State, arrays: dict[str, np.ndarray],
-               inputs: tuple) -> dict[str, Any]:
+               inputs: tuple, best_base: tuple[str, np.ndarray]) -> dict[str, Any]:
     module, meta = load_model(layout.model_dir(name))
+    out = predict(module, inputs)
+    why = diagnose(state.task, meta, _errors(state, arrays, out), best_base[1], best_base[0])
     return {"model": name, "kind": "model", "status": "ok", "arch": meta.spec.arch,
             "params": meta.params, "train_seconds": meta.train_seconds,
-            "seconds_per_epoch": meta.seconds_per_epoch, "epochs": meta.epochs,
-            "best_epoch": meta.best_epoch, "latency_ms": latency_ms(module, inputs),
-            "size_bytes": layout.weights(name).stat().st_size,
-            **_score(state, arrays, predict(module, inputs))}
+            "ms_per_step": meta.ms_per_step, "steps": meta.steps,
+            "best_step": meta.best_step, "latency_ms": latency_ms(module, inputs),
+            "size_bytes": layout.weights(name).stat().st_size, "learned": why is None,
+            "diagnosis": why, **_score(state, arrays, out)}
 
 
 def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -108,13 +125,16 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[s
     state, arrays = read_state(layout), read_arrays(layout)
     task = state.task
     inputs = split_tensors(arrays, task, "test")[:-1]
-    rows = _baseline_rows(state, arrays)
+    outs = _baselines(state, arrays)
+    rows = [_baseline_row(name, state, arrays, out) for name, out in outs.items()]
+    errors = {name: _errors(state, arrays, out) for name, out in outs.items()}
+    best_base = min(errors.items(), key=lambda kv: float(kv[1].mean()))
     for name in cfg.models:
         if name in failures or not layout.card(name).exists():
             rows.append({"model": name, "kind": "model", "status": "failed", "params": 0,
                          "size_bytes": 0, "error": failures.get(name, "no trained model")})
             continue
-        rows.append(_model_row(name, layout, state, arrays, inputs))
+        rows.append(_model_row(name, layout, state, arrays, inputs, best_base))
     types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
              "latency_ms": pl.Float64}
     frame = pl.DataFrame(rows, infer_schema_length=None, schema_overrides=types)

@@ -61,7 +61,7 @@ def preprocess_task(cfg: Config) -> dict[str, Any]:
 def train_task(cfg: Config, name: str) -> dict[str, Any]:
     """Train one model (in its own worker process under the process-pool runner)."""
     meta = train_model(cfg, name)
-    return {k: meta[k] for k in ("name", "params", "train_seconds", "epochs", "best_epoch")}
+    return {k: meta[k] for k in ("name", "params", "train_seconds", "steps", "best_step")}
 
 
 @task(name="evaluate")
@@ -109,8 +109,8 @@ def _train_round(cfg: Config, names: list[str], workers: int,
                 log.info("✗ %-12s failed: %s", name, failures[name])
             else:
                 failures.pop(name, None)
-                log.info("✓ %-12s %6.1f s, %d epochs (best %d), %s params", name,
-                         result["train_seconds"], result["epochs"], result["best_epoch"],
+                log.info("✓ %-12s %6.1f s, %d steps (best %d), %s params", name,
+                         result["train_seconds"], result["steps"], result["best_step"],
                          f"{result['params']:,}")
     return died
 

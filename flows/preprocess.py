@@ -19,7 +19,7 @@ from flows.transforms import (
     ragged_sequences,
     truncate,
 )
-from schemas.artifacts import Validated, read_validated, write, write_arrays
+from schemas.artifacts import Validated, read_validated, read_validation, write, write_arrays
 from schemas.config import ClassifyConfig, Config, ForecastConfig
 from schemas.data import SPLITS, Roles
 from schemas.errors import DataValidationError
@@ -171,9 +171,11 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
 def preprocess(cfg: Config) -> dict[str, Any]:
     """Read the validated rows, write prepared/arrays.npz and prepared/state.json."""
     layout = Layout(Path(cfg.out_dir))
-    v = read_validated(layout)
+    v, report = read_validated(layout), read_validation(layout)
     if v.roles.task == "forecast":
-        arrays, fitted = prepare_forecast(v, cfg.forecast)
+        shape = {"season": report.season, "lookback": report.lookback}
+        arrays, fitted = prepare_forecast(v, cfg.forecast.model_copy(update=shape))
+        fitted |= {"step": report.step, "inferred_settings": report.inferred_settings}
     else:
         arrays, fitted = prepare_classify(v, cfg.classify, cfg.train.seed)
     counts = {s: len(arrays.get(f"y_{s}", [])) for s in SPLITS}

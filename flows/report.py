@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flows.text import LONG, md_code, md_text
+from modules.budget import plan_budget
 from schemas.artifacts import METRICS, Decision, ValidationReport
 from schemas.config import Config
 from schemas.prepared import ClassifyState, ForecastState
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
-        ("seconds_per_epoch", "s/epoch", "{:.2f}"), ("epochs", "epochs", "{}"),
+        ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
         ("latency_ms", "latency ms", "{:.3f}"), ("size_bytes", "size KiB", "{:.0f}"))
 
 
@@ -46,16 +47,24 @@ def leaderboard_table(rows: list[dict[str, Any]], task: str,
         else:
             cells = [_cell(r.get(m), "{:.4f}") for m in metrics] + [
                 _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
-        kind = r["kind"] + (" ⚠" if r["model"] in decision.notes else "")
+        kind = r["kind"] + (" ⚠" if r["model"] in decision.notes else "") \
+            + (" ✗" if r.get("learned") is False else "")
         lines.append("| " + " | ".join([str(i), name, kind, *cells]) + " |")
     lines += [f"\n⚠ {md_text(m)}: {md_text(n, LONG)}" for m, n in decision.notes.items()]
+    lines += [f"\n✗ {md_text(r['model'])}: {md_text(r['diagnosis'], LONG)}" for r in rows
+              if r.get("diagnosis")]
     return "\n".join(lines)
 
 
 def _setup(state: ForecastState | ClassifyState) -> str:
-    if isinstance(state, ForecastState):
-        return f"lookback {state.lookback}, horizon {state.horizon}, season {state.season}"
-    return f"classes: {_names(state.classes)}"
+    if isinstance(state, ClassifyState):
+        return f"classes: {_names(state.classes)}"
+    text = f"lookback {state.lookback}, horizon {state.horizon}, season {state.season}"
+    if state.inferred_settings:
+        keys = " and ".join(f"forecast.{k}" for k in state.inferred_settings)
+        text += (f" ({' and '.join(state.inferred_settings)} inferred from the {state.step} time "
+                 f"step; set {keys} to choose)")
+    return text
 
 
 def _data_lines(state: ForecastState | ClassifyState, validation: ValidationReport) -> list[str]:
@@ -98,9 +107,9 @@ def render_report(cfg: Config, state: ForecastState | ClassifyState,
         f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
         leaderboard_table(rows, state.task, decision), "",
         "Latency: median of batch-1 predictions on the CPU threads of one training process. "
-        f"Every model trained with the same budget: at most {cfg.train.max_epochs} epochs, "
-        f"early stopping after {cfg.train.patience} epochs without validation improvement, "
-        f"seed {cfg.train.seed}.", "",
+        "Every model trained with the same budget: "
+        f"{plan_budget(cfg.train, state.counts['train']).describe()}; seed {cfg.train.seed}.",
+        "",
         *failed,
         "## Policy", "",
         f"- primary metric: {decision.metric}; a model must beat the best baseline: "

@@ -8,6 +8,7 @@ import math
 import random
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
@@ -77,18 +78,34 @@ def split_tensors(arrays: dict[str, np.ndarray], task: str, split: str) -> tuple
 
 
 class BestWeights(pl.Callback):
-    """Keeps the weights of the epoch with the lowest validation loss, and the learning curve."""
+    """Keeps the weights of the validation check with the lowest loss, and the learning curve
+    (one point per check: the step, the validation loss, the mean training loss since the last
+    check)."""
 
     def __init__(self) -> None:
-        self.best, self.best_epoch = math.inf, -1
+        self.best, self.best_step = math.inf, -1
         self.state: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []
+        self.losses: list[float] = []
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
-        metrics = trainer.callback_metrics
-        val = float(metrics.get("val_loss", math.nan))
-        self.history.append({"epoch": trainer.current_epoch, "val_loss": val,
-                             "train_loss": float(metrics.get("train_loss", math.nan))})
+    def on_train_batch_end(self, trainer: pl.Trainer, module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.losses.append(float(loss))
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        val = float(trainer.callback_metrics.get("val_loss", math.nan))
+        step = trainer.global_step
+        train = float(np.mean(self.losses)) if self.losses else math.nan
+        self.history.append({"step": step, "val_loss": val, "train_loss": train})
+        self.losses = []
         if val < self.best:
-            self.best, self.best_epoch = val, trainer.current_epoch
+            self.best, self.best_step = val, step
             self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+    @property
+    def learned(self) -> bool:
+        """Whether validation ever improved on its first check."""
+        return len(self.history) > 1 and self.best_step != self.history[0]["step"]

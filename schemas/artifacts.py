@@ -37,10 +37,10 @@ A = TypeVar("A", bound=BaseModel)
 
 # ---- models/NAME/model.json ------------------------------------------------------------------
 
-class EpochRecord(BaseModel):
-    """One point of a learning curve."""
+class CheckRecord(BaseModel):
+    """One point of a learning curve: a validation check after `step` optimizer steps."""
 
-    epoch: int
+    step: int
     val_loss: float | None
     train_loss: float | None
 
@@ -55,13 +55,16 @@ class ModelCard(Artifact):
     n_out: int = Field(ge=1, le=MAX_OUT)
     params: int = 0
     train_seconds: float = 0.0
-    epochs: int = 0
-    seconds_per_epoch: float = 0.0
-    best_epoch: int = -1
+    steps: int = 0
+    ms_per_step: float = 0.0
+    best_step: int = -1
     best_val_loss: float | None = None
+    val_improved: bool = True
+    stopped: Literal["early_stopping", "max_steps", "max_minutes"] = "max_steps"
+    budget: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
     threads: int = 1
-    history: list[EpochRecord] = Field(default_factory=list)
+    history: list[CheckRecord] = Field(default_factory=list)
 
 
 # ---- metrics.json and decision.json ----------------------------------------------------------
@@ -83,10 +86,12 @@ class Row(BaseModel):
     size_bytes: int = 0
     arch: str | None = None
     train_seconds: float | None = None
-    seconds_per_epoch: float | None = None
-    epochs: int | None = None
-    best_epoch: int | None = None
+    ms_per_step: float | None = None
+    steps: int | None = None
+    best_step: int | None = None
     latency_ms: float | None = None
+    learned: bool | None = None
+    diagnosis: str | None = None
     error: str | None = None
     mae: float | None = None
     rmse: float | None = None
@@ -210,6 +215,10 @@ class ValidationReport(Artifact):
     rows_quarantined: int = 0
     rows_added: int = 0
     unit: str = "series"
+    step: str | None = None
+    season: int | None = None
+    lookback: int | None = None
+    inferred_settings: list[str] = Field(default_factory=list)
     checks: list[dict[str, Any]] = Field(default_factory=list)
 
 

@@ -68,9 +68,12 @@ class ValidationConfig(Strict):
 class ForecastConfig(Strict):
     """Windows and splits for forecasting: predict `horizon` steps from the last `lookback`."""
 
-    lookback: int = Field(32, ge=1)
+    lookback: int | None = Field(None, ge=1, description=(
+        "input steps; null: max(32, two seasons), shortened to what the series allow"))
     horizon: int = Field(7, ge=1)
-    season: int = Field(7, ge=1, description="season length of the seasonal-naive baseline")
+    season: int | None = Field(None, ge=1, description=(
+        "season length; null: from the time step (hourly 24, daily 7, weekly 52, monthly 12, "
+        "quarterly 4, yearly 1, otherwise 1)"))
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
 
@@ -87,9 +90,17 @@ class ClassifyConfig(Strict):
 class TrainConfig(Strict):
     """The same training budget for every architecture."""
 
-    max_epochs: int = Field(40, ge=1)
-    patience: int = Field(8, ge=1, description="epochs without validation improvement")
-    batch_size: int = Field(32, ge=1)
+    max_steps: int | None = Field(None, ge=1, description=(
+        "optimizer steps at most; null: 30 passes over the training split, 1,000-8,000"))
+    min_steps: int | None = Field(None, ge=0, description=(
+        "early stopping cannot stop before this step; null: a fifth of max_steps"))
+    val_every: int | None = Field(None, ge=1, description=(
+        "steps between validation checks; null: max_steps / 50"))
+    patience: int = Field(10, ge=1, description="validation checks without improvement")
+    min_delta: float = Field(0.0, ge=0, description="an improvement smaller than this is none")
+    max_minutes: float | None = Field(None, gt=0, description="wall-clock cap, every model alike")
+    max_epochs: int | None = Field(None, ge=1, description="also cap the passes over the data")
+    batch_size: int = Field(32, ge=1, description="cut for small sets: >= 4 batches per pass")
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, ge=0)

@@ -102,6 +102,9 @@ class ForecastState(PreparedState):
     lookback: int = Field(ge=1)
     horizon: int = Field(ge=1, le=MAX_OUT)
     season: int = Field(1, ge=1)
+    step: str | None = Field(None, description="the time step validation inferred")
+    inferred_settings: list[str] = Field(default_factory=list, description=(
+        "forecast settings inferred from the data (season, lookback), not given"))
     val_fraction: float = 0.15
     test_fraction: float = 0.15
 

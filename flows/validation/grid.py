@@ -109,3 +109,21 @@ def missing_steps(roles: Roles, dtype: pl.DataType, step: Step) -> pl.Expr:
     on = idx == idx.floor()
     previous = pl.when(on).then(idx).otherwise(None).forward_fill().shift(1).over(GROUP)
     return pl.when(on).then(idx - previous - 1).otherwise(0).fill_null(0)
+
+
+SEASONS_BY_MONTHS = {1: 12, 3: 4, 12: 1}  # monthly, quarterly, yearly
+SEASONS_BY_SECONDS = {3600: 24, 86400: 7, 7 * 86400: 52}  # hourly, daily, weekly
+
+
+def season_of(step: Step) -> int:
+    """The usual season length for a time step: hourly 24, daily 7, weekly 52, monthly 12,
+    quarterly 4, yearly 1; a step that divides a day gives the steps per day; otherwise 1."""
+    if step.months:
+        return SEASONS_BY_MONTHS.get(step.months, 1)
+    if step.unit == "step":
+        return 1
+    seconds = step.every * (86400 if step.unit == "d" else 1e-6)
+    if seconds in SEASONS_BY_SECONDS:
+        return SEASONS_BY_SECONDS[int(seconds)]
+    per_day = 86400 / seconds if seconds else 0
+    return int(per_day) if per_day > 1 and float(per_day).is_integer() else 1

@@ -7,21 +7,24 @@ from __future__ import annotations
 import polars as pl
 
 from flows.validation.checker import Checker, Finding
-from flows.validation.grid import grid_index, infer_step, missing_steps
+from flows.validation.grid import Step, grid_index, infer_step, missing_steps, season_of
 from flows.validation.parse import parse_schema, text, time_plan, typed
 from flows.validation.repair import earlier_duplicates, fill_gaps
-from schemas.config import Config, ValidationConfig
+from schemas.config import Config, ForecastConfig, ValidationConfig
 from schemas.rules import (
     GROUP,
     ROW,
     classes_schema,
     gaps_schema,
     grid_schema,
+    min_series_length,
     order_schema,
     sequences_schema,
     series_schema,
     values_schema,
 )
+
+MIN_LOOKBACK = 32  # input steps when forecast.lookback is unset, if the series allow
 
 
 def _values_in(frame: pl.DataFrame, col: str, markers: list[str]) -> int:
@@ -78,8 +81,27 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
         gaps = _refuse_long_fills(checker, steps)
         checker.frame = fill_gaps(checker.frame, r, step, v.fill)
         checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}", action="fixed")
-    checker.stage(series_schema(r, cfg.forecast), whole_groups=True)
-    return {"step": step.describe()}
+    fc, inferred = forecast_shape(cfg.forecast, step, checker.untainted(), r.split is not None)
+    checker.stage(series_schema(r, fc), whole_groups=True)
+    return {"step": step.describe(), "season": fc.season, "lookback": fc.lookback,
+            "inferred_settings": inferred}
+
+
+def forecast_shape(fc: ForecastConfig, step: Step, frame: pl.DataFrame,
+                   pinned: bool) -> tuple[ForecastConfig, list[str]]:
+    """forecast.season and forecast.lookback, the user's or inferred (and which were): the
+    season from the time step; a lookback of max(MIN_LOOKBACK, two seasons), shortened so the
+    median series still has windows in every split (never below one season)."""
+    season = fc.season or season_of(step)
+    inferred = [] if fc.season else ["season"]
+    if fc.lookback:
+        return fc.model_copy(update={"season": season}), inferred
+    median = int(frame.group_by(GROUP).len()["len"].median() or 0)
+    lookback = max(MIN_LOOKBACK, 2 * season)
+    while lookback > max(season, 1) and min_series_length(
+            fc.model_copy(update={"lookback": lookback}), pinned) > median:
+        lookback -= 1
+    return fc.model_copy(update={"season": season, "lookback": lookback}), [*inferred, "lookback"]
 
 
 def _refuse_long_fills(checker: Checker, frame: pl.DataFrame) -> int:

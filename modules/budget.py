@@ -1,0 +1,54 @@
+"""The training budget: the same for every architecture, counted in optimizer steps, sized
+from the training split (torch-free, so the report and the config can use it)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from schemas.config import TrainConfig
+
+MIN_BATCH = 8  # the batch size is cut for small training sets, down to this
+MIN_BATCHES_PER_EPOCH = 4  # ... so that one pass holds at least this many batches
+AUTO_EPOCHS = 30  # passes over a large training set, when train.max_steps is unset
+MIN_STEPS_FLOOR = 1_000  # updates a small training set still gets
+MAX_STEPS_CEILING = 8_000  # updates a huge one gets at most (about 4 minutes for a small LSTM)
+AUTO_CHECKS = 50  # validation checks over the whole budget, when train.val_every is unset
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One training budget, the same for every architecture, counted in optimizer steps."""
+
+    batch_size: int
+    max_steps: int
+    min_steps: int
+    val_every: int
+    patience: int
+    min_delta: float
+    max_minutes: float | None
+
+    def describe(self) -> str:
+        """For the report: the budget in words."""
+        cap = f", at most {self.max_minutes:g} minutes" if self.max_minutes else ""
+        return (f"at most {self.max_steps:,} optimizer steps of batch {self.batch_size} "
+                f"(at least {self.min_steps:,}){cap}; validation every {self.val_every} steps; "
+                f"early stopping after {self.patience} checks without an improvement of "
+                f"{self.min_delta:g}; the weights of the best check are kept")
+
+
+def plan_budget(tc: TrainConfig, n_train: int) -> Budget:
+    """The budget for a training split of `n_train` windows or sequences. Unset values follow
+    the data: small sets get smaller batches and at least MIN_STEPS_FLOOR updates, large ones
+    about AUTO_EPOCHS passes, at most MAX_STEPS_CEILING; train.max_epochs caps the passes."""
+    batch = min(tc.batch_size, max(MIN_BATCH, math.ceil(n_train / MIN_BATCHES_PER_EPOCH)))
+    per_epoch = math.ceil(n_train / batch)
+    auto = min(max(AUTO_EPOCHS * per_epoch, MIN_STEPS_FLOOR), MAX_STEPS_CEILING)
+    max_steps = tc.max_steps or auto
+    if tc.max_epochs:
+        max_steps = min(max_steps, tc.max_epochs * per_epoch)
+    val_every = tc.val_every or max(1, max_steps // AUTO_CHECKS)
+    min_steps = tc.min_steps if tc.min_steps is not None else max_steps // 5
+    return Budget(batch_size=batch, max_steps=max_steps, min_steps=min(min_steps, max_steps),
+                  val_every=min(val_every, max_steps), patience=tc.patience,
+                  min_delta=tc.min_delta, max_minutes=tc.max_minutes)
