@@ -53,25 +53,31 @@ def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float
 
 
 def forecast_windows(df: pl.DataFrame, roles: Roles, fc: ForecastConfig) -> dict[str, Any]:
-    """Windows of `lookback` inputs and `horizon` targets, all targets in one split."""
+    """Windows of `lookback` inputs and `horizon` targets, all targets in one split. Inputs are
+    not stored window by window: `series` holds every series' rows once and `start_SPLIT` where
+    each window begins (modules.batching.Windows cuts them); targets `y_SPLIT` are (N, H)."""
     cols = [roles.target, *roles.features]
     span = fc.lookback + fc.horizon
-    parts: dict[str, list[np.ndarray]] = {}
+    parts: dict[str, list[np.ndarray]] = {"series": []}
+    offset = 0
     for sid, series in enumerate(df.partition_by(SID, maintain_order=True)):
         z = series.select(cols).to_numpy().astype(np.float32)  # (n, F)
         codes = series[SPLIT].replace_strict(CODE).to_numpy()
         if len(z) < span:
             continue
-        w = sliding_window_view(z, span, axis=0).transpose(0, 2, 1)  # (N, L+H, F)
+        y = sliding_window_view(z[fc.lookback:, 0], fc.horizon)  # (N, H), a view
         c = sliding_window_view(codes, span)[:, fc.lookback:]  # (N, H)
         keep = (c == c[:, :1]).all(axis=1)
         for name, code in CODE.items():
-            m = keep & (c[:, 0] == code)
-            parts.setdefault(f"x_{name}", []).append(w[m, : fc.lookback])
-            parts.setdefault(f"y_{name}", []).append(w[m, fc.lookback:, 0])
-            parts.setdefault(f"sid_{name}", []).append(np.full(m.sum(), sid, np.int32))
-            parts.setdefault(f"pos_{name}", []).append(np.flatnonzero(m) + fc.lookback)
-    return {k: np.ascontiguousarray(np.concatenate(v)) for k, v in parts.items()}
+            m = np.flatnonzero(keep & (c[:, 0] == code))
+            parts.setdefault(f"start_{name}", []).append(offset + m)
+            parts.setdefault(f"y_{name}", []).append(y[m])
+            parts.setdefault(f"sid_{name}", []).append(np.full(len(m), sid, np.int32))
+            parts.setdefault(f"pos_{name}", []).append(m + fc.lookback)
+        parts["series"].append(z)
+        offset += len(z)
+    out = {k: np.ascontiguousarray(np.concatenate(v)) for k, v in parts.items() if v}
+    return {**out, "lookback": np.array(fc.lookback)}
 
 
 def _mase_scale(df: pl.DataFrame, target: str, season: int, series: list[str]) -> list[float]:

@@ -63,7 +63,7 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
     task, n_train = state.task, len(arrays["y_train"])
     budget = plan_budget(tc, n_train)
     n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state.classes)
-    n_features = int(arrays["x_train"].shape[-1])
+    n_features = arrays.n_features
     module = build_module(task, spec, n_features, n_out, tc.lr, tc.weight_decay)
     train = TensorBatches(split_tensors(arrays, task, "train"), budget.batch_size, True, tc.seed)
     val = TensorBatches(split_tensors(arrays, task, "val"), 4 * budget.batch_size)

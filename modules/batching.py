@@ -47,6 +47,30 @@ class Ragged:
         return pad_sequence(parts, batch_first=True), lengths
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Forecast input windows cut by index from the series rows, never stored one by one:
+    window i is rows[starts[i] : starts[i] + lookback], (lookback, F)."""
+
+    rows: torch.Tensor  # (R, F), every series' scaled rows, one after another
+    starts: torch.Tensor  # (N,)
+    lookback: int
+
+    @classmethod
+    def from_numpy(cls, rows: np.ndarray, starts: np.ndarray, lookback: int) -> Windows:
+        """Wrap arrays as stored in arrays.npz (no copy)."""
+        return cls(torch.from_numpy(rows), torch.from_numpy(starts.astype(np.int64)), lookback)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, idx: torch.Tensor | slice) -> torch.Tensor:
+        """The windows `idx` (an index tensor or a slice), (B, lookback, F)."""
+        first = self.starts[idx]  # (B,)
+        steps = torch.arange(self.lookback, device=first.device)  # (L,)
+        return self.rows[first[:, None] + steps]  # (B, L, F)
+
+
 def take(inputs: tuple, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """The rows `idx` of a split's tensors; a Ragged first item becomes (x padded, lengths)."""
     if isinstance(inputs[0], Ragged):

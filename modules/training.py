@@ -16,6 +16,7 @@ import torch
 
 from modules.batching import (
     Ragged,
+    Windows,
     bucket_batches,
     count_bucket_batches,
     sorted_batches,
@@ -69,11 +70,12 @@ class TensorBatches:
 
 
 def split_tensors(arrays: dict[str, np.ndarray], task: str, split: str) -> tuple:
-    """Model inputs then targets: (x, y) to forecast; (sequences, y) to classify, where
-    sequences is a Ragged of the split's rows and lengths."""
+    """Model inputs then targets: (windows, y) to forecast, windows cut by index from the
+    series rows; (sequences, y) to classify, sequences a Ragged of the split's rows."""
     y = torch.from_numpy(arrays[f"y_{split}"])
     if task == "forecast":
-        return torch.from_numpy(arrays[f"x_{split}"]), y
+        lookback = int(arrays["lookback"])
+        return Windows.from_numpy(arrays["series"], arrays[f"start_{split}"], lookback), y
     return Ragged.from_numpy(arrays[f"x_{split}"], arrays[f"len_{split}"]), y
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 import polars as pl
+from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modules.specs import ModelSpec
@@ -194,10 +195,27 @@ def write_arrays(layout: Layout, arrays: dict[str, np.ndarray]) -> Path:
     return atomic_write(layout.arrays, save)
 
 
-def read_arrays(layout: Layout) -> dict[str, np.ndarray]:
+class PreparedArrays(dict[str, np.ndarray]):
+    """The prepared tensors. Forecast inputs are stored once as series rows plus window
+    starts; `x_SPLIT` (N, lookback, F) is cut from them on access, as a copy (training batches
+    them with modules.batching.Windows instead, without one)."""
+
+    def __missing__(self, key: str) -> np.ndarray:
+        if not (key.startswith("x_") and "series" in self):
+            raise KeyError(key)
+        rows = sliding_window_view(self["series"], int(self["lookback"]), axis=0)  # (R', F, L)
+        return rows[self[f"start_{key[2:]}"]].transpose(0, 2, 1)  # (N, L, F)
+
+    @property
+    def n_features(self) -> int:
+        """Inputs per time step."""
+        return int((self["series"] if "series" in self else self["x_train"]).shape[-1])
+
+
+def read_arrays(layout: Layout) -> PreparedArrays:
     """The prepared tensors, read without pickle."""
     with np.load(layout.arrays, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+        return PreparedArrays({k: z[k] for k in z.files})
 
 
 class ValidationReport(Artifact):

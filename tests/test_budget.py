@@ -1,0 +1,126 @@
+"""Competent training: a step budget sized from the data, early stopping that cannot stop
+before min_steps, the 'did not learn' flag, inferred seasons, windows cut by index."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from flows.evaluate import evaluate
+from flows.preprocess import preprocess
+from flows.train import train_model
+from flows.validate import validate
+from flows.validation.grid import Step, season_of
+from modules.batching import Windows
+from modules.budget import MAX_STEPS_CEILING, MIN_STEPS_FLOOR, plan_budget
+from schemas.artifacts import read_arrays
+from schemas.config import TrainConfig
+from schemas.files import read_json
+from schemas.layout import Layout
+from tests.helpers import tiny_config
+
+DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
+
+
+def test_small_sets_get_small_batches_and_a_floor_of_steps() -> None:
+    small = plan_budget(TrainConfig(), 30)
+    assert small.batch_size == 8 and small.max_steps == MIN_STEPS_FLOOR
+    assert small.min_steps == MIN_STEPS_FLOOR // 5 and small.val_every == MIN_STEPS_FLOOR // 50
+    huge = plan_budget(TrainConfig(), 300_000)
+    assert huge.batch_size == 32 and huge.max_steps == MAX_STEPS_CEILING
+    mid = plan_budget(TrainConfig(), 3776)
+    assert mid.max_steps == 30 * 118  # 30 passes of 118 batches
+
+
+def test_explicit_settings_win_and_max_epochs_caps() -> None:
+    b = plan_budget(TrainConfig(max_steps=500, min_steps=50, val_every=25), 3776)
+    assert (b.max_steps, b.min_steps, b.val_every) == (500, 50, 25)
+    capped = plan_budget(TrainConfig(max_epochs=2), 3776)
+    assert capped.max_steps == 2 * 118 and capped.val_every <= capped.max_steps
+    assert capped.min_steps <= capped.max_steps
+
+
+def _no_learning(csv: Path, out: Path, min_steps: int) -> dict:
+    """A GRU that cannot learn (lr 1e-9), patience 1 check every 2 steps."""
+    cfg = tiny_config(csv, out, models={"gru": {"hidden": 4, "layers": 1}},
+                      **{"train.max_epochs": None, "train.max_steps": 60, "train.val_every": 2,
+                         "train.patience": 1, "train.lr": 1e-9,
+                         "train.min_steps": min_steps})
+    validate(cfg)
+    preprocess(cfg)
+    return train_model(cfg, "gru")
+
+
+def test_early_stopping_cannot_stop_before_min_steps(forecast_csv: Path, tmp_path: Path) -> None:
+    free = _no_learning(forecast_csv, tmp_path / "free", min_steps=0)
+    held = _no_learning(forecast_csv, tmp_path / "held", min_steps=40)
+    assert free["stopped"] == "early_stopping" and free["steps"] < 40
+    assert held["steps"] >= 40
+    assert [h["step"] for h in held["history"]][:3] == [2, 4, 6]  # a check every 2 steps
+
+
+def test_a_model_that_cannot_learn_is_flagged(forecast_csv: Path, tmp_path: Path) -> None:
+    card = _no_learning(forecast_csv, tmp_path / "out", min_steps=0)
+    assert card["val_improved"] is False
+    cfg = tiny_config(forecast_csv, tmp_path / "out", models={"gru": {"hidden": 4, "layers": 1}})
+    rows = {r["model"]: r for r in evaluate(cfg)}
+    assert rows["gru"]["learned"] is False
+    assert "did not learn under this budget" in rows["gru"]["diagnosis"]
+    assert f"try train.max_steps={2 * card['steps']}" in rows["gru"]["diagnosis"]
+
+
+def test_a_model_that_learns_is_not_flagged(forecast_csv: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(forecast_csv, tmp_path / "out", models={"lstm": {"hidden": 16}},
+                      **{"train.max_epochs": None, "train.max_steps": 1000})
+    validate(cfg)
+    preprocess(cfg)
+    assert train_model(cfg, "lstm")["val_improved"]
+    row = next(r for r in evaluate(cfg) if r["model"] == "lstm")
+    assert row["learned"] is True and row.get("diagnosis") is None
+
+
+@pytest.mark.parametrize(("step", "season"), [
+    (Step(every=HOUR_US, unit="us"), 24), (Step(every=DAY_US, unit="us"), 7),
+    (Step(every=1, unit="d"), 7), (Step(every=7, unit="d"), 52),
+    (Step(unit="d", months=1), 12), (Step(unit="d", months=3), 4),
+    (Step(unit="d", months=12), 1), (Step(every=HOUR_US // 2, unit="us"), 48),
+    (Step(every=1, unit="step"), 1), (Step(every=5 * DAY_US, unit="us"), 1)])
+def test_season_follows_the_time_step(step: Step, season: int) -> None:
+    assert season_of(step) == season
+
+
+def test_monthly_data_gets_season_12_and_says_so(tmp_path: Path) -> None:
+    months = pl.date_range(date(2000, 1, 1), date(2011, 12, 1), "1mo", eager=True)  # 144
+    t = np.arange(len(months))
+    y = 100 + t + 10 * np.sin(2 * np.pi * t / 12)
+    path = tmp_path / "monthly.csv"
+    pl.DataFrame({"ds": months, "y": y}).write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", **{"forecast.lookback": None})
+    validate(cfg)
+    state = preprocess(cfg)
+    assert state["season"] == 12 and state["step"] == "1 month"
+    assert state["inferred_settings"] == ["season", "lookback"]
+    assert 12 <= state["lookback"] <= 32  # two seasons wanted, shortened to fit 144 months
+    explicit = tiny_config(path, tmp_path / "out2", **{"forecast.season": 6})
+    validate(explicit)
+    assert preprocess(explicit)["season"] == 6
+
+
+def test_windows_are_cut_by_index_not_stored(forecast_csv: Path, tmp_path: Path) -> None:
+    cfg = tiny_config(forecast_csv, tmp_path / "out")
+    validate(cfg)
+    preprocess(cfg)
+    layout = Layout(Path(cfg.out_dir))
+    with np.load(layout.arrays) as z:
+        assert "x_train" not in z.files and z["series"].shape == (160, 2)
+    arrays = read_arrays(layout)
+    windows = Windows.from_numpy(arrays["series"], arrays["start_train"], 8)
+    idx = torch.tensor([0, 5, len(windows) - 1])
+    np.testing.assert_array_equal(windows[idx].numpy(), arrays["x_train"][idx.numpy()])
+    assert windows[idx].shape == (3, 8, 2)
+    assert read_json(layout.state)["lookback"] == 8
