@@ -13,6 +13,10 @@ MAX_LAYERS = 64
 MAX_HEADS = 64
 MAX_FF = 32768
 
+# The options below default to false because model.json files written before they existed
+# lack them and must rebuild the module they were trained as; params.yaml turns them on.
+LEGACY_OFF = "false (the default) only for model files written before this option existed"
+
 
 class Spec(BaseModel):
     """Base of every architecture's hyper-parameters; unknown keys are rejected."""
@@ -27,6 +31,21 @@ class RecurrentSpec(Spec):
     hidden: int = Field(64, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
     layers: int = Field(2, ge=1, le=MAX_LAYERS, description=f"stacked layers, 1-{MAX_LAYERS}")
     dropout: float = Field(0.1, ge=0, lt=1)
+    bidirectional: bool = Field(False, description="classify: also read each sequence "
+                                "backwards from its last real step (doubles the state); "
+                                f"forced off when forecasting, which must be causal; {LEGACY_OFF}")
+
+
+class HybridSpec(Spec):
+    """LSTM layers, then GRU layers on their outputs."""
+
+    arch: Literal["hybrid"]
+    hidden: int = Field(64, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
+    lstm_layers: int = Field(1, ge=1, le=MAX_LAYERS, description=f"LSTM layers, 1-{MAX_LAYERS}")
+    gru_layers: int = Field(1, ge=1, le=MAX_LAYERS, description=f"GRU layers, 1-{MAX_LAYERS}")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    bidirectional: bool = Field(False, description="as for rnn/lstm/gru: classify only; "
+                                f"{LEGACY_OFF}")
 
 
 class TransformerSpec(Spec):
@@ -46,6 +65,6 @@ class TransformerSpec(Spec):
         return self
 
 
-ModelSpec = Annotated[RecurrentSpec | TransformerSpec, Field(discriminator="arch")]
-ARCHS = frozenset(a for spec in (RecurrentSpec, TransformerSpec)
+ModelSpec = Annotated[RecurrentSpec | HybridSpec | TransformerSpec, Field(discriminator="arch")]
+ARCHS = frozenset(a for spec in get_args(get_args(ModelSpec)[0])
                   for a in get_args(spec.model_fields["arch"].annotation))

@@ -9,8 +9,9 @@ from modules.lit import build_module
 from modules.specs import ModelSpec
 from tests.conftest import TINY_MODELS
 
+TINY = {"hybrid": {"hidden": 8}, **TINY_MODELS}
 SPECS = {name: TypeAdapter(ModelSpec).validate_python({"arch": name, **kw})
-         for name, kw in TINY_MODELS.items()}
+         for name, kw in TINY.items()}
 
 
 def test_registry_covers_every_spec() -> None:
