@@ -19,7 +19,7 @@ def recurrent(cell: type[nn.RNNBase], n_in: int, hidden: int, layers: int, dropo
                 bidirectional=bidirectional)
 
 
-def run_packed(rnn: nn.RNNBase, x: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
+def run_rnn(rnn: nn.RNNBase, x: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
     """Outputs over real steps only. A bidirectional batch with padding is packed, so the
     backward direction starts at each sequence's last real step (padding comes back as 0).
     Forward-only, padding after a sequence's end never reaches it, so the batch runs unpacked:
@@ -46,7 +46,7 @@ class RecurrentBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
         """`pad` (B, T) is True at padding positions, which no real step then sees."""
-        return run_packed(self.rnn, x, pad)  # (B, T, D)
+        return run_rnn(self.rnn, x, pad)  # (B, T, D)
 
 
 class HybridBackbone(nn.Module):
@@ -64,8 +64,8 @@ class HybridBackbone(nn.Module):
 
     def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
         """`pad` (B, T) is True at padding positions, which no real step then sees."""
-        h = run_packed(self.lstm, x, pad)  # (B, T, D)
-        return run_packed(self.gru, self.drop(h), pad)  # (B, T, D)
+        h = run_rnn(self.lstm, x, pad)  # (B, T, D)
+        return run_rnn(self.gru, self.drop(h), pad)  # (B, T, D)
 
 
 def sinusoids(length: int, dim: int, device: torch.device) -> torch.Tensor:
