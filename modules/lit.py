@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.optim.lr_scheduler import OneCycleLR
 
 from modules.backbones import build_backbone
 from modules.specs import Spec
+
+WARMUP = 0.1  # share of the training steps spent rising to the peak lr
 
 
 class SequenceModule(pl.LightningModule):
@@ -29,43 +34,75 @@ class SequenceModule(pl.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, ...], _: int) -> None:
         self.log("val_loss", self.loss(batch), on_epoch=True, batch_size=len(batch[0]))
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+    def configure_optimizers(self) -> dict[str, Any]:
+        """AdamW under a one-cycle schedule stepped every batch: warm-up to `lr`, then cosine
+        decay over the trainer's whole budget (so only Lightning, with a trainer, calls it)."""
+        opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        steps = int(self.trainer.estimated_stepping_batches)
+        sched = OneCycleLR(opt, max_lr=self.lr, total_steps=steps, pct_start=WARMUP,
+                           cycle_momentum=False)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
 
 class ForecastModule(SequenceModule):
-    """Direct multi-horizon forecast from the last hidden state: (B, L, F) -> (B, H)."""
+    """Direct multi-horizon forecast from the last hidden state: (B, L, F) -> (B, H). With
+    instance_norm, each window's target channel is scaled by that window's own mean and std
+    (RevIN), and the forecast is scaled back; covariates keep their train-fitted scaling."""
 
-    def __init__(self, spec: Spec, n_features: int, horizon: int,
-                 lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+    EPS = 1e-5  # floor of a window's std: a flat window becomes zeros, not NaN
+
+    def __init__(self, spec: Spec, n_features: int, horizon: int, lr: float = 1e-3,
+                 weight_decay: float = 0.0, instance_norm: bool = True,
+                 target_index: int = 0) -> None:
         super().__init__(lr, weight_decay)
         self.backbone = build_backbone(spec, n_features, causal=True)
         self.head = nn.Linear(self.backbone.out_dim, horizon)
+        self.instance_norm, self.target_index = instance_norm, target_index
+
+    def window_stats(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each window's target mean and floored std, (B, 1) each; (0, 1) when switched off."""
+        if not self.instance_norm:
+            return x.new_zeros(len(x), 1), x.new_ones(len(x), 1)
+        std, mean = torch.std_mean(x[..., self.target_index], dim=1, keepdim=True, correction=0)
+        return mean, std.clamp_min(self.EPS)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.backbone(x)  # (B, L, D)
-        return self.head(h[:, -1])  # (B, H)
+        mean, std = self.window_stats(x)  # (B, 1)
+        z = x.clone()  # (B, L, F)
+        z[..., self.target_index] = (x[..., self.target_index] - mean) / std
+        h = self.backbone(z)  # (B, L, D)
+        return self.head(h[:, -1]) * std + mean  # (B, H)
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, y = batch
         return F.mse_loss(self(x), y)
 
 
-class ClassifyModule(SequenceModule):
-    """Class logits from the state at each sequence's last real step: (B, T, F) -> (B, C)."""
+def pooled(h: torch.Tensor, pad: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """The last real step's state with the mean and max over real steps: (B, 3D)."""
+    real = (~pad).sum(1, keepdim=True)  # (B, 1)
+    mean = h.masked_fill(pad[..., None], 0.0).sum(1) / real  # (B, D)
+    peak = h.masked_fill(pad[..., None], -torch.inf).amax(1)  # (B, D)
+    return torch.cat([last, mean, peak], dim=-1)  # (B, 3D)
 
-    def __init__(self, spec: Spec, n_features: int, n_classes: int,
-                 lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+
+class ClassifyModule(SequenceModule):
+    """Class logits from the state at each sequence's last real step, and with `pool` also
+    the mean and max over its real steps: (B, T, F) -> (B, C). Padding is never read."""
+
+    def __init__(self, spec: Spec, n_features: int, n_classes: int, lr: float = 1e-3,
+                 weight_decay: float = 0.0, pool: bool = True) -> None:
         super().__init__(lr, weight_decay)
         self.backbone = build_backbone(spec, n_features, causal=False)
-        self.head = nn.Linear(self.backbone.out_dim, n_classes)
+        self.pool = pool
+        self.head = nn.Linear(self.backbone.out_dim * (3 if pool else 1), n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = x[:, : int(lengths.max())]  # (B, T, F), trimmed to the batch's longest
         pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]  # (B, T)
         h = self.backbone(x, pad)  # (B, T, D)
         last = h[torch.arange(len(x), device=x.device), lengths - 1]  # (B, D)
-        return self.head(last)  # (B, C)
+        return self.head(pooled(h, pad, last) if self.pool else last)  # (B, C)
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, lengths, y = batch
@@ -74,6 +111,8 @@ class ClassifyModule(SequenceModule):
 
 def build_module(task: str, spec: Spec, n_features: int, n_out: int,
                  lr: float = 1e-3, weight_decay: float = 0.0) -> SequenceModule:
-    """The task's LightningModule; `n_out` is the horizon or the number of classes."""
-    cls = ForecastModule if task == "forecast" else ClassifyModule
-    return cls(spec, n_features, n_out, lr, weight_decay)
+    """The task's LightningModule as `spec` records it; `n_out` is the horizon or the number
+    of classes."""
+    if task == "forecast":
+        return ForecastModule(spec, n_features, n_out, lr, weight_decay, spec.instance_norm)
+    return ClassifyModule(spec, n_features, n_out, lr, weight_decay, spec.pool)
