@@ -29,8 +29,10 @@ from schemas.layout import Layout
 
 
 def raw_epochs(module, batches, epochs: int) -> float:
-    """Plain loop: forward, loss, backward, clip, step."""
-    opt = module.configure_optimizers()
+    """Plain loop: forward, loss, backward, clip, step, with the module's optimizer and
+    one-cycle schedule stepped every batch (as Lightning runs them)."""
+    opt = torch.optim.AdamW(module.parameters(), lr=module.lr, weight_decay=module.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, module.lr, total_steps=epochs * len(batches))
     module.train()
     times = []
     for _ in range(epochs):
@@ -41,6 +43,7 @@ def raw_epochs(module, batches, epochs: int) -> float:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
             opt.step()
+            sched.step()
         times.append(time.perf_counter() - start)
     return statistics.median(times[1:])  # the first epoch warms up
 
@@ -72,7 +75,9 @@ def lightning_epochs(module, batches, epochs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=4, help="timed: all but the first")
-    parser.add_argument("--archs", default="rnn,lstm,gru,transformer")
+    parser.add_argument("--archs", default="rnn,lstm,gru,hybrid,transformer")
+    parser.add_argument("--threads", default="1", help="comma-separated, e.g. 1,2")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved raw/Lightning runs")
     args = parser.parse_args()
     quiet_lightning()
     out = Path(tempfile.mkdtemp())
@@ -82,19 +87,21 @@ def main() -> None:
     arrays = read_arrays(Layout(out))
     batches = TensorBatches(split_tensors(arrays, "forecast", "train"), cfg.train.batch_size,
                             shuffle=True)
-    print(f"{'arch':12} {'threads':>7} {'raw s/ep':>9} {'lightning s/ep':>15} {'overhead':>9}")
+    print(f"{'arch':12} {'threads':>7} {'raw s/ep min/med':>17} {'lightning min/med':>18} "
+          f"{'overhead (medians)':>19}")
     for arch in args.archs.split(","):
-        for threads in (1, 2):
+        for threads in map(int, args.threads.split(",")):
             torch.set_num_threads(threads)
-            times = []
-            for run in (raw_epochs, lightning_epochs):
-                torch.manual_seed(0)
-                module = build_module("forecast", cfg.models[arch], arrays["x_train"].shape[2],
-                                      arrays["y_train"].shape[1], cfg.train.lr)
-                times.append(run(module, batches, args.epochs))
-            print(f"{arch:12} {threads:>7} {times[0]:>9.3f} {times[1]:>15.3f} "
-                  f"{times[1] / times[0] - 1:>+9.1%}")
-
+            times: dict[str, list[float]] = {"raw": [], "lightning": []}
+            for _ in range(args.repeats):  # interleaved, so drifting load hits both alike
+                for name, run in (("raw", raw_epochs), ("lightning", lightning_epochs)):
+                    torch.manual_seed(0)
+                    module = build_module("forecast", cfg.models[arch], arrays.n_features,
+                                          arrays["y_train"].shape[1], cfg.train.lr)
+                    times[name].append(run(module, batches, args.epochs))
+            raw, lit = (statistics.median(times[k]) for k in ("raw", "lightning"))
+            print(f"{arch:12} {threads:>7} {min(times['raw']):>8.3f}/{raw:<8.3f} "
+                  f"{min(times['lightning']):>9.3f}/{lit:<8.3f} {lit / raw - 1:>+19.1%}")
 
 if __name__ == "__main__":
     main()

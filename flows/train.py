@@ -17,6 +17,7 @@ from modules.budget import Budget, plan_budget
 from modules.lit import build_module
 from modules.training import (
     BestWeights,
+    PlateauLR,
     TensorBatches,
     quiet_lightning,
     seed_everything,
@@ -28,6 +29,8 @@ from schemas.errors import RunFailedError
 from schemas.files import atomic_write
 from schemas.layout import Layout
 
+WARMUP_SHARE = 20  # the first 1/20 of the step budget warms the learning rate up
+
 
 def _trainer(budget: Budget, accelerator: str, grad_clip: float,
              best: BestWeights) -> pl.Trainer:
@@ -36,12 +39,14 @@ def _trainer(budget: Budget, accelerator: str, grad_clip: float,
     stop = EarlyStopping("val_loss", patience=budget.patience, min_delta=budget.min_delta,
                          check_on_train_epoch_end=False)
     time_cap = {"minutes": budget.max_minutes} if budget.max_minutes else None
+    plateau = PlateauLR(budget.plateau_patience, min_delta=budget.min_delta)
     return pl.Trainer(
         max_steps=budget.max_steps, min_steps=budget.min_steps, max_epochs=-1,
         max_time=time_cap, val_check_interval=budget.val_every,
         check_val_every_n_epoch=None, accelerator=accelerator, devices=1, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        num_sanity_val_steps=0, gradient_clip_val=grad_clip or None, callbacks=[stop, best])
+        num_sanity_val_steps=0, gradient_clip_val=grad_clip or None,
+        callbacks=[stop, plateau, best])
 
 
 def _stopped(trainer: pl.Trainer, budget: Budget) -> str:
@@ -65,6 +70,7 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
     n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state.classes)
     n_features = arrays.n_features
     module = build_module(task, spec, n_features, n_out, tc.lr, tc.weight_decay)
+    module.warmup_steps = budget.max_steps // WARMUP_SHARE
     train = TensorBatches(split_tensors(arrays, task, "train"), budget.batch_size, True, tc.seed)
     val = TensorBatches(split_tensors(arrays, task, "val"), 4 * budget.batch_size)
     best = BestWeights()

@@ -28,13 +28,20 @@ class Budget:
     min_delta: float
     max_minutes: float | None
 
+    @property
+    def plateau_patience(self) -> int:
+        """Checks without improvement before the learning rate halves: half the patience."""
+        return max(1, self.patience // 2)
+
     def describe(self) -> str:
         """For the report: the budget in words."""
         cap = f", at most {self.max_minutes:g} minutes" if self.max_minutes else ""
         return (f"at most {self.max_steps:,} optimizer steps of batch {self.batch_size} "
                 f"(at least {self.min_steps:,}){cap}; validation every {self.val_every} steps; "
                 f"early stopping after {self.patience} checks without an improvement of "
-                f"{self.min_delta:g}; the weights of the best check are kept")
+                f"{self.min_delta:g}; the learning rate warms up over the first 5% of steps and "
+                f"halves after {self.plateau_patience} checks without improvement; the "
+                "weights of the best check are kept")
 
 
 def plan_budget(tc: TrainConfig, n_train: int) -> Budget:

@@ -8,12 +8,12 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.optim.lr_scheduler import OneCycleLR
+from torch.optim.lr_scheduler import LinearLR
 
 from modules.backbones import build_backbone
 from modules.specs import Spec
 
-WARMUP = 0.1  # share of the training steps spent rising to the peak lr
+WARMUP_START = 0.1  # the warm-up starts at this share of lr
 
 
 class SequenceModule(pl.LightningModule):
@@ -22,6 +22,7 @@ class SequenceModule(pl.LightningModule):
     def __init__(self, lr: float, weight_decay: float) -> None:
         super().__init__()
         self.lr, self.weight_decay = lr, weight_decay
+        self.warmup_steps = 0  # set by the training stage from its budget
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         raise NotImplementedError
@@ -35,13 +36,13 @@ class SequenceModule(pl.LightningModule):
         self.log("val_loss", self.loss(batch), on_epoch=True, batch_size=len(batch[0]))
 
     def configure_optimizers(self) -> dict[str, Any]:
-        """AdamW under a one-cycle schedule stepped every batch: warm-up to `lr`, then cosine
-        decay over the trainer's whole budget (so only Lightning, with a trainer, calls it)."""
+        """AdamW with a linear warm-up to `lr` over `warmup_steps` (stepped every batch); the
+        training stage's PlateauLR callback then halves the rate when validation stalls."""
         opt = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        steps = int(self.trainer.estimated_stepping_batches)
-        sched = OneCycleLR(opt, max_lr=self.lr, total_steps=steps, pct_start=WARMUP,
-                           cycle_momentum=False)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        if not self.warmup_steps:
+            return {"optimizer": opt}
+        warmup = LinearLR(opt, start_factor=WARMUP_START, total_iters=self.warmup_steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
 
 
 class ForecastModule(SequenceModule):

@@ -100,10 +100,20 @@ def compare_shapes(expected: Shapes, found: Shapes, path: Path) -> None:
         raise refuse(path, problems)
 
 
+def check_card(model_dir: Path) -> ModelCard:
+    """model.json within bounds."""
+    return validated(ModelCard, model_dir / MODEL)
+
+
+def check_weights(model_dir: Path, meta: ModelCard) -> None:
+    """The weights' header matching the module that model.json describes."""
+    compare_shapes(expected_shapes(meta), header_shapes(model_dir / WEIGHTS), model_dir / WEIGHTS)
+
+
 def check_model(model_dir: Path) -> ModelCard:
     """model.json within bounds, and the weights' header matching the module it describes."""
-    meta = validated(ModelCard, model_dir / MODEL)
-    compare_shapes(expected_shapes(meta), header_shapes(model_dir / WEIGHTS), model_dir / WEIGHTS)
+    meta = check_card(model_dir)
+    check_weights(model_dir, meta)
     return meta
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # upper bounds on sizes, for training and for reading a model folder alike: a hand-edited
 # model.json cannot make `predict` build millions of layers or allocate gigabytes
@@ -13,9 +13,6 @@ MAX_LAYERS = 64
 MAX_HEADS = 64
 MAX_FF = 32768
 
-# how a model.json written before an option existed was trained: without it (as_trained)
-AS_TRAINED = {"instance_norm": False, "pool": False, "bidirectional": False}
-OLD_FILES = "model files that predate this option are read with it off"
 
 
 class Spec(BaseModel):
@@ -25,10 +22,10 @@ class Spec(BaseModel):
 
     instance_norm: bool = Field(True, description="forecast: each input window's target is "
                                 "scaled by the window's own mean and std and the forecast "
-                                f"scaled back (RevIN); classification ignores it; {OLD_FILES}")
+                                "scaled back (RevIN); classification ignores it")
     pool: bool = Field(True, description="classify: the head reads the last real step and the "
                        "mean and max over real steps, not the last step alone; forecasting "
-                       f"ignores it; {OLD_FILES}")
+                       "ignores it")
 
 
 class RecurrentSpec(Spec):
@@ -38,9 +35,9 @@ class RecurrentSpec(Spec):
     hidden: int = Field(64, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
     layers: int = Field(2, ge=1, le=MAX_LAYERS, description=f"stacked layers, 1-{MAX_LAYERS}")
     dropout: float = Field(0.1, ge=0, lt=1)
-    bidirectional: bool = Field(True, description="classify: also read each sequence "
+    bidirectional: bool = Field(False, description="classify: also read each sequence "
                                 "backwards from its last real step (doubles the state); "
-                                f"always off when forecasting, which is causal; {OLD_FILES}")
+                                "always off when forecasting, which is causal")
 
 
 class HybridSpec(Spec):
@@ -51,8 +48,7 @@ class HybridSpec(Spec):
     lstm_layers: int = Field(1, ge=1, le=MAX_LAYERS, description=f"LSTM layers, 1-{MAX_LAYERS}")
     gru_layers: int = Field(1, ge=1, le=MAX_LAYERS, description=f"GRU layers, 1-{MAX_LAYERS}")
     dropout: float = Field(0.1, ge=0, lt=1)
-    bidirectional: bool = Field(True, description="classify only, as for rnn/lstm/gru; "
-                                f"{OLD_FILES}")
+    bidirectional: bool = Field(False, description="classify only, as for rnn/lstm/gru")
 
 
 class TransformerSpec(Spec):
@@ -77,14 +73,3 @@ SPEC_OF = {a: spec for spec in get_args(get_args(ModelSpec)[0])
            for a in get_args(spec.model_fields["arch"].annotation)}
 ARCHS = frozenset(SPEC_OF)
 
-
-def as_trained(raw: Any) -> Any:
-    """A stored spec with the options it predates (keys it lacks) off, as it was trained."""
-    if not isinstance(raw, dict) or raw.get("arch") not in SPEC_OF:
-        return raw  # validation then says what is wrong
-    fields = SPEC_OF[raw["arch"]].model_fields
-    return {**{k: v for k, v in AS_TRAINED.items() if k in fields}, **raw}
-
-
-# a spec read back from a model.json (modules/model_files.py), as opposed to one configured
-StoredSpec = Annotated[ModelSpec, BeforeValidator(as_trained)]

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from modules.batching import (
     Ragged,
@@ -111,3 +112,22 @@ class BestWeights(pl.Callback):
     def learned(self) -> bool:
         """Whether validation ever improved on its first check."""
         return len(self.history) > 1 and self.best_step != self.history[0]["step"]
+
+
+class PlateauLR(pl.Callback):
+    """Halves the learning rate after `patience` validation checks without improvement
+    (torch's ReduceLROnPlateau, stepped at each check, however many steps apart)."""
+
+    def __init__(self, patience: int, factor: float = 0.5, min_delta: float = 0.0) -> None:
+        self.patience, self.factor, self.min_delta = patience, factor, min_delta
+        self.scheduler: ReduceLROnPlateau | None = None
+
+    def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.scheduler = ReduceLROnPlateau(trainer.optimizers[0], factor=self.factor,
+                                           patience=self.patience, threshold=self.min_delta,
+                                           threshold_mode="abs")
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        val = trainer.callback_metrics.get("val_loss")
+        if self.scheduler is not None and not trainer.sanity_checking and val is not None:
+            self.scheduler.step(float(val))

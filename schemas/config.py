@@ -119,11 +119,13 @@ class PromoteConfig(Strict):
 
 
 def default_models() -> dict[str, Any]:
-    """The four architectures of the comparison, with small CPU-friendly sizes."""
+    """The five architectures of the comparison, sized for comparable parameter counts (as in
+    params.yaml; tests/test_config.py keeps the two equal)."""
     return {
-        "rnn": {"arch": "rnn"},
-        "lstm": {"arch": "lstm"},
-        "gru": {"arch": "gru"},
+        "rnn": {"arch": "rnn", "hidden": 128},
+        "lstm": {"arch": "lstm", "hidden": 64},
+        "gru": {"arch": "gru", "hidden": 72},
+        "hybrid": {"arch": "hybrid", "hidden": 72},
         "transformer": {"arch": "transformer"},
     }
 

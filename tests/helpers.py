@@ -14,6 +14,7 @@ TINY_MODELS = {
     "rnn": {"hidden": 8, "layers": 1},
     "lstm": {"hidden": 8, "layers": 1},
     "gru": {"hidden": 8, "layers": 1},
+    "hybrid": {"hidden": 8},
     "transformer": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16},
 }
 

@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from modules.backbones import HybridBackbone
 from modules.lit import ForecastModule, build_module
-from modules.specs import ARCHS, ModelSpec, StoredSpec
+from modules.specs import ARCHS, ModelSpec
+from modules.training import PlateauLR
 from schemas.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +121,7 @@ def test_instance_norm_forecasts_a_trend_beyond_the_training_range() -> None:
 
 
 class LearningRates(pl.Callback):
-    """The learning rate of every training step."""
+    """The learning rate at every training step."""
 
     def __init__(self) -> None:
         self.lrs: list[float] = []
@@ -129,22 +130,31 @@ class LearningRates(pl.Callback):
         self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
 
 
-def test_learning_rate_rises_to_lr_then_decays_every_step() -> None:
+class Stalled(ForecastModule):
+    """A forecaster whose validation loss never improves."""
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], _: int) -> None:
+        self.log("val_loss", 1.0, batch_size=len(batch[0]))
+
+
+def test_learning_rate_warms_up_then_halves_when_validation_stalls() -> None:
     torch.manual_seed(0)
     x = torch.randn(40, 8, 2)
     data = DataLoader(TensorDataset(x, x[:, -3:, 0]), batch_size=4)  # 10 steps an epoch
-    module = build_module("forecast", spec("gru"), 2, 3, lr=0.01)
+    module = Stalled(spec("gru"), 2, 3, lr=0.01)
+    module.warmup_steps = 5
     seen = LearningRates()
-    trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, callbacks=[seen],
-                         enable_checkpointing=False, enable_progress_bar=False,
-                         enable_model_summary=False)
-    trainer.fit(module, data)
-    assert len(seen.lrs) == 30 and len(set(seen.lrs)) == 30  # a new rate every step
-    assert max(seen.lrs) == pytest.approx(0.01)
-    assert seen.lrs[0] < 0.001 and seen.lrs[-1] < 0.001
-    peak = seen.lrs.index(max(seen.lrs))
-    assert seen.lrs[: peak + 1] == sorted(seen.lrs[: peak + 1])
-    assert seen.lrs[peak:] == sorted(seen.lrs[peak:], reverse=True)
+    trainer = pl.Trainer(max_steps=30, val_check_interval=4, check_val_every_n_epoch=None,
+                         accelerator="cpu", logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False,
+                         num_sanity_val_steps=0, callbacks=[seen, PlateauLR(patience=2)])
+    trainer.fit(module, data, data)
+    warm = seen.lrs[:6]
+    assert warm == sorted(warm) and warm[0] == pytest.approx(0.001)
+    assert warm[5] == pytest.approx(0.01)
+    # checks at steps 4, 8, 12, 16: the first sets the best, 3 stalled ones exceed patience 2
+    assert seen.lrs[16] == pytest.approx(0.005) and seen.lrs[15] == pytest.approx(0.01)
+    assert min(seen.lrs) < 0.005  # and it keeps halving while validation stalls
 
 
 @pytest.mark.parametrize(("task", "n_features", "n_out"), [("forecast", 3, 7),
@@ -158,26 +168,7 @@ def test_default_models_have_comparable_sizes(task: str, n_features: int, n_out:
     assert max(sizes.values()) / min(sizes.values()) < 2, sizes
 
 
-def test_defaults_turn_every_option_on() -> None:
+def test_defaults_turn_instance_norm_and_pooling_on() -> None:
     for s in load_config(ROOT / "params.yaml").models.values():
-        assert s.instance_norm and s.pool and getattr(s, "bidirectional", True)
+        assert s.instance_norm and s.pool and not getattr(s, "bidirectional", False)
 
-
-OLD_FILES = {  # model.json specs as written before instance_norm, pool and bidirectional
-    "lstm": {"arch": "lstm", "hidden": 8, "layers": 1, "dropout": 0.1},
-    "transformer": {"arch": "transformer", "d_model": 8, "heads": 2, "layers": 1, "ff": 16,
-                    "dropout": 0.1},
-}
-
-
-@pytest.mark.parametrize("arch", sorted(OLD_FILES))
-def test_an_old_model_file_rebuilds_the_module_it_was_trained_as(arch: str) -> None:
-    stored = TypeAdapter(StoredSpec).validate_python(OLD_FILES[arch])
-    classify = build_module("classify", stored, 3, 2)
-    assert classify.head.in_features == 8  # the last step alone, one direction
-    forecast = build_module("forecast", stored, 3, 4).eval()
-    x = torch.randn(2, 6, 3)
-    with torch.no_grad():
-        torch.testing.assert_close(forecast(x), forecast.head(forecast.backbone(x)[:, -1]))
-    configured = TypeAdapter(ModelSpec).validate_python(OLD_FILES[arch])
-    assert build_module("classify", configured, 3, 2).head.in_features > 8  # new defaults

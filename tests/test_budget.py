@@ -22,7 +22,7 @@ from schemas.artifacts import read_arrays
 from schemas.config import TrainConfig
 from schemas.files import read_json
 from schemas.layout import Layout
-from tests.helpers import tiny_config
+from tests.helpers import forecast_frame, tiny_config
 
 DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
 
@@ -74,9 +74,12 @@ def test_a_model_that_cannot_learn_is_flagged(forecast_csv: Path, tmp_path: Path
     assert f"try train.max_steps={2 * card['steps']}" in rows["gru"]["diagnosis"]
 
 
-def test_a_model_that_learns_is_not_flagged(forecast_csv: Path, tmp_path: Path) -> None:
-    cfg = tiny_config(forecast_csv, tmp_path / "out", models={"lstm": {"hidden": 16}},
-                      **{"train.max_epochs": None, "train.max_steps": 1000})
+def test_a_model_that_learns_is_not_flagged(tmp_path: Path) -> None:
+    path = tmp_path / "longer.csv"
+    forecast_frame(length=160).write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", models={"lstm": {"hidden": 16}},
+                      **{"train.max_epochs": None, "train.max_steps": 1000,
+                         "forecast.lookback": 16})
     validate(cfg)
     preprocess(cfg)
     assert train_model(cfg, "lstm")["val_improved"]

@@ -13,11 +13,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_params_yaml_loads_and_matches_defaults() -> None:
     cfg = load_config(ROOT / "params.yaml")
-    assert set(cfg.models) == {"rnn", "lstm", "gru", "transformer"}
+    assert set(cfg.models) == {"rnn", "lstm", "gru", "hybrid", "transformer"}
     assert isinstance(cfg.models["lstm"], RecurrentSpec) and cfg.models["lstm"].arch == "lstm"
     assert isinstance(cfg.models["transformer"], TransformerSpec)
     defaults = Config()
     assert cfg.train == defaults.train and cfg.forecast == defaults.forecast
+    assert cfg.models == defaults.models
     assert cfg.validation == defaults.validation and cfg.data == defaults.data
 
 
