@@ -32,8 +32,8 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 
 def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
     params = {"data": {"path": str(data)}, "models": TINY_MODELS, "out_dir": str(tmp_path),
-              "train": {"max_epochs": epochs, "patience": epochs, "batch_size": 16,
-                        "workers": 2},
+              "train": {"max_epochs": epochs, "max_steps": 10_000_000, "patience": epochs,
+                        "batch_size": 16, "workers": 2},
               "forecast": {"lookback": 8, "horizon": 3}, "promote": {"must_beat_baseline": False}}
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
