@@ -39,14 +39,15 @@ def _trainer(budget: Budget, accelerator: str, grad_clip: float,
     stop = EarlyStopping("val_loss", patience=budget.patience, min_delta=budget.min_delta,
                          check_on_train_epoch_end=False)
     time_cap = {"minutes": budget.max_minutes} if budget.max_minutes else None
-    plateau = PlateauLR(budget.plateau_patience, min_delta=budget.min_delta)
+    schedule = [PlateauLR(budget.plateau_patience, min_delta=budget.min_delta)] \
+        if budget.schedule == "plateau" else []
     return pl.Trainer(
         max_steps=budget.max_steps, min_steps=budget.min_steps, max_epochs=-1,
         max_time=time_cap, val_check_interval=budget.val_every,
         check_val_every_n_epoch=None, accelerator=accelerator, devices=1, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, gradient_clip_val=grad_clip or None,
-        callbacks=[stop, plateau, best])
+        callbacks=[stop, *schedule, best])
 
 
 def _stopped(trainer: pl.Trainer, budget: Budget) -> str:
@@ -70,7 +71,7 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
     n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state.classes)
     n_features = arrays.n_features
     module = build_module(task, spec, n_features, n_out, tc.lr, tc.weight_decay)
-    module.warmup_steps = budget.max_steps // WARMUP_SHARE
+    module.warmup_steps = budget.max_steps // WARMUP_SHARE if tc.schedule == "plateau" else 0
     train = TensorBatches(split_tensors(arrays, task, "train"), budget.batch_size, True, tc.seed)
     val = TensorBatches(split_tensors(arrays, task, "val"), 4 * budget.batch_size)
     best = BestWeights()

@@ -27,6 +27,7 @@ class Budget:
     patience: int
     min_delta: float
     max_minutes: float | None
+    schedule: str = "plateau"
 
     @property
     def plateau_patience(self) -> int:
@@ -39,9 +40,14 @@ class Budget:
         return (f"at most {self.max_steps:,} optimizer steps of batch {self.batch_size} "
                 f"(at least {self.min_steps:,}){cap}; validation every {self.val_every} steps; "
                 f"early stopping after {self.patience} checks without an improvement of "
-                f"{self.min_delta:g}; the learning rate warms up over the first 5% of steps and "
-                f"halves after {self.plateau_patience} checks without improvement; the "
-                "weights of the best check are kept")
+                f"{self.min_delta:g}; {self._lr_text()}; the weights of the best check are "
+                "kept")
+
+    def _lr_text(self) -> str:
+        if self.schedule == "constant":
+            return "a constant learning rate"
+        return (f"the learning rate warms up over the first 5% of steps and halves after "
+                f"{self.plateau_patience} checks without improvement")
 
 
 def plan_budget(tc: TrainConfig, n_train: int) -> Budget:
@@ -58,4 +64,4 @@ def plan_budget(tc: TrainConfig, n_train: int) -> Budget:
     min_steps = tc.min_steps if tc.min_steps is not None else max_steps // 5
     return Budget(batch_size=batch, max_steps=max_steps, min_steps=min(min_steps, max_steps),
                   val_every=min(val_every, max_steps), patience=tc.patience,
-                  min_delta=tc.min_delta, max_minutes=tc.max_minutes)
+                  min_delta=tc.min_delta, max_minutes=tc.max_minutes, schedule=tc.schedule)

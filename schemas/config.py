@@ -98,6 +98,9 @@ class TrainConfig(Strict):
         "steps between validation checks; null: max_steps / 50"))
     patience: int = Field(10, ge=1, description="validation checks without improvement")
     min_delta: float = Field(0.0, ge=0, description="an improvement smaller than this is none")
+    schedule: Literal["plateau", "constant"] = Field("plateau", description=(
+        "plateau: warm up over 5% of the steps, halve after patience/2 stalled checks; "
+        "constant: train.lr throughout"))
     max_minutes: float | None = Field(None, gt=0, description="wall-clock cap, every model alike")
     max_epochs: int | None = Field(None, ge=1, description="also cap the passes over the data")
     batch_size: int = Field(32, ge=1, description="cut for small sets: >= 4 batches per pass")
