@@ -59,7 +59,9 @@ def environment() -> dict[str, Any]:
             versions[pkg] = "not installed"
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                           "NUMBA_NUM_THREADS") if k in os.environ}
+    code = ("--", "flows", "schemas", "modules", "params.yaml", "pyproject.toml")
     return {"commit": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s"),
+            "code_commit": git("log", "-1", "--format=%H", *code),
             "seqarena_code_dirty": bool(dirty), "versions": versions,
             "cpu_count": os.cpu_count(), "thread_env": threads or "none set",
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

@@ -43,14 +43,16 @@ def results_table(results: list[dict[str, Any]], task: str) -> list[str]:
 
 def summary_table(results: list[dict[str, Any]]) -> list[str]:
     """One row per set: source, sizes, options, timings, status."""
-    lines = ["| set | task | bundled file | size | options | compare s | reference s "
-             "| validation | status |", "|---|---|---|---|---|---:|---:|---|---|"]
+    lines = ["| set | task | bundled file | size | options | validation | seqarena's split "
+             "| compare s | reference s | status |", "|---|---|---|---|---|---|---|---:|---:|---|"]
     for r in results:
         opts = " ".join(o for o in r.get("options", []) if o != "--set") or "(none)"
         secs = r.get("compare", {}).get("seconds")
+        unit = " windows" if r.get("task") == "forecast" else " sequences"
+        split = fmt(r.get("checks", {}).get("counts")) + (unit if "checks" in r else "")
         lines.append(f"| {r['set']} | {r.get('task', '')} | {r.get('source', '')} | "
-                     f"{fmt(r.get('info'))} | {opts} | {fmt(secs, 0)} | "
-                     f"{fmt(r.get('reference_seconds'), 1)} | {r.get('validation', '')} | "
+                     f"{fmt(r.get('info'))} | {opts} | {r.get('validation', '')} | {split} | "
+                     f"{fmt(secs, 0)} | {fmt(r.get('reference_seconds'), 1)} | "
                      f"{fmt(r['status'])} |")
     return lines
 
@@ -63,6 +65,8 @@ def header(env: dict[str, Any], label: str) -> list[str]:
     libs = ", ".join(f"{k} {v[k]}" for k in v)
     return [f"# seqarena on real bundled data{f': {label}' if label else ''}", "",
             f"- seqarena commit `{env['commit']}`{dirty}: {env['subject']}",
+            f"- last commit changing seqarena's code (flows, schemas, modules, params.yaml, "
+            f"pyproject.toml): `{env.get('code_commit', '?')}`",
             f"- date {env['date']}; Python {env['python']}; {libs}",
             f"- threads: {env['cpu_count']} CPU cores; seqarena's defaults (train.workers=0: "
             "one training process per core; train.threads=1 torch thread each); thread "
