@@ -182,7 +182,7 @@ CLASSIFY = {"OSULeaf": ucr("OSULeaf"), "PLAID": ucr("PLAID", "sktime"),
 FORECAST = {"airline": airline, "elnino": elnino, "pbs": pbs, "m1_yearly": m1_yearly}
 REGISTRY: dict[str, Callable[[], Bundle]] = {**CLASSIFY, **FORECAST}
 # PLAID (537 + 537 sequences of up to 1,344 steps) is left out of the default run: seqarena's
-# compare took 14 minutes on it on 2 cores; run it alone with --sets PLAID.
+# compare takes 10-14 minutes on it on 2 cores; run it alone with --sets PLAID.
 DEFAULT = ["OSULeaf", "PickupGestureWiimoteZ", "JapaneseVowels",
            "airline", "elnino", "pbs", "m1_yearly"]
 QUICK = ["PickupGestureWiimoteZ", "airline"]
