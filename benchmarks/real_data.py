@@ -1,0 +1,251 @@
+"""seqarena on real public data shipped inside packages, beside reference models from
+maintained libraries scored on exactly the same test split.
+
+    python benchmarks/real_data.py [--sets a,b] [--quick] [--out benchmarks/results/real_data]
+
+For each set: writes seqarena's long CSV, runs `seqarena compare CSV --out DIR` (a
+subprocess, with only the options a user would state), reads metrics.json, model.json and
+prepared/state.json, and computes the reference (1-NN DTW or AutoETS) with the same split.
+Writes OUT.md (the tables) and OUT.json (raw); seqarena's run folders go under OUT.work/.
+Needs `pip install -c constraints.txt -r benchmarks/requirements.txt`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import real_data_refs as refs  # noqa: E402
+import real_data_sets as sets  # noqa: E402
+from real_data_report import METRICS, markdown  # noqa: E402
+
+BUDGET_KEYS = ("steps", "optimizer_steps", "global_step", "max_steps", "epochs", "best_step",
+               "best_epoch")
+TAIL_LINES = 25
+
+
+def git(*args: str) -> str:
+    """Output of a git command in the repository, or '?' when git is unavailable."""
+    try:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers depend on: commit, versions, threads, date."""
+    dirty = git("status", "--porcelain", "--", "flows", "schemas", "modules", "params.yaml")
+    versions = {}
+    for pkg in ("torch", "pytorch-lightning", "numpy", "aeon", "sktime", "statsforecast",
+                "statsmodels", "scikit-learn"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                          "NUMBA_NUM_THREADS") if k in os.environ}
+    code = ("--", "flows", "schemas", "modules", "params.yaml", "pyproject.toml")
+    return {"commit": git("rev-parse", "HEAD"), "subject": git("log", "-1", "--format=%s"),
+            "code_commit": git("log", "-1", "--format=%H", *code),
+            "seqarena_code_dirty": bool(dirty), "versions": versions,
+            "cpu_count": os.cpu_count(), "thread_env": threads or "none set",
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "python": sys.version.split()[0]}
+
+
+def seqarena_cli() -> list[str]:
+    """The `seqarena` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "seqarena"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
+
+
+def read(path: Path) -> Any:
+    """A JSON file written by seqarena."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def run_compare(b: sets.Bundle, work: Path, timeout: float) -> dict[str, Any]:
+    """Write the CSV, run `seqarena compare`; the command, exit code, wall time, stderr tail."""
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    csv = work / f"{b.name}.csv"
+    b.frame.write_csv(csv)
+    cmd = [*seqarena_cli(), "compare", str(csv), "--out", str(work / "out"), *b.options]
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        rc, err = proc.returncode, proc.stderr
+    except subprocess.TimeoutExpired as exc:  # its partial stderr may be bytes
+        rc, err = f"timeout after {timeout:g} s", exc.stderr or ""
+        err = err.decode(errors="replace") if isinstance(err, bytes) else err
+    shown = ["seqarena", *(os.path.relpath(a, ROOT) if a.startswith("/") else a
+                           for a in cmd[len(seqarena_cli()):])]
+    lines = err.strip().splitlines()
+    return {"command": " ".join(shown), "rc": rc, "seconds": time.perf_counter() - start,
+            "notes": [ln.strip() for ln in lines if ln.lstrip().startswith("!")],
+            "stderr_tail": "\n".join(lines[-TAIL_LINES:])}
+
+
+def budget(out: Path, name: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Whatever step/epoch counts model.json records (or the metrics row, if no model.json)."""
+    path = out / "models" / name / "model.json"
+    meta = read(path) if path.exists() else row
+    return {k: meta[k] for k in BUDGET_KEYS if isinstance(meta.get(k), int | float)}
+
+
+def seqarena_rows(out: Path, task: str) -> list[dict[str, Any]]:
+    """One row per model and baseline from metrics.json, in its (leaderboard) order."""
+    metrics = read(out / "metrics.json")
+    if metrics.get("task") != task:
+        raise AssertionError(f"seqarena ran task {metrics.get('task')!r}, expected {task!r}")
+    rows = []
+    for name, row in metrics["models"].items():
+        rows.append({"model": name, "kind": row.get("kind", "?"), "status": row.get("status"),
+                     **{m: row.get(m) for m in METRICS[task]},
+                     "train_seconds": row.get("train_seconds"), "params": row.get("params"),
+                     "budget": budget(out, name, row), "error": row.get("error")})
+    return rows
+
+
+def split_params(state: dict[str, Any], options: list[str]) -> refs.Split:
+    """seqarena's forecasting split from state.json, checked against the options we stated."""
+    keys = ("lookback", "horizon", "season", "val_fraction", "test_fraction")
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise AssertionError(f"prepared/state.json lacks {missing}: cannot reproduce windows")
+    sp = refs.Split(**{k: state[k] for k in keys})
+    for opt in options:
+        key, _, value = opt.partition("=")
+        field = key.removeprefix("forecast.")
+        if key.startswith("forecast.") and float(getattr(sp, field)) != float(value):
+            raise AssertionError(f"seqarena used {key}={getattr(sp, field)}, we stated {value}")
+    return sp
+
+
+def check_scales(ours: dict[str, float], state: dict[str, Any], rtol: float = 1e-9) -> None:
+    """Our MASE scale per series equals seqarena's (state.json mase_scale)."""
+    theirs = dict(zip(state["series"], state.get("mase_scale", []), strict=False))
+    for sid, scale in ours.items():
+        if sid not in theirs or abs(scale - theirs[sid]) > rtol * abs(theirs[sid]):
+            raise AssertionError(f"MASE scale of series {sid!r}: benchmark {scale!r} vs "
+                                 f"seqarena {theirs.get(sid)!r}")
+
+
+def forecast_checks(b: sets.Bundle, out: Path, rows: list[dict]) -> tuple[dict, list[dict]]:
+    """AutoETS reference, and our naive/seasonal-naive and window count checked vs seqarena."""
+    state = read(out / "prepared" / "state.json")
+    ref = refs.forecast_reference(b, split_params(state, b.options), state["series"])
+    if ref["windows"] != state["counts"]["test"]:
+        raise AssertionError(f"test windows: benchmark {ref['windows']} vs seqarena "
+                             f"{state['counts']['test']}: seqarena's split changed")
+    check_scales(ref["scales"], state)
+    theirs = {r["model"]: r for r in rows if r["kind"] == "baseline"}
+    gaps = refs.check_baselines(ref["scores"], theirs)
+    extra = []
+    for name, scores in ref["scores"].items():
+        if name == "AutoETS":
+            continue
+        gap = max(g for k, g in gaps.items() if k.startswith(f"{name}."))
+        extra.append({"model": f"{name} (benchmark)", "kind": "check", **scores,
+                      "note": f"= seqarena's {name}, relative gap {gap:.0e}"})
+    extra.append({"model": "AutoETS (statsforecast)", "kind": "reference",
+                  **ref["scores"]["AutoETS"], "note": "refit at each origin"})
+    return {"windows": ref["windows"], "series_kept": len(ref["scales"]), "gaps": gaps,
+            "counts": state["counts"]}, extra
+
+
+def classify_checks(b: sets.Bundle, out: Path) -> tuple[dict, list[dict]]:
+    """1-NN DTW reference on the set's own train/test; checks seqarena used the same split."""
+    state = read(out / "prepared" / "state.json")
+    counts = state["counts"]
+    ref = refs.dtw_reference(b)
+    if counts["train"] + counts["val"] != ref["train"] or counts["test"] != ref["test"]:
+        raise AssertionError(f"seqarena's split {counts} is not the set's own "
+                             f"(train {ref['train']}, test {ref['test']})")
+    row = {"model": "1-NN DTW (aeon)", "kind": "reference", **ref["scores"]["1-NN DTW"],
+           "note": "fit on train+val"}
+    return {"counts": counts, "val_carved": state.get("val_carved")}, [row]
+
+
+def validation_note(out: Path) -> str:
+    """Rows used and quarantined, from validation.json."""
+    path = out / "validation.json"
+    if not path.exists():
+        return ""
+    v = read(path)
+    return (f"{v.get('rows_used')} of {v.get('rows_in')} rows used, "
+            f"{v.get('rows_quarantined')} quarantined")
+
+
+def run_set(name: str, work: Path, timeout: float) -> dict[str, Any]:
+    """Load, compare, reference and check one set; failures are recorded, not raised."""
+    result: dict[str, Any] = {"set": name, "status": "ok", "rows": []}
+    try:
+        b = sets.load(name)
+        result.update(task=b.task, source=b.source, info=b.info, options=b.options)
+        print(f"[{name}] {b.task}, {b.info}: running seqarena compare ...", flush=True)
+        result["compare"] = run_compare(b, work / name, timeout)
+        if result["compare"]["rc"] != 0:
+            result["status"] = f"compare failed (exit {result['compare']['rc']})"
+            return result
+        out = work / name / "out"
+        result["validation"] = validation_note(out)
+        result["rows"] = seqarena_rows(out, b.task)
+        start = time.perf_counter()
+        if b.task == "forecast":
+            result["checks"], extra = forecast_checks(b, out, result["rows"])
+        else:
+            result["checks"], extra = classify_checks(b, out)
+        result["reference_seconds"] = time.perf_counter() - start
+        result["rows"] += extra
+    except Exception as exc:  # one set's failure must not stop the others
+        result["status"] = f"failed: {type(exc).__name__}: {exc}"
+        result["traceback"] = traceback.format_exc(limit=4)
+    print(f"[{name}] {result['status']}", flush=True)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen sets; write OUT.md and OUT.json; print the report."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sets", help=f"comma-separated, from {', '.join(sets.REGISTRY)}")
+    p.add_argument("--quick", action="store_true", help=f"only {', '.join(sets.QUICK)}")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "real_data")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per compare")
+    p.add_argument("--label", default="", help="a note for the report's title")
+    args = p.parse_args(argv)
+    names = args.sets.split(",") if args.sets else sets.QUICK if args.quick else sets.DEFAULT
+    unknown = [n for n in names if n not in sets.REGISTRY]
+    if unknown:
+        p.error(f"unknown sets {unknown}; known: {', '.join(sets.REGISTRY)}")
+    env = environment()
+    work = args.out.with_name(args.out.name + ".work")
+    results = [run_set(n, work, args.timeout) for n in names]
+    report = markdown(env, results, args.label)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".md").write_text(report, encoding="utf-8")
+    raw = {"environment": env, "results": results}
+    args.out.with_suffix(".json").write_text(json.dumps(raw, indent=1, default=str) + "\n",
+                                             encoding="utf-8")
+    print(report)
+    return 0 if all(r["status"] == "ok" for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The Markdown report of benchmarks/real_data.py: environment, data sets, one row per
+model, baseline, check and reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+METRICS = {"classify": ("macro_f1", "accuracy"), "forecast": ("mase", "smape")}
+HEADERS = {"classify": ("macro-F1", "accuracy"), "forecast": ("MASE", "sMAPE %")}
+TITLES = {"classify": "Classification: the test split of the set's own train/test",
+          "forecast": "Forecasting: seqarena's test windows"}
+
+
+def fmt(x: Any, digits: int = 3) -> str:
+    """A table cell."""
+    if x is None:
+        return ""
+    if isinstance(x, float):
+        return f"{x:.{digits}f}" if abs(x) < 1e5 else f"{x:.3g}"
+    if isinstance(x, dict):
+        return ", ".join(f"{k}={v}" for k, v in x.items())
+    return str(x).replace("|", "\\|")
+
+
+def results_table(results: list[dict[str, Any]], task: str) -> list[str]:
+    """Markdown rows: one per model, baseline, check and reference, per set."""
+    a, b = HEADERS[task]
+    lines = [f"| set | model | kind | {a} | {b} | train s | steps/epochs | note |",
+             "|---|---|---|---:|---:|---:|---|---|"]
+    for r in results:
+        if r.get("task") != task:
+            continue
+        for row in r["rows"]:
+            m1, m2 = (row.get(m) for m in METRICS[task])
+            secs = row.get("train_seconds", row.get("seconds"))
+            note = row.get("note") or (row.get("error") or "") or \
+                ("" if row.get("status") in (None, "ok") else row["status"])
+            lines.append(f"| {r['set']} | {fmt(row['model'])} | {row['kind']} | {fmt(m1)} | "
+                         f"{fmt(m2, 2 if task == 'forecast' else 3)} | {fmt(secs, 1)} | "
+                         f"{fmt(row.get('budget'))} | {fmt(note)} |")
+    return lines
+
+
+def summary_table(results: list[dict[str, Any]]) -> list[str]:
+    """One row per set: source, sizes, options, timings, status."""
+    lines = ["| set | task | bundled file | size | options | validation | seqarena's split "
+             "| compare s | reference s | status |", "|---|---|---|---|---|---|---|---:|---:|---|"]
+    for r in results:
+        opts = " ".join(o for o in r.get("options", []) if o != "--set") or "(none)"
+        secs = r.get("compare", {}).get("seconds")
+        unit = " windows" if r.get("task") == "forecast" else " sequences"
+        split = fmt(r.get("checks", {}).get("counts")) + (unit if "checks" in r else "")
+        lines.append(f"| {r['set']} | {r.get('task', '')} | {r.get('source', '')} | "
+                     f"{fmt(r.get('info'))} | {opts} | {r.get('validation', '')} | {split} | "
+                     f"{fmt(secs, 0)} | {fmt(r.get('reference_seconds'), 1)} | "
+                     f"{fmt(r['status'])} |")
+    return lines
+
+
+def header(env: dict[str, Any], label: str) -> list[str]:
+    """Title, commit, versions, threads, date."""
+    v = env["versions"]
+    dirty = " (with uncommitted changes in flows/schemas/modules)" \
+        if env["seqarena_code_dirty"] else ""
+    libs = ", ".join(f"{k} {v[k]}" for k in v)
+    return [f"# seqarena on real bundled data{f': {label}' if label else ''}", "",
+            f"- seqarena commit `{env['commit']}`{dirty}: {env['subject']}",
+            f"- last commit changing seqarena's code (flows, schemas, modules, params.yaml, "
+            f"pyproject.toml): `{env.get('code_commit', '?')}`",
+            f"- date {env['date']}; Python {env['python']}; {libs}",
+            f"- threads: {env['cpu_count']} CPU cores; seqarena's defaults (train.workers=0: "
+            "one training process per core; train.threads=1 torch thread each); thread "
+            f"variables: {fmt(env['thread_env'])}; references run in this one process "
+            "(aeon n_jobs=1)",
+            "- train s: seqarena's `train_seconds` for models; for references and checks, "
+            "the seconds to fit and predict the whole test split", ""]
+
+
+def details(results: list[dict[str, Any]]) -> list[str]:
+    """Failures with their stderr tail, seqarena's '!' notes, and the exact commands."""
+    body = []
+    for r in results:
+        if r["status"] != "ok":
+            tail = r.get("compare", {}).get("stderr_tail") or r.get("traceback", "")
+            body += [f"### {r['set']}: {r['status']}", "", "```", tail, "```", ""]
+    notes = [f"- `{r['set']}`: {n}" for r in results for n in r.get("compare", {}).get("notes", [])]
+    if notes:
+        body += ["## seqarena's notes", "", *notes, ""]
+    body += ["## Commands", ""]
+    body += [f"- `{r['compare']['command']}`" for r in results if "compare" in r]
+    return body
+
+
+def markdown(env: dict[str, Any], results: list[dict[str, Any]], label: str) -> str:
+    """The whole report."""
+    body = ["## Data sets", "", *summary_table(results), ""]
+    for task, title in TITLES.items():
+        if any(r.get("task") == task for r in results):
+            body += [f"## {title}", "", *results_table(results, task), ""]
+    return "\n".join(header(env, label) + body + details(results)) + "\n"
