@@ -117,10 +117,10 @@ def forecast_frame(series: dict[str, pd.Series]) -> pl.DataFrame:
 
 
 def _forecast(name: str, source: str, series: dict[str, pd.Series], season: int,
-              horizon: int, lookback: int) -> Bundle:
-    """A forecasting Bundle with the options a user would state for this frequency."""
-    options = ["--set", f"forecast.horizon={horizon}", "--set", f"forecast.season={season}",
-               "--set", f"forecast.lookback={lookback}"]
+              horizon: int) -> Bundle:
+    """A forecasting Bundle with the one option a user states: the horizon (seqarena infers
+    the season and the lookback from the time step; `season` is AutoETS's season length)."""
+    options = ["--set", f"forecast.horizon={horizon}"]
     lengths = [len(s) for s in series.values()]
     info = {"series": len(series), "length": f"{min(lengths)}-{max(lengths)}"
             if min(lengths) < max(lengths) else str(lengths[0])}
@@ -137,7 +137,7 @@ def airline() -> Bundle:
     from sktime.datasets import load_airline
     path = bundled("sktime", "datasets", "data", "Airline", "Airline.csv")
     return _forecast("airline", _where(path, "sktime"), {"airline": _monthly(load_airline())},
-                     season=12, horizon=12, lookback=36)
+                     season=12, horizon=12)
 
 
 def pbs() -> Bundle:
@@ -145,7 +145,7 @@ def pbs() -> Bundle:
     from sktime.datasets import load_PBS_dataset
     path = bundled("sktime", "datasets", "data", "PBS_dataset", "PBS_dataset.csv")
     return _forecast("pbs", _where(path, "sktime"), {"pbs": _monthly(load_PBS_dataset())},
-                     season=12, horizon=12, lookback=36)
+                     season=12, horizon=12)
 
 
 def elnino() -> Bundle:
@@ -158,7 +158,7 @@ def elnino() -> Bundle:
                                 format="%Y-%b")
     s = long.sort_values("ds").set_index("ds")["y"]
     return _forecast("elnino", _where(path, "statsmodels"), {"elnino": s},
-                     season=12, horizon=12, lookback=36)
+                     season=12, horizon=12)
 
 
 def m1_yearly() -> Bundle:
@@ -171,7 +171,7 @@ def m1_yearly() -> Bundle:
         index=pd.date_range(row.start_timestamp, periods=len(row.series_value), freq="YS"))
         for row in df.itertuples()}
     return _forecast("m1_yearly", _where(path, "aeon"), series, season=1,
-                     horizon=int(meta["forecast_horizon"]), lookback=12)
+                     horizon=int(meta["forecast_horizon"]))
 
 
 CLASSIFY = {"OSULeaf": ucr("OSULeaf"), "PLAID": ucr("PLAID", "sktime"),
