@@ -114,6 +114,22 @@ def test_monthly_data_gets_season_12_and_says_so(tmp_path: Path) -> None:
     assert preprocess(explicit)["season"] == 6
 
 
+def test_short_yearly_series_keep_a_useful_lookback(tmp_path: Path) -> None:
+    """With horizon 6, the val and test splits alone need 34 rows; shrinking the lookback
+    below what that allows would only lose history (it once fell to 1)."""
+    years = pl.date_range(date(1950, 1, 1), date(1989, 1, 1), "1y", eager=True)  # 40
+    lengths = [20, 21, 22, 23, 24, 25, 26, 40, 40, 40, 40, 40]  # median 33: below 34
+    frames = [pl.DataFrame({"unique_id": f"s{i}", "ds": years[:n], "y": np.arange(n) * (i + 1)
+                            + 100.0}) for i, n in enumerate(lengths)]
+    path = tmp_path / "yearly.csv"
+    pl.concat(frames).write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", **{"forecast.lookback": None,
+                                                 "forecast.horizon": 6})
+    assert validate(cfg).frame["unique_id"].n_unique() == 5  # the short ones quarantined
+    shape = read_json(Layout(Path(cfg.out_dir)).validation)
+    assert shape["season"] == 1 and shape["lookback"] == 16
+
+
 def test_windows_are_cut_by_index_not_stored(forecast_csv: Path, tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out")
     validate(cfg)

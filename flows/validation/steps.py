@@ -91,15 +91,19 @@ def forecast_shape(fc: ForecastConfig, step: Step, frame: pl.DataFrame,
                    pinned: bool) -> tuple[ForecastConfig, list[str]]:
     """forecast.season and forecast.lookback, the user's or inferred (and which were): the
     season from the time step; a lookback of max(MIN_LOOKBACK, two seasons), shortened so the
-    median series still has windows in every split (never below one season)."""
+    median series still has windows in every split (never below one season, and no shorter
+    than needed where the split sizes, not the lookback, set the length a series needs)."""
     season = fc.season or season_of(step)
     inferred = [] if fc.season else ["season"]
     if fc.lookback:
         return fc.model_copy(update={"season": season}), inferred
+    def needs(lookback: int) -> int:
+        return min_series_length(fc.model_copy(update={"lookback": lookback}), pinned)
+
+    lowest, lookback = season, max(MIN_LOOKBACK, 2 * season)
     median = int(frame.group_by(GROUP).len()["len"].median() or 0)
-    lookback = max(MIN_LOOKBACK, 2 * season)
-    while lookback > max(season, 1) and min_series_length(
-            fc.model_copy(update={"lookback": lookback}), pinned) > median:
+    enough = max(median, needs(lowest))  # when the splits alone need more, so be it
+    while lookback > lowest and needs(lookback) > enough:
         lookback -= 1
     return fc.model_copy(update={"season": season, "lookback": lookback}), [*inferred, "lookback"]
 
