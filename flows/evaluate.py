@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from flows.diagnostics import diagnose, item_errors
+from flows.diagnostics import diagnose, item_errors, non_overlapping
 from modules.batching import take
 from modules.inference import Scaler, predict
 from modules.lit import SequenceModule
@@ -21,7 +21,7 @@ from schemas.artifacts import Metrics, read_arrays, read_state, write
 from schemas.config import Config
 from schemas.files import atomic_write
 from schemas.layout import Layout
-from schemas.prepared import ClassifyState, State
+from schemas.prepared import ClassifyState, ForecastState, State
 from schemas.stages import leaderboard_schema
 
 LATENCY_SAMPLES = 30
@@ -70,22 +70,27 @@ def latency_ms(module: SequenceModule, inputs: tuple) -> float:
     return 1000 * float(np.median(times))
 
 
+def _in_units(state: ForecastState, arrays: dict[str, np.ndarray], out: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test targets and forecasts in the user's units, and each window's MASE scale."""
+    scaler, sid = Scaler(state), arrays["sid_test"]
+    scale = np.array(state.mase_scale)[sid]
+    return scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid), scale
+
+
 def _score(state: State, arrays: dict[str, np.ndarray], out: np.ndarray) -> dict[str, float]:
     if isinstance(state, ClassifyState):
         return classify_metrics(arrays["y_test"], out.argmax(axis=1))
-    scaler, sid = Scaler(state), arrays["sid_test"]
-    scale = np.array(state.mase_scale)[sid]
-    return forecast_metrics(scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid), scale)
+    return forecast_metrics(*_in_units(state, arrays, out))
 
 
 def _errors(state: State, arrays: dict[str, np.ndarray], out: np.ndarray) -> np.ndarray:
-    """One error per test window or sequence, in the user's units (for the paired tests)."""
+    """One error per independent test item, for the paired tests: every sequence, or the
+    test windows that share no target step."""
     if isinstance(state, ClassifyState):
         return item_errors("classify", arrays["y_test"], out, None)
-    scaler, sid = Scaler(state), arrays["sid_test"]
-    scale = np.array(state.mase_scale)[sid]
-    y, yhat = scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid)
-    return item_errors("forecast", y, yhat, scale)
+    keep = non_overlapping(arrays["sid_test"], arrays["pos_test"], state.horizon)
+    return item_errors("forecast", *_in_units(state, arrays, out))[keep]
 
 
 def _baselines(state: State, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

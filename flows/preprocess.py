@@ -22,7 +22,7 @@ from flows.transforms import (
 from schemas.artifacts import Validated, read_validated, read_validation, write, write_arrays
 from schemas.config import ClassifyConfig, Config, ForecastConfig
 from schemas.data import SPLITS, Roles
-from schemas.errors import DataValidationError
+from schemas.errors import DataValidationError, UsageError
 from schemas.layout import Layout
 from schemas.prepared import ClassifyState, ForecastState
 
@@ -174,12 +174,23 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
     return arrays, state
 
 
+def _same_shape(cfg: Config, shape: dict[str, int | None], layout: Layout) -> None:
+    """The season and lookback validation settled on must be the ones configured now."""
+    for key, used in shape.items():
+        mine = getattr(cfg.forecast, key)
+        if mine is not None and mine != used:
+            raise UsageError(f"forecast.{key} is {mine}, but {layout.validation} was written "
+                             f"with {used}; run the validate stage again (dvc repro does so "
+                             "when params.yaml's forecast section changes).")
+
+
 def preprocess(cfg: Config) -> dict[str, Any]:
     """Read the validated rows, write prepared/arrays.npz and prepared/state.json."""
     layout = Layout(Path(cfg.out_dir))
     v, report = read_validated(layout), read_validation(layout)
     if v.roles.task == "forecast":
         shape = {"season": report.season, "lookback": report.lookback}
+        _same_shape(cfg, shape, layout)
         arrays, fitted = prepare_forecast(v, cfg.forecast.model_copy(update=shape))
         fitted |= {"step": report.step, "inferred_settings": report.inferred_settings}
     else:

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from flows.report import render_report
+from modules.budget import Budget
 from schemas.artifacts import (
     DEFAULT_METRIC,
     LOWER_IS_BETTER,
     METRICS,
     Decision,
     Metrics,
+    ModelCard,
     read,
     read_state,
     read_validation,
@@ -112,6 +114,14 @@ def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> dict
             "reason": reason}
 
 
+def _budget(layout: Layout, rows: list[dict[str, Any]]) -> str:
+    """The training budget in words, from a trained model's card (every model had it)."""
+    trained = [r["model"] for r in rows if r["kind"] == "model" and r["status"] == "ok"]
+    if not trained:
+        return "no model trained"
+    return Budget(**read(ModelCard, layout.card(trained[0])).budget).describe()
+
+
 def promote(cfg: Config) -> dict[str, Any]:
     """Decide, write promoted/ (model + preprocessing state + decision) and report.md."""
     layout = Layout(Path(cfg.out_dir))
@@ -126,7 +136,8 @@ def promote(cfg: Config) -> dict[str, Any]:
     write(new / DECISION, decision)
     replace_dir(new, layout.promoted)
     write(layout.decision, decision)
-    report = render_report(cfg, state, read_validation(layout), rows, decision)
+    report = render_report(cfg, state, read_validation(layout), rows, decision,
+                           _budget(layout, rows))
     write_text(layout.report, report)
     if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):
         raise RunFailedError(f"every model failed to train; see {layout.report}.")

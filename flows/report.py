@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flows.text import LONG, md_code, md_text
-from modules.budget import plan_budget
 from schemas.artifacts import METRICS, Decision, ValidationReport
 from schemas.config import Config
 from schemas.prepared import ClassifyState, ForecastState
@@ -92,7 +91,7 @@ def _data_lines(state: ForecastState | ClassifyState, validation: ValidationRepo
 
 def render_report(cfg: Config, state: ForecastState | ClassifyState,
                   validation: ValidationReport, rows: list[dict[str, Any]],
-                  decision: Decision) -> str:
+                  decision: Decision, budget: str) -> str:
     """The whole report.md."""
     winner = md_text(decision.winner or "none")
     failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
@@ -107,8 +106,7 @@ def render_report(cfg: Config, state: ForecastState | ClassifyState,
         f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
         leaderboard_table(rows, state.task, decision), "",
         "Latency: median of batch-1 predictions on the CPU threads of one training process. "
-        "Every model trained with the same budget: "
-        f"{plan_budget(cfg.train, state.counts['train']).describe()}; seed {cfg.train.seed}.",
+        f"Every model trained with the same budget: {budget}; seed {cfg.train.seed}.",
         "",
         *failed,
         "## Policy", "",

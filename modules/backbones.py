@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from modules.specs import HybridSpec, RecurrentSpec, Spec, TransformerSpec
+from schemas.specs import HybridSpec, RecurrentSpec, Spec, TransformerSpec
 
 
 def recurrent(cell: type[nn.RNNBase], n_in: int, hidden: int, layers: int, dropout: float,

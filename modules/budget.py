@@ -13,6 +13,7 @@ MIN_BATCHES_PER_EPOCH = 4  # ... so that one pass holds at least this many batch
 AUTO_EPOCHS = 30  # passes over a large training set, when train.max_steps is unset
 MIN_STEPS_FLOOR = 1_000  # updates a small training set still gets
 MAX_STEPS_CEILING = 8_000  # updates a huge one gets at most (about 4 minutes for a small LSTM)
+WARMUP_SHARE = 20  # the first 1/20 of the budget warms the learning rate up (plateau schedule)
 AUTO_CHECKS = 50  # validation checks over the whole budget, when train.val_every is unset
 
 
@@ -28,6 +29,11 @@ class Budget:
     min_delta: float
     max_minutes: float | None
     schedule: str = "plateau"
+
+    @property
+    def warmup_steps(self) -> int:
+        """Steps of the linear learning-rate warm-up (none with a constant schedule)."""
+        return self.max_steps // WARMUP_SHARE if self.schedule == "plateau" else 0
 
     @property
     def plateau_patience(self) -> int:
@@ -46,16 +52,21 @@ class Budget:
     def _lr_text(self) -> str:
         if self.schedule == "constant":
             return "a constant learning rate"
-        return (f"the learning rate warms up over the first 5% of steps and halves after "
-                f"{self.plateau_patience} checks without improvement")
+        return (f"the learning rate warms up over the first {self.warmup_steps} steps and "
+                f"halves after {self.plateau_patience} checks in a row without improvement")
 
 
-def plan_budget(tc: TrainConfig, n_train: int) -> Budget:
-    """The budget for a training split of `n_train` windows or sequences. Unset values follow
-    the data: small sets get smaller batches and at least MIN_STEPS_FLOOR updates, large ones
-    about AUTO_EPOCHS passes, at most MAX_STEPS_CEILING; train.max_epochs caps the passes."""
-    batch = min(tc.batch_size, max(MIN_BATCH, math.ceil(n_train / MIN_BATCHES_PER_EPOCH)))
-    per_epoch = math.ceil(n_train / batch)
+def plan_batch(tc: TrainConfig, n_train: int) -> int:
+    """train.batch_size, cut for a small training split so a pass holds MIN_BATCHES_PER_EPOCH
+    batches (never below MIN_BATCH)."""
+    return min(tc.batch_size, max(MIN_BATCH, math.ceil(n_train / MIN_BATCHES_PER_EPOCH)))
+
+
+def plan_budget(tc: TrainConfig, batch: int, per_epoch: int) -> Budget:
+    """The budget for `per_epoch` batches of `batch` per pass over the training split (long
+    classification sequences make smaller batches, hence more of them). Unset values follow
+    the data: at least MIN_STEPS_FLOOR updates, about AUTO_EPOCHS passes, at most
+    MAX_STEPS_CEILING; train.max_epochs caps the passes."""
     auto = min(max(AUTO_EPOCHS * per_epoch, MIN_STEPS_FLOOR), MAX_STEPS_CEILING)
     max_steps = tc.max_steps or auto
     if tc.max_epochs:

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from torch.optim.lr_scheduler import LinearLR
 
 from modules.backbones import build_backbone
-from modules.specs import Spec
+from schemas.specs import Spec
 
 WARMUP_START = 0.1  # the warm-up starts at this share of lr
 

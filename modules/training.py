@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import EarlyStopping
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from modules.batching import (
@@ -115,19 +117,48 @@ class BestWeights(pl.Callback):
 
 
 class PlateauLR(pl.Callback):
-    """Halves the learning rate after `patience` validation checks without improvement
-    (torch's ReduceLROnPlateau, stepped at each check, however many steps apart)."""
+    """Halves the learning rate once `patience` validation checks in a row bring no
+    improvement (torch's ReduceLROnPlateau, stepped at each check, however far apart)."""
 
     def __init__(self, patience: int, factor: float = 0.5, min_delta: float = 0.0) -> None:
         self.patience, self.factor, self.min_delta = patience, factor, min_delta
         self.scheduler: ReduceLROnPlateau | None = None
 
     def on_fit_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        # torch reduces when the stalled checks exceed its patience, hence the - 1
         self.scheduler = ReduceLROnPlateau(trainer.optimizers[0], factor=self.factor,
-                                           patience=self.patience, threshold=self.min_delta,
-                                           threshold_mode="abs")
+                                           patience=self.patience - 1,
+                                           threshold=self.min_delta, threshold_mode="abs")
 
     def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
         val = trainer.callback_metrics.get("val_loss")
         if self.scheduler is not None and not trainer.sanity_checking and val is not None:
             self.scheduler.step(float(val))
+
+
+class StepStopping(EarlyStopping):
+    """Early stopping that starts counting at `min_steps`: before it, validation checks are
+    not judged at all, so neither patience nor a stop can carry over from them."""
+
+    def __init__(self, min_steps: int, patience: int, min_delta: float) -> None:
+        super().__init__("val_loss", patience=patience, min_delta=min_delta,
+                         check_on_train_epoch_end=False)
+        self.min_steps = min_steps
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        if trainer.global_step >= self.min_steps:
+            super().on_validation_end(trainer, module)
+
+
+class TimeCap(pl.Callback):
+    """Stops training once `minutes` of wall time have passed, whatever the step."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds, self.start, self.hit = 60 * minutes, 0.0, False
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *_: Any) -> None:
+        if time.perf_counter() - self.start >= self.seconds:
+            self.hit = trainer.should_stop = True

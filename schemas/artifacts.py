@@ -16,7 +16,6 @@ import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from modules.specs import ModelSpec
 from schemas.data import Roles
 from schemas.errors import UsageError
 from schemas.files import atomic_write, read_json, write_json
@@ -31,6 +30,7 @@ from schemas.prepared import (
     RolesFile,
     Task,
 )
+from schemas.specs import ModelSpec
 
 RERUN = "rerun the comparison (`seqarena compare`, or `dvc repro`) with this version"
 A = TypeVar("A", bound=BaseModel)

@@ -9,9 +9,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from modules.specs import ARCHS, ModelSpec
 from schemas.defects import Policy
 from schemas.errors import UsageError
+from schemas.specs import ARCHS, ModelSpec
 
 Task = Literal["forecast", "classify"]
 MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")

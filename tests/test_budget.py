@@ -10,37 +10,43 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from flows.evaluate import evaluate
 from flows.preprocess import preprocess
-from flows.train import train_model
+from flows.train import _callbacks, _stopped, _trainer, train_model
 from flows.validate import validate
 from flows.validation.grid import Step, season_of
+from flows.validation.steps import MAX_AUTO_LOOKBACK, MIN_LOOKBACK
 from modules.batching import Windows
-from modules.budget import MAX_STEPS_CEILING, MIN_STEPS_FLOOR, plan_budget
+from modules.budget import MAX_STEPS_CEILING, MIN_STEPS_FLOOR, Budget, plan_batch, plan_budget
+from modules.lit import ForecastModule
+from modules.training import BestWeights
 from schemas.artifacts import read_arrays
 from schemas.config import TrainConfig
+from schemas.errors import UsageError
 from schemas.files import read_json
 from schemas.layout import Layout
+from schemas.specs import RecurrentSpec
 from tests.helpers import forecast_frame, tiny_config
 
 DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
 
 
 def test_small_sets_get_small_batches_and_a_floor_of_steps() -> None:
-    small = plan_budget(TrainConfig(), 30)
-    assert small.batch_size == 8 and small.max_steps == MIN_STEPS_FLOOR
+    tc = TrainConfig()
+    assert plan_batch(tc, 30) == 8 and plan_batch(tc, 300_000) == 32
+    small = plan_budget(tc, 8, 4)
+    assert small.max_steps == MIN_STEPS_FLOOR
     assert small.min_steps == MIN_STEPS_FLOOR // 5 and small.val_every == MIN_STEPS_FLOOR // 50
-    huge = plan_budget(TrainConfig(), 300_000)
-    assert huge.batch_size == 32 and huge.max_steps == MAX_STEPS_CEILING
-    mid = plan_budget(TrainConfig(), 3776)
-    assert mid.max_steps == 30 * 118  # 30 passes of 118 batches
+    assert plan_budget(tc, 32, 9375).max_steps == MAX_STEPS_CEILING
+    assert plan_budget(tc, 32, 118).max_steps == 30 * 118  # 30 passes of 118 batches
 
 
 def test_explicit_settings_win_and_max_epochs_caps() -> None:
-    b = plan_budget(TrainConfig(max_steps=500, min_steps=50, val_every=25), 3776)
+    b = plan_budget(TrainConfig(max_steps=500, min_steps=50, val_every=25), 32, 118)
     assert (b.max_steps, b.min_steps, b.val_every) == (500, 50, 25)
-    capped = plan_budget(TrainConfig(max_epochs=2), 3776)
+    capped = plan_budget(TrainConfig(max_epochs=2), 32, 118)
     assert capped.max_steps == 2 * 118 and capped.val_every <= capped.max_steps
     assert capped.min_steps <= capped.max_steps
 
@@ -71,7 +77,7 @@ def test_a_model_that_cannot_learn_is_flagged(forecast_csv: Path, tmp_path: Path
     rows = {r["model"]: r for r in evaluate(cfg)}
     assert rows["gru"]["learned"] is False
     assert "did not learn under this budget" in rows["gru"]["diagnosis"]
-    assert f"try train.max_steps={2 * card['steps']}" in rows["gru"]["diagnosis"]
+    assert f"stopped early at step {card['steps']} of 60" in rows["gru"]["diagnosis"]
 
 
 def test_a_model_that_learns_is_not_flagged(tmp_path: Path) -> None:
@@ -143,3 +149,63 @@ def test_windows_are_cut_by_index_not_stored(forecast_csv: Path, tmp_path: Path)
     np.testing.assert_array_equal(windows[idx].numpy(), arrays["x_train"][idx.numpy()])
     assert windows[idx].shape == (3, 8, 2)
     assert read_json(layout.state)["lookback"] == 8
+
+
+class LateBloomer(ForecastModule):
+    """Validation loss flat until step 40, then better at every check."""
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], _: int) -> None:
+        step = self.trainer.global_step
+        self.log("val_loss", 1.0 if step < 40 else 1.0 - step / 1000, batch_size=len(batch[0]))
+
+
+def _toy_fit(budget: Budget) -> tuple[int, str]:
+    x = torch.randn(40, 8, 2)
+    data = DataLoader(TensorDataset(x, x[:, -3:, 0]), batch_size=4)
+    module = LateBloomer(RecurrentSpec(arch="gru", hidden=4, layers=1), 2, 3)
+    best = BestWeights()
+    callbacks = _callbacks(budget, best)
+    trainer = _trainer(budget, "cpu", 1.0, callbacks)
+    trainer.fit(module, data, data)
+    return trainer.global_step, _stopped(trainer, budget, callbacks)
+
+
+def test_patience_spent_before_min_steps_does_not_stop_a_model_that_improves() -> None:
+    """Early stopping armed before min_steps used to stop exactly at min_steps."""
+    budget = Budget(batch_size=4, max_steps=200, min_steps=100, val_every=5, patience=3,
+                    min_delta=0.0, max_minutes=None)
+    assert _toy_fit(budget) == (200, "max_steps")
+
+
+def test_the_time_cap_stops_before_min_steps_and_says_so() -> None:
+    budget = Budget(batch_size=4, max_steps=100_000, min_steps=100_000, val_every=5,
+                    patience=3, min_delta=0.0, max_minutes=0.02)
+    steps, why = _toy_fit(budget)
+    assert why == "max_minutes" and steps < 100_000
+
+
+def test_minute_data_gets_a_bounded_lookback_quickly(tmp_path: Path) -> None:
+    """One-minute steps give a season of 1,440; the lookback must not follow it (two seasons
+    would reject series of 600 rows, and the search once took minutes)."""
+    start = pl.datetime(2024, 1, 1)
+    times = pl.datetime_range(start, start + pl.duration(minutes=599), "1m", eager=True)
+    t = np.arange(600)
+    frames = [pl.DataFrame({"unique_id": f"s{i}", "ds": times, "y": np.sin(t / 30) + i})
+              for i in range(2)]
+    path = tmp_path / "minute.csv"
+    pl.concat(frames).write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", **{"forecast.lookback": None})
+    assert validate(cfg).frame.height == 1200  # both series kept
+    shape = read_json(Layout(Path(cfg.out_dir)).validation)
+    assert shape["season"] == 1440 and MIN_LOOKBACK <= shape["lookback"] <= MAX_AUTO_LOOKBACK
+
+
+def test_preprocess_refuses_a_lookback_validation_did_not_use(forecast_csv: Path,
+                                                              tmp_path: Path) -> None:
+    """Under dvc repro a changed forecast.lookback used to be ignored silently."""
+    cfg = tiny_config(forecast_csv, tmp_path / "out", **{"forecast.lookback": None})
+    validate(cfg)
+    assert preprocess(cfg)["lookback"] == 32
+    changed = tiny_config(forecast_csv, tmp_path / "out", **{"forecast.lookback": 8})
+    with pytest.raises(UsageError, match=r"forecast\.lookback is 8, but .* was written with 32"):
+        preprocess(changed)

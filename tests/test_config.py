@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from modules.specs import RecurrentSpec, TransformerSpec
 from schemas.config import Config, load_config
 from schemas.errors import EXIT_USAGE, UsageError
+from schemas.specs import RecurrentSpec, TransformerSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ from pydantic import TypeAdapter
 
 from modules.backbones import BACKBONES
 from modules.lit import build_module
-from modules.specs import ModelSpec
+from schemas.specs import ModelSpec
 from tests.helpers import TINY_MODELS
 
 TINY = {"hybrid": {"hidden": 8}, **TINY_MODELS}

@@ -19,9 +19,9 @@ from safetensors.torch import load_file, save_file
 import flows.predict
 from flows.cli import main
 from modules import model_files
-from modules.specs import MAX_HEADS, MAX_LAYERS, MAX_WIDTH
 from schemas.config import load_config
 from schemas.errors import UsageError
+from schemas.specs import MAX_HEADS, MAX_LAYERS, MAX_WIDTH
 from tests.helpers import classify_frame, forecast_frame, run_stages, tiny_config
 
 Damage = Callable[[Path], None]

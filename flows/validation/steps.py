@@ -4,6 +4,8 @@ applies a pandera schema of schemas/rules.py through the Checker, under the user
 
 from __future__ import annotations
 
+import bisect
+
 import polars as pl
 
 from flows.validation.checker import Checker, Finding
@@ -25,6 +27,7 @@ from schemas.rules import (
 )
 
 MIN_LOOKBACK = 32  # input steps when forecast.lookback is unset, if the series allow
+MAX_AUTO_LOOKBACK = 512  # at most, whatever the season (1-minute data has 1,440 a day)
 
 
 def _values_in(frame: pl.DataFrame, col: str, markers: list[str]) -> int:
@@ -90,21 +93,24 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
 def forecast_shape(fc: ForecastConfig, step: Step, frame: pl.DataFrame,
                    pinned: bool) -> tuple[ForecastConfig, list[str]]:
     """forecast.season and forecast.lookback, the user's or inferred (and which were): the
-    season from the time step; a lookback of max(MIN_LOOKBACK, two seasons), shortened so the
-    median series still has windows in every split (never below one season, and no shorter
-    than needed where the split sizes, not the lookback, set the length a series needs)."""
+    season from the time step; a lookback of max(MIN_LOOKBACK, two seasons) up to
+    MAX_AUTO_LOOKBACK, shortened so the median series still has windows in every split (not
+    below min(season, MIN_LOOKBACK), and no shorter than needed where the split sizes, not
+    the lookback, set the length a series needs)."""
     season = fc.season or season_of(step)
     inferred = [] if fc.season else ["season"]
     if fc.lookback:
         return fc.model_copy(update={"season": season}), inferred
+
     def needs(lookback: int) -> int:
         return min_series_length(fc.model_copy(update={"lookback": lookback}), pinned)
 
-    lowest, lookback = season, max(MIN_LOOKBACK, 2 * season)
+    want = min(max(MIN_LOOKBACK, 2 * season), MAX_AUTO_LOOKBACK)
+    lowest = min(season, MIN_LOOKBACK)
     median = int(frame.group_by(GROUP).len()["len"].median() or 0)
     enough = max(median, needs(lowest))  # when the splits alone need more, so be it
-    while lookback > lowest and needs(lookback) > enough:
-        lookback -= 1
+    candidates = range(lowest, want + 1)  # needs() grows with the lookback: bisect
+    lookback = candidates[max(0, bisect.bisect_right(candidates, enough, key=needs) - 1)]
     return fc.model_copy(update={"season": season, "lookback": lookback}), [*inferred, "lookback"]
 
 
