@@ -28,9 +28,7 @@ class SequenceModule(pl.LightningModule):
         raise NotImplementedError
 
     def training_step(self, batch: tuple[torch.Tensor, ...], _: int) -> torch.Tensor:
-        loss = self.loss(batch)
-        self.log("train_loss", loss, on_step=False, on_epoch=True, batch_size=len(batch[0]))
-        return loss
+        return self.loss(batch)  # the learning curve's train loss is kept by BestWeights
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], _: int) -> None:
         self.log("val_loss", self.loss(batch), on_epoch=True, batch_size=len(batch[0]))
