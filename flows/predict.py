@@ -12,6 +12,7 @@ import torch
 
 from flows.transforms import SID, apply_scaling, ragged_sequences, truncate
 from flows.validation.checker import Checker
+from flows.validation.grid import DAY_US
 from flows.validation.read import read_table
 from flows.validation.report import formula_safe, message
 from flows.validation.steps import parse_and_check_values
@@ -76,7 +77,8 @@ def _scale(frame: pl.DataFrame, state: State, by: pl.Expr, path: Path) -> pl.Dat
 def _forecast(module: torch.nn.Module, state: ForecastState, roles: Roles, frame: pl.DataFrame,
               path: Path) -> pl.DataFrame:
     sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
-    frame = _scale(frame.sort(sid, roles.time), state, sid, path)
+    ordered = frame.sort(sid, roles.time) if roles.id else frame.sort(roles.time)  # no id: one
+    frame = _scale(ordered, state, sid, path)
     lookback, horizon = state.lookback, state.horizon
     short = frame.group_by(SID).len().filter(pl.col("len") < lookback)
     if short.height:
@@ -95,8 +97,26 @@ def _forecast(module: torch.nn.Module, state: ForecastState, roles: Roles, frame
                         "yhat": yhat.reshape(-1)})
     times = last.select(pl.col(SID).alias("series"), "last", "step")
     out = out.join(times, on="series", maintain_order="left")
-    return out.with_columns((pl.col("last") + pl.col("step") * pl.col("step_ahead"))
-                            .alias(roles.time)).drop("last", "step")
+    return out.with_columns(_ahead(state.grid).alias(roles.time)).drop("last", "step")
+
+
+def _ahead(grid: dict | None) -> pl.Expr:
+    """The time `step_ahead` steps after `last`, on the grid validation inferred: calendar
+    months, local days (time-zone-aware daily data), or a fixed step; without a grid (older
+    states), the last difference of each series."""
+    k = pl.col("step_ahead")
+    if grid is None:
+        return pl.col("last") + pl.col("step") * k
+    if grid["unit"] == "step":
+        return pl.col("last") + grid["every"] * k
+    if grid["months"]:
+        by = pl.format("{}mo", k * grid["months"])
+    elif grid["unit"] == "d" or grid["wall"]:
+        days = grid["every"] if grid["unit"] == "d" else grid["every"] // DAY_US
+        by = pl.format("{}d", k * days)
+    else:
+        by = pl.format("{}us", k * grid["every"])
+    return pl.col("last").dt.offset_by(by)
 
 
 def _classify(module: torch.nn.Module, state: ClassifyState, roles: Roles, frame: pl.DataFrame,

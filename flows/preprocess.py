@@ -192,7 +192,8 @@ def preprocess(cfg: Config) -> dict[str, Any]:
         shape = {"season": report.season, "lookback": report.lookback}
         _same_shape(cfg, shape, layout)
         arrays, fitted = prepare_forecast(v, cfg.forecast.model_copy(update=shape))
-        fitted |= {"step": report.step, "inferred_settings": report.inferred_settings}
+        fitted |= {"step": report.step, "grid": report.grid,
+                   "inferred_settings": report.inferred_settings}
     else:
         arrays, fitted = prepare_classify(v, cfg.classify, cfg.train.seed)
     counts = {s: len(arrays.get(f"y_{s}", [])) for s in SPLITS}

@@ -234,6 +234,7 @@ class ValidationReport(Artifact):
     rows_added: int = 0
     unit: str = "series"
     step: str | None = None
+    grid: dict[str, Any] | None = None
     season: int | None = None
     lookback: int | None = None
     inferred_settings: list[str] = Field(default_factory=list)

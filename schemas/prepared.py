@@ -103,6 +103,8 @@ class ForecastState(PreparedState):
     horizon: int = Field(ge=1, le=MAX_OUT)
     season: int = Field(1, ge=1)
     step: str | None = Field(None, description="the time step validation inferred")
+    grid: dict[str, int | str | bool] | None = Field(None, description=(
+        "that step as numbers (every, unit, months, wall): predict dates its forecasts by it"))
     inferred_settings: list[str] = Field(default_factory=list, description=(
         "forecast settings inferred from the data (season, lookback), not given"))
     val_fraction: float = 0.15

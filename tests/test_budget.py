@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from flows.evaluate import evaluate
+from flows.predict import predict_file
 from flows.preprocess import preprocess
 from flows.train import _callbacks, _stopped, _trainer, train_model
 from flows.validate import validate
@@ -28,7 +29,7 @@ from schemas.errors import UsageError
 from schemas.files import read_json
 from schemas.layout import Layout
 from schemas.specs import RecurrentSpec
-from tests.helpers import forecast_frame, tiny_config
+from tests.helpers import forecast_frame, run_stages, tiny_config
 
 DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
 
@@ -209,3 +210,16 @@ def test_preprocess_refuses_a_lookback_validation_did_not_use(forecast_csv: Path
     changed = tiny_config(forecast_csv, tmp_path / "out", **{"forecast.lookback": 8})
     with pytest.raises(UsageError, match=r"forecast\.lookback is 8, but .* was written with 32"):
         preprocess(changed)
+
+
+def test_monthly_forecasts_are_dated_by_calendar_months(tmp_path: Path) -> None:
+    """predict once added the last difference (30 days from November to December)."""
+    months = pl.date_range(date(2000, 1, 1), date(2011, 12, 1), "1mo", eager=True)
+    t = np.arange(len(months))
+    path = tmp_path / "monthly.csv"
+    pl.DataFrame({"ds": months, "y": 100 + t + 10 * np.sin(2 * np.pi * t / 12)}).write_csv(path)
+    cfg = tiny_config(path, tmp_path / "out", models={"lstm": {"hidden": 4, "layers": 1}},
+                      **{"promote.must_beat_baseline": False, "train.max_epochs": 1})
+    run_stages(cfg)
+    out = predict_file(path, Path(cfg.out_dir) / "promoted", tmp_path / "pred.csv")
+    assert out["ds"].to_list() == [date(2012, 1, 1), date(2012, 2, 1), date(2012, 3, 1)]

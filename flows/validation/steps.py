@@ -5,6 +5,7 @@ applies a pandera schema of schemas/rules.py through the Checker, under the user
 from __future__ import annotations
 
 import bisect
+from dataclasses import asdict
 
 import polars as pl
 
@@ -86,7 +87,8 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
         checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}", action="fixed")
     fc, inferred = forecast_shape(cfg.forecast, step, checker.untainted(), r.split is not None)
     checker.stage(series_schema(r, fc), whole_groups=True)
-    return {"step": step.describe(), "season": fc.season, "lookback": fc.lookback,
+    return {"step": step.describe(), "grid": asdict(step), "season": fc.season,
+            "lookback": fc.lookback,
             "inferred_settings": inferred}
 
 
