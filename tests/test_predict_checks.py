@@ -160,20 +160,18 @@ def _refused(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp
     assert not (tmp_path / "pred.csv").exists()
 
 
-@pytest.mark.parametrize(("damage", "file", "fragment"), [c[1:] for c in FORECAST_CASES],
-                         ids=[c[0] for c in FORECAST_CASES])
-def test_damaged_forecaster_is_refused_before_building(
-        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        forecaster: tuple[Path, Path], damage: Damage, file: str, fragment: str) -> None:
-    _refused(capsys, monkeypatch, tmp_path, forecaster, damage, file, fragment)
+CASES = [("forecaster", *c) for c in FORECAST_CASES] + [("classifier", *c) for c in CLASSIFY_CASES]
 
 
-@pytest.mark.parametrize(("damage", "file", "fragment"), [c[1:] for c in CLASSIFY_CASES],
-                         ids=[c[0] for c in CLASSIFY_CASES])
-def test_damaged_classifier_is_refused_before_building(
+@pytest.mark.parametrize(("trained", "damage", "file", "fragment"),
+                         [(c[0], *c[2:]) for c in CASES], ids=[c[1] for c in CASES])
+def test_damaged_model_is_refused_before_building(
         capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-        classifier: tuple[Path, Path], damage: Damage, file: str, fragment: str) -> None:
-    _refused(capsys, monkeypatch, tmp_path, classifier, damage, file, fragment)
+        request: pytest.FixtureRequest, trained: str, damage: Damage, file: str,
+        fragment: str) -> None:
+    """`trained` names the module fixture (forecaster or classifier) the folder comes from."""
+    _refused(capsys, monkeypatch, tmp_path, request.getfixturevalue(trained), damage, file,
+             fragment)
 
 
 def test_ten_million_layers_exit_2_in_seconds(forecaster: tuple[Path, Path],
