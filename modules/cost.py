@@ -1,0 +1,106 @@
+"""Cost measured the same way for every model: inference latency and throughput at a fixed
+batch size and thread count, the process's peak memory, and the size of a saved model."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modules.batching import take
+
+
+@contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `n` inside the block, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def _evaluating(module: torch.nn.Module) -> Iterator[None]:
+    """The module in eval mode without autograd inside the block, its mode restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
+
+
+def _batches(inputs: tuple, batch_size: int) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Endless batches: rows 0..batch_size-1 each time, or at batch 1 row 0, 1, 2, ... cycling."""
+    n = len(inputs[0])
+    if batch_size > 1:
+        fixed = take(inputs, torch.arange(min(batch_size, n)))
+        while True:
+            yield fixed
+    i = 0
+    while True:
+        yield take(inputs, torch.tensor([i % n]))
+        i += 1
+
+
+def _call_seconds(module: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> float:
+    """Wall time of one forward call (waiting for the GPU when the batch is on one)."""
+    cuda = batch[0].is_cuda
+    start = time.perf_counter()
+    module(*batch)
+    if cuda:
+        torch.cuda.synchronize(batch[0].device)
+    return time.perf_counter() - start
+
+
+def latency(module: torch.nn.Module, inputs: tuple, batch_size: int, threads: int = 1,
+            min_reps: int = 30, min_seconds: float = 0.5, warmup: int = 5) -> dict[str, Any]:
+    """Forward-call latency (ms) and throughput (rows/s) at `batch_size` rows and `threads`
+    torch threads, after `warmup` untimed calls, timed until both `min_reps` calls and
+    `min_seconds` of wall time are reached. `inputs` is a split's tensors, rows on dim 0 (a
+    Ragged first item is padded per batch, as modules.batching.take does); a batch larger than
+    the split is cut to the split, and "batch" says how many rows were timed."""
+    batches = _batches(inputs, batch_size)
+    times: list[float] = []
+    with _threads(threads), _evaluating(module):
+        for _ in range(warmup):
+            module(*next(batches))
+        start = time.perf_counter()
+        while len(times) < min_reps or time.perf_counter() - start < min_seconds:
+            times.append(_call_seconds(module, next(batches)))
+    rows = min(batch_size, len(inputs[0]))
+    seconds = np.asarray(times)
+    median = float(np.median(seconds))
+    return {"batch": rows, "p50_ms": 1000 * median,
+            "p95_ms": 1000 * float(np.percentile(seconds, 95)),
+            "min_ms": 1000 * float(seconds.min()), "reps": len(times),
+            "throughput_per_s": rows / median}
+
+
+def peak_memory_mib() -> dict[str, float | None]:
+    """This process's peak resident memory, and torch's peak CUDA allocation (None without
+    CUDA), in MiB. On CPU torch keeps no allocator statistics, so the RSS peak is the figure;
+    it is the peak over the process's whole life (it cannot be reset), so measure in a fresh
+    process per model."""
+    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    rss = kib / 2**20 if sys.platform == "darwin" else kib / 2**10
+    cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return {"rss_peak_mib": rss, "torch_peak_mib": cuda}
+
+
+def artifact_bytes(folder: Path) -> int:
+    """Total size of the files under `folder` (or of the file itself)."""
+    folder = Path(folder)
+    if folder.is_file():
+        return folder.stat().st_size
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

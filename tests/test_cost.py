@@ -1,0 +1,150 @@
+"""Latency, memory and size measured the same way for every model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from pydantic import TypeAdapter
+from torch import nn
+
+from modules.batching import Ragged, Windows
+from modules.cost import artifact_bytes, latency, peak_memory_mib
+from modules.lit import build_module
+from schemas.specs import ModelSpec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Recorder(nn.Module):
+    """Records what each call saw: first-column values, thread count, grad and mode."""
+
+    def __init__(self, sleep_s: float = 0.0) -> None:
+        super().__init__()
+        self.sleep_s, self.calls = sleep_s, []
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        self.calls.append({"rows": x[:, 0, 0].tolist(), "threads": torch.get_num_threads(),
+                           "grad": torch.is_grad_enabled(), "training": self.training,
+                           "lengths": None if lengths is None else lengths.tolist()})
+        time.sleep(self.sleep_s)
+        return x.sum(dim=(1, 2))
+
+
+def windows(n: int = 20) -> tuple[torch.Tensor]:
+    """n forecast-like windows (n, 4, 2) whose first cell is the row number."""
+    x = torch.zeros(n, 4, 2)
+    x[:, 0, 0] = torch.arange(n, dtype=torch.float32)
+    return (x,)
+
+
+def test_a_batch_is_the_first_rows_and_the_figures_are_ordered() -> None:
+    module = Recorder()
+    got = latency(module, windows(), batch_size=8, min_reps=12, min_seconds=0.0, warmup=3)
+    assert len(module.calls) == 3 + got["reps"] and got["reps"] >= 12
+    assert all(c["rows"] == list(range(8)) for c in module.calls)
+    assert got["batch"] == 8
+    assert got["min_ms"] <= got["p50_ms"] <= got["p95_ms"]
+    assert got["throughput_per_s"] == pytest.approx(8 / (got["p50_ms"] / 1000))
+
+
+def test_batch_one_cycles_through_the_rows() -> None:
+    module = Recorder()
+    latency(module, windows(5), batch_size=1, min_reps=9, min_seconds=0.0, warmup=2)
+    assert [c["rows"] for c in module.calls] == [[i % 5] for i in range(11)]
+
+
+def test_a_batch_larger_than_the_split_is_the_split() -> None:
+    module = Recorder()
+    got = latency(module, windows(6), batch_size=64, min_reps=3, min_seconds=0.0, warmup=1)
+    assert got["batch"] == 6 and module.calls[-1]["rows"] == list(range(6))
+
+
+def test_ragged_sequences_are_padded_per_batch() -> None:
+    rows = torch.arange(9, dtype=torch.float32)[:, None].repeat(1, 2)  # lengths 2, 3, 4
+    seqs = Ragged(rows, torch.tensor([2, 3, 4]))
+    module = Recorder()
+    latency(module, (seqs,), batch_size=1, min_reps=3, min_seconds=0.0, warmup=0)
+    assert [c["lengths"] for c in module.calls] == [[2], [3], [4]]
+    assert [c["rows"] for c in module.calls] == [[0.0], [2.0], [5.0]]  # each one's first row
+
+
+@pytest.mark.parametrize("task", ["forecast", "classify"])
+def test_seqarena_modules_with_their_split_inputs(task: str) -> None:
+    """The inputs evaluate passes: (Windows,) for forecasting, (Ragged,) for classification."""
+    spec = TypeAdapter(ModelSpec).validate_python({"arch": "lstm", "hidden": 8, "layers": 1})
+    module = build_module(task, spec, n_features=3, n_out=4)
+    rows = torch.randn(60, 3)
+    inputs = ((Windows(rows, torch.arange(0, 40, 4), 12),) if task == "forecast"
+              else (Ragged(rows, torch.tensor([5, 9, 12, 7, 20, 7])),))
+    for batch in (1, 4):
+        got = latency(module, inputs, batch_size=batch, min_reps=5, min_seconds=0.0)
+        assert got["batch"] == batch and got["reps"] >= 5 and got["p50_ms"] > 0
+
+
+def test_threads_grad_and_mode_during_and_after() -> None:
+    before = torch.get_num_threads()
+    module = Recorder()
+    module.train()
+    try:
+        torch.set_num_threads(3)
+        latency(module, windows(), batch_size=4, threads=1, min_reps=3, min_seconds=0.0)
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
+    assert all(c["threads"] == 1 and not c["grad"] and not c["training"] for c in module.calls)
+    assert module.training and torch.is_grad_enabled()
+
+
+def test_timing_runs_at_least_min_seconds() -> None:
+    start = time.perf_counter()
+    got = latency(Recorder(), windows(), batch_size=2, min_reps=1, min_seconds=0.3, warmup=0)
+    assert time.perf_counter() - start >= 0.3 and got["reps"] > 1
+
+
+def test_a_2ms_call_reads_about_2ms() -> None:
+    got = latency(Recorder(sleep_s=0.002), windows(), batch_size=4, min_reps=20,
+                  min_seconds=0.1)
+    assert 2.0 <= got["p50_ms"] <= 20.0
+    assert got["p50_ms"] <= got["p95_ms"]
+
+
+PEAK_SCRIPT = """
+import json, numpy as np, psutil
+from modules.cost import peak_memory_mib
+before, now = peak_memory_mib(), psutil.Process().memory_info().rss / 2**20
+block = np.ones(200 * 2**20, dtype=np.uint8)  # 200 MiB, every page touched
+print(json.dumps({"before": before, "now": now, "after": peak_memory_mib()}))
+"""
+
+
+def test_peak_memory_covers_a_200mb_array() -> None:
+    """In a fresh process (the test process's peak may be far above what it holds now). The
+    peak after the array is at least what was resident plus the array; it need not exceed the
+    peak before, which may hold a transient (library pages touched while importing torch and
+    since evicted), so that is only checked not to fall."""
+    out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    got = json.loads(out)
+    after = got["after"]["rss_peak_mib"]
+    assert after >= got["before"]["rss_peak_mib"]
+    assert got["now"] + 195 <= after <= max(got["now"] + 260, got["before"]["rss_peak_mib"])
+    assert (got["after"]["torch_peak_mib"] is None) == (not torch.cuda.is_available())
+
+
+def test_peak_memory_keys() -> None:
+    got = peak_memory_mib()
+    assert set(got) == {"rss_peak_mib", "torch_peak_mib"} and got["rss_peak_mib"] > 10
+
+
+def test_artifact_bytes_counts_every_file_below(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "weights.safetensors").write_bytes(b"x" * 1000)
+    (tmp_path / "sub" / "card.json").write_bytes(b"y" * 24)
+    assert artifact_bytes(tmp_path) == 1024
+    assert artifact_bytes(tmp_path / "weights.safetensors") == 1000
