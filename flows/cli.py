@@ -59,7 +59,9 @@ def build_parser() -> Parser:
     compare.add_argument("--models", metavar="A,B", help="subset of the configured models")
     compare.add_argument("--steps", type=int, help="train.max_steps (optimizer steps)")
     compare.add_argument("--epochs", type=int, help="train.max_epochs (caps passes over the data)")
-    compare.add_argument("--seed", type=int, help="train.seed")
+    compare.add_argument("--seed", type=int, help="train.seed (the first seed)")
+    compare.add_argument("--seeds", type=int, help="train.seeds (trainings per model and fold)")
+    compare.add_argument("--folds", type=int, help="forecast.folds (rolling origins)")
     predict = sub.add_parser("predict", help="predict with a promoted model")
     predict.add_argument("data", type=Path)
     predict.add_argument("--model", type=Path, required=True, help="a promoted/ folder")
@@ -96,7 +98,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["data.columns.features"] = args.features.split(",")
     out["out_dir"] = str(args.out or Path("runs") / run_name(args.data))
     for opt, key in (("steps", "train.max_steps"), ("epochs", "train.max_epochs"),
-                     ("seed", "train.seed")):
+                     ("seed", "train.seed"), ("seeds", "train.seeds"),
+                     ("folds", "forecast.folds")):
         if getattr(args, opt, None) is not None:
             out[key] = getattr(args, opt)
     return out
@@ -141,7 +144,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _config(args)
     from flows.pipeline import run_compare
-    from flows.report import leaderboard_table
+    from flows.report import leaderboard_table, measured_markdown
     from schemas.artifacts import Decision, Metrics, read
     from schemas.layout import Layout
 
@@ -151,6 +154,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     metrics, decision = read(Metrics, layout.metrics), read(Decision, layout.decision)
     print()
     print(leaderboard_table(metrics.rows(), metrics.task, decision))
+    print("\nYour data, measured:\n")
+    print(measured_markdown(metrics.measured))
     print(f"\nPromoted: {decision.winner or 'none'}. {decision.reason}")
     print(f"Report: {layout.report}")
     if result["champion"]:
@@ -211,7 +216,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
                          "its own out_dir in params.yaml.")
     with FolderLock(Path(cfg.out_dir), f"stage {args.name}"):
         if args.name == "train":
-            train.train_model(cfg, args.model)
+            train.train_jobs(cfg, args.model)
         else:
             fn = {"validate": validate.validate, "preprocess": preprocess.preprocess,
                   "evaluate": evaluate.evaluate, "promote": promote.promote}[args.name]

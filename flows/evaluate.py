@@ -1,9 +1,8 @@
-"""Stage `evaluate`: score every model and baseline once on the test split, with costs."""
+"""Stage `evaluate`: score every run (model x fold x seed) and every baseline on its fold's
+test split, once; aggregate over seeds and folds; then measure each model's cost alone."""
 
 from __future__ import annotations
 
-import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -11,66 +10,26 @@ import numpy as np
 import polars as pl
 import torch
 
+from flows.aggregate import Scored, aggregate, error_frame, paired_errors
+from flows.baselines import yardsticks
 from flows.diagnostics import diagnose, item_errors, non_overlapping
-from modules.batching import take
+from flows.measured import measured_table
+from flows.scoring import classify_metrics, forecast_metrics, horizon_errors, length_errors
+from modules.cost import latency
 from modules.inference import Scaler, predict
-from modules.lit import SequenceModule
 from modules.model_files import load_model
 from modules.training import quiet_lightning, split_tensors
-from schemas.artifacts import Metrics, read_arrays, read_state, write
+from schemas.artifacts import NAIVE, Metrics, PreparedArrays, read_arrays, read_state, write
 from schemas.config import Config
 from schemas.files import atomic_write
-from schemas.layout import Layout
+from schemas.layout import Job, Layout
 from schemas.prepared import ClassifyState, ForecastState, State
 from schemas.stages import leaderboard_schema
 
-LATENCY_SAMPLES = 30
+LARGE_BATCH = 256  # the throughput batch (or the whole test split, if smaller)
 
 
-def forecast_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, sMAPE (%) and MASE over all windows and horizons; y, yhat (N, H)."""
-    err = np.abs(y - yhat)
-    denom = np.abs(y) + np.abs(yhat)
-    smape = np.divide(2 * err, denom, out=np.zeros_like(err), where=denom > 0)
-    return {"mae": float(err.mean()), "rmse": float(np.sqrt((err**2).mean())),
-            "smape": float(100 * smape.mean()), "mase": float((err / scale[:, None]).mean())}
-
-
-def classify_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
-    """Accuracy and macro-F1 over the classes present in the truth or the predictions."""
-    f1 = []
-    for c in np.union1d(y, yhat):
-        tp = np.sum((yhat == c) & (y == c))
-        prec, rec = tp / max(np.sum(yhat == c), 1), tp / max(np.sum(y == c), 1)
-        f1.append(0.0 if tp == 0 else 2 * prec * rec / (prec + rec))
-    return {"accuracy": float(np.mean(y == yhat)), "macro_f1": float(np.mean(f1))}
-
-
-def forecast_baselines(x: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
-    """Naive (last value) and seasonal naive (same step one season back), scaled, (N, H)."""
-    lookback = x.shape[1]
-    out = {"naive": np.repeat(x[:, -1:, 0], horizon, axis=1)}
-    if season <= lookback:
-        idx = [lookback + h - season * math.ceil((h + 1) / season) for h in range(horizon)]
-        out["seasonal_naive"] = x[:, idx, 0]
-    return out
-
-
-@torch.no_grad()
-def latency_ms(module: SequenceModule, inputs: tuple) -> float:
-    """Median wall time of a batch-1 prediction, in milliseconds, over the first test rows."""
-    k = min(LATENCY_SAMPLES, len(inputs[0]))
-    module(*take(inputs, torch.arange(1)))  # warm-up
-    times = []
-    for i in range(k):
-        one = take(inputs, torch.tensor([i]))
-        start = time.perf_counter()
-        module(*one)
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
-
-
-def _in_units(state: ForecastState, arrays: dict[str, np.ndarray], out: np.ndarray
+def _in_units(state: ForecastState, arrays: PreparedArrays, out: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Test targets and forecasts in the user's units, and each window's MASE scale."""
     scaler, sid = Scaler(state), arrays["sid_test"]
@@ -78,75 +37,140 @@ def _in_units(state: ForecastState, arrays: dict[str, np.ndarray], out: np.ndarr
     return scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid), scale
 
 
-def _score(state: State, arrays: dict[str, np.ndarray], out: np.ndarray) -> dict[str, float]:
+def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind: str,
+          fold: int, seed: int) -> Scored:
+    """One run's metrics, per-item errors and error profile on its fold's test split."""
     if isinstance(state, ClassifyState):
-        return classify_metrics(arrays["y_test"], out.argmax(axis=1))
-    return forecast_metrics(*_in_units(state, arrays, out))
-
-
-def _errors(state: State, arrays: dict[str, np.ndarray], out: np.ndarray) -> np.ndarray:
-    """One error per independent test item, for the paired tests: every sequence, or the
-    test windows that share no target step."""
-    if isinstance(state, ClassifyState):
-        return item_errors("classify", arrays["y_test"], out, None)
+        y, pred = arrays["y_test"], out.argmax(axis=1)
+        return Scored(name, kind, fold, seed, classify_metrics(y, pred, len(state.classes)),
+                      item_errors("classify", y, out, None), np.ones(len(y), bool),
+                      length_errors(y, pred, arrays["len_test"]))
+    y, yhat, scale = _in_units(state, arrays, out)
     keep = non_overlapping(arrays["sid_test"], arrays["pos_test"], state.horizon)
-    return item_errors("forecast", *_in_units(state, arrays, out))[keep]
+    return Scored(name, kind, fold, seed, forecast_metrics(y, yhat, scale),
+                  item_errors("forecast", y, yhat, scale), keep, horizon_errors(y, yhat, scale))
 
 
-def _baselines(state: State, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Each baseline's outputs on the test split."""
-    if isinstance(state, ClassifyState):
-        n = len(state.classes)
-        majority = np.bincount(arrays["y_train"], minlength=n).argmax()
-        return {"majority": np.eye(n)[np.full(len(arrays["y_test"]), majority)]}
-    return forecast_baselines(arrays["x_test"], state.horizon, state.season)
+def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
+          notes: dict[str, str]) -> list[Scored]:
+    """Every baseline and every trained job of one fold, scored."""
+    state, arrays = read_state(layout, fold), read_arrays(layout, fold)
+    runs = []
+    for y in yardsticks(state, arrays, cfg.evaluate.references):
+        if y.note:
+            notes[y.name] = y.note
+        if y.out is not None:
+            runs.append(score(state, arrays, y.out, y.name, y.kind, fold, -1))
+    inputs = split_tensors(arrays, state.task, "test")[:-1]
+    for job in jobs:
+        if job.key in failures or not layout.card(job).exists():
+            failures.setdefault(job.key, "no trained model")
+            continue
+        module, card = load_model(layout.job_dir(job))
+        run = score(state, arrays, predict(module, inputs), job.name, "model", fold, job.seed)
+        run.card = card
+        runs.append(run)
+    return runs
 
 
-def _baseline_row(name: str, state: State, arrays: dict[str, np.ndarray],
-                  out: np.ndarray) -> dict[str, Any]:
-    return {"model": name, "kind": "baseline", "status": "ok", "params": 0,
-            "train_seconds": 0.0, "latency_ms": None, "size_bytes": 0,
-            **_score(state, arrays, out)}
+def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored]) -> dict[str, Any]:
+    """Latency and throughput of the model's kept run (holdout fold, best validation loss),
+    measured after every training ended, one model at a time, on train.threads threads."""
+    kept = min((r for r in runs if r.fold == 0), key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
+    job = Job(kept.name, kept.seed, 0)
+    module, _ = load_model(layout.job_dir(job))
+    state, arrays = read_state(layout), read_arrays(layout)
+    inputs = split_tensors(arrays, state.task, "test")[:-1]
+    big = min(LARGE_BATCH, len(arrays["y_test"]))
+    one = latency(module, inputs, 1, cfg.train.threads)
+    many = latency(module, inputs, big, cfg.train.threads)
+    return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
+            "batch": big, "batch_latency_ms": many["p50_ms"],
+            "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
+            "size_bytes": layout.weights(job).stat().st_size}
 
 
-def _model_row(name: str, layout: Layout, state: State, arrays: dict[str, np.ndarray],
-               inputs: tuple, best_base: tuple[str, np.ndarray]) -> dict[str, Any]:
-    module, meta = load_model(layout.model_dir(name))
-    out = predict(module, inputs)
-    why = diagnose(state.task, meta, _errors(state, arrays, out), best_base[1], best_base[0])
-    return {"model": name, "kind": "model", "status": "ok", "arch": meta.spec.arch,
-            "params": meta.params, "train_seconds": meta.train_seconds,
-            "ms_per_step": meta.ms_per_step, "steps": meta.steps,
-            "best_step": meta.best_step, "latency_ms": latency_ms(module, inputs),
-            "size_bytes": layout.weights(name).stat().st_size, "learned": why is None,
-            "diagnosis": why, **_score(state, arrays, out)}
+def _failed(name: str, jobs: list[Job], failures: dict[str, str]) -> dict[str, Any] | None:
+    """A failed row when any of the model's runs failed (fewer runs would not be comparable):
+    each distinct error once, with the runs it hit."""
+    mine = [j for j in jobs if j.name == name]
+    bad = [j for j in mine if j.key in failures]
+    if not bad:
+        return None
+    def where(error: str) -> str:
+        return ", ".join(f"fold {j.fold} seed {j.seed}" for j in bad if failures[j.key] == error)
+
+    errors = list(dict.fromkeys(failures[j.key] for j in bad))[:3]
+    text = "; ".join(f"{e} ({where(e)})" for e in errors)
+    return {"model": name, "kind": "model", "status": "failed", "params": 0, "size_bytes": 0,
+            "error": f"{text}; {len(bad)} of {len(mine)} runs failed"}
+
+
+def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
+               base: str) -> str | None:
+    """Did the model learn (every run's validation improved, and its test errors beat the
+    best naive baseline's significantly)?"""
+    stuck = [r.card for r in runs if r.card and not r.card.val_improved]
+    card = stuck[0] if stuck else runs[0].card
+    return diagnose(task, card, errors[runs[0].name], errors[base], base)  # type: ignore[arg-type]
+
+
+def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list[Job],
+          failures: dict[str, str], notes: dict[str, str]) -> tuple[list[dict], pl.DataFrame]:
+    frame = error_frame(runs)
+    errors = paired_errors(frame)
+    naive = [n for n in NAIVE[task] if n in errors]
+    base = min(naive, key=lambda n: float(errors[n].mean()))
+    rows = []
+    for name in dict.fromkeys(r.name for r in runs):
+        mine = [r for r in runs if r.name == name]
+        row = aggregate(task, mine)
+        if name in notes:
+            row["note"] = notes[name]
+        if row["kind"] == "model":
+            if _failed(name, jobs, failures):
+                continue
+            why = _diagnosis(task, mine, errors, base)
+            row |= {"learned": why is None, "diagnosis": why} | _cost_alone(cfg, layout, mine)
+        rows.append(row)
+    rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
+    return rows, frame
 
 
 def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Score models (those in `failures` are listed as failed) and baselines on the test split."""
+    """Score every run and baseline (jobs in `failures`, by job key or model name, are
+    reported failed); write
+    metrics.json, leaderboard.csv and errors.parquet."""
     quiet_lightning()
     torch.set_num_threads(cfg.train.threads)
-    layout, failures = Layout(Path(cfg.out_dir)), failures or {}
-    state, arrays = read_state(layout), read_arrays(layout)
-    task = state.task
-    inputs = split_tensors(arrays, task, "test")[:-1]
-    outs = _baselines(state, arrays)
-    rows = [_baseline_row(name, state, arrays, out) for name, out in outs.items()]
-    errors = {name: _errors(state, arrays, out) for name, out in outs.items()}
-    best_base = min(errors.items(), key=lambda kv: float(kv[1].mean()))
-    for name in cfg.models:
-        if name in failures or not layout.card(name).exists():
-            rows.append({"model": name, "kind": "model", "status": "failed", "params": 0,
-                         "size_bytes": 0, "error": failures.get(name, "no trained model")})
-            continue
-        rows.append(_model_row(name, layout, state, arrays, inputs, best_base))
-    types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
-             "latency_ms": pl.Float64}
-    frame = pl.DataFrame(rows, infer_schema_length=None, schema_overrides=types)
-    board = leaderboard_schema.validate(frame)
-    metrics = Metrics(task=task, models={
-        r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None}
-        for r in board.to_dicts()})
+    layout, notes = Layout(Path(cfg.out_dir)), {}
+    state = read_state(layout)
+    folds = getattr(state, "folds", 1)
+    jobs = cfg.jobs(folds)
+    failures = {j.key: (failures or {}).get(j.key) or (failures or {}).get(j.name) for j in jobs}
+    failures = {k: v for k, v in failures.items() if v}  # by job key, or a model's every job
+    runs = [run for fold in range(folds) for run in
+            _fold(cfg, layout, fold, [j for j in jobs if j.fold == fold], failures, notes)]
+    rows, frame = _rows(cfg, layout, state.task, runs, jobs, failures, notes)
+    board = leaderboard_schema.validate(_flat(rows))
+    metrics = Metrics(task=state.task, measured=measured_table(rows, state.task), models={
+        r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None} for r in rows})
     write(layout.metrics, metrics, exclude_none=True)
     atomic_write(layout.leaderboard, board.write_csv)
-    return board.to_dicts()
+    atomic_write(layout.errors, frame.write_parquet)
+    return metrics.rows()
+
+
+def _flat(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The leaderboard as a flat table: nested intervals become METRIC_lo / METRIC_hi."""
+    flat = []
+    for r in rows:
+        cells = {k: v for k, v in r.items() if k not in ("interval", "profile")}
+        for m, ci in (r.get("interval") or {}).items():
+            cells |= {f"{m}_sd": ci["sd"], f"{m}_lo": ci["lo"], f"{m}_hi": ci["hi"]}
+        flat.append(cells)
+    types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
+             "latency_ms": pl.Float64}
+    frame = pl.DataFrame(flat, infer_schema_length=None, schema_overrides=types)
+    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in types.items()
+                              if c not in frame.columns)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -12,20 +10,20 @@ from prefect import Task, flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.client.schemas.objects import TaskRun
 from prefect.deployments.runner import RunnerDeployment
-from prefect.futures import as_completed
 from prefect.states import State
 
 from flows.evaluate import evaluate
+from flows.fanout import run_jobs
 from flows.preprocess import preprocess
 from flows.promote import promote
 from flows.runs import RunFolder
-from flows.runtime import OwnedProcessPool, prefect_api
-from flows.train import train_model
+from flows.runtime import prefect_api
+from flows.train import jobs_of, train_model
 from flows.validate import validate
 from schemas.artifacts import read_validation
 from schemas.config import Config
 from schemas.errors import SeqarenaError
-from schemas.layout import Layout
+from schemas.layout import Job, Layout
 
 log = logging.getLogger("seqarena")
 
@@ -57,10 +55,10 @@ def preprocess_task(cfg: Config) -> dict[str, Any]:
 
 
 @task(name="train", retries=1, retry_condition_fn=_retry_unless_user_error,
-      task_run_name="train-{name}")
-def train_task(cfg: Config, name: str) -> dict[str, Any]:
-    """Train one model (in its own worker process under the process-pool runner)."""
-    meta = train_model(cfg, name)
+      task_run_name="train-{job.name}-fold{job.fold}-seed{job.seed}")
+def train_task(cfg: Config, job: Job) -> dict[str, Any]:
+    """Train one model with one seed on one fold (in a worker process of the runner)."""
+    meta = train_model(cfg, job)
     return {k: meta[k] for k in ("name", "params", "train_seconds", "steps", "best_step")}
 
 
@@ -76,64 +74,6 @@ def promote_task(cfg: Config) -> dict[str, Any]:
     return promote(cfg)
 
 
-def largest_first(cfg: Config) -> list[str]:
-    """Model names by parameter count, largest first: long jobs start early, so the
-    parallel makespan is shorter (longest-processing-time-first scheduling)."""
-    import torch
-
-    from modules.lit import build_module
-
-    def size(name: str) -> int:
-        with torch.device("meta"):  # shapes only: no memory, however large the model
-            module = build_module("forecast", cfg.models[name], n_features=1, n_out=1)
-        return sum(p.numel() for p in module.parameters())
-
-    return sorted(cfg.models, key=size, reverse=True)
-
-
-def _train_round(cfg: Config, names: list[str], workers: int,
-                 failures: dict[str, str]) -> list[str]:
-    """Train `names` in one fresh process pool; return those whose worker process died."""
-    died: list[str] = []
-    with OwnedProcessPool(max_workers=min(workers, len(names))) as pool:
-        futures = {pool.submit(train_task, {"cfg": cfg, "name": n}): n for n in names}
-        for future in as_completed(list(futures)):
-            name = futures[future]
-            try:
-                result = future.result(raise_on_failure=False)
-            except BrokenProcessPool:  # a worker died hard: killed, out of memory
-                died.append(name)
-                continue
-            if isinstance(result, BaseException):
-                failures[name] = f"{type(result).__name__}: {result}"
-                log.info("✗ %-12s failed: %s", name, failures[name])
-            else:
-                failures.pop(name, None)
-                log.info("✓ %-12s %6.1f s, %d steps (best %d), %s params", name,
-                         result["train_seconds"], result["steps"], result["best_step"],
-                         f"{result['params']:,}")
-    return died
-
-
-def train_all(cfg: Config) -> dict[str, str]:
-    """Train every model in parallel processes; return {name: error} for those that failed.
-
-    A worker that dies (killed, out of memory) breaks its whole pool, so every model still
-    in that pool is trained again, each alone in a fresh process: the other models never
-    pay for one crash, and a model whose process dies twice is reported as failed.
-    """
-    workers = cfg.train.workers or os.cpu_count() or 1
-    failures: dict[str, str] = {}
-    died = _train_round(cfg, largest_first(cfg), workers, failures)
-    for name in died:
-        log.info("! %-12s its training process died; training it again alone", name)
-        if _train_round(cfg, [name], 1, failures):
-            failures[name] = ("its training process died twice (killed, or out of memory); "
-                              "try a smaller model or train.batch_size")
-            log.info("✗ %-12s failed: %s", name, failures[name])
-    return failures
-
-
 def _stages(cfg: Config, validated: bool) -> dict[str, Any]:
     """The stages of one comparison, writing below cfg.out_dir (a run folder)."""
     summary = validate_task(cfg, validated)
@@ -141,8 +81,10 @@ def _stages(cfg: Config, validated: bool) -> dict[str, Any]:
     counts = preprocess_task(cfg)
     log.info("✓ preprocess   train/val/test = %d/%d/%d", counts["train"], counts["val"],
              counts["test"])
-    log.info("… training %d models", len(cfg.models))
-    failures = train_all(cfg)
+    jobs = jobs_of(cfg)
+    log.info("… training %d models x %d seeds x %d fold(s) = %d runs", len(cfg.models),
+             cfg.train.seeds, len(jobs) // (len(cfg.models) * cfg.train.seeds), len(jobs))
+    failures = run_jobs(cfg, train_task, jobs)
     evaluate_task(cfg, failures)
     decision = promote_task(cfg)
     report = Layout(Path(cfg.out_dir)).report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +20,28 @@ from flows.transforms import (
     ragged_sequences,
     truncate,
 )
-from schemas.artifacts import Validated, read_validated, read_validation, write, write_arrays
+from schemas.artifacts import (
+    Validated,
+    ValidationReport,
+    read_state,
+    read_validated,
+    read_validation,
+    write,
+    write_arrays,
+)
 from schemas.config import ClassifyConfig, Config, ForecastConfig
 from schemas.data import SPLITS, Roles
 from schemas.errors import DataValidationError, UsageError
 from schemas.layout import Layout
-from schemas.prepared import ClassifyState, ForecastState
+from schemas.prepared import ClassifyState, ForecastState, State
 
 log = logging.getLogger("seqarena")
 
 
-def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float
+def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float, fold: int = 0
                 ) -> tuple[pl.DataFrame, dict[str, Any] | None]:
-    """The user's split column if any, else the last rows of each series for val and test.
+    """The user's split column if any, else the last rows of each series for val and test;
+    fold k (rolling origin) first drops each series' last k test lengths (its future).
     A split column without 'val' rows gives val the last rows of each series' train rows.
     Returns the frame and what was carved from train (None if nothing)."""
     if roles.split:
@@ -47,8 +57,10 @@ def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float
                     "how": f"the last {val:.0%} of each series' train rows"}
     n, pos = pl.len().over(SID), pl.int_range(pl.len()).over(SID)
     n_test, n_val = (n * test).ceil(), (n * val).ceil()
-    return df.with_columns(pl.when(pos >= n - n_test).then(pl.lit("test"))
-                           .when(pos >= n - n_test - n_val).then(pl.lit("val"))
+    end = n - n_test * fold  # fold k: the cut-off moved back k test lengths (rolling origin)
+    df = df.filter(pos < end)
+    return df.with_columns(pl.when(pos >= end - n_test).then(pl.lit("test"))
+                           .when(pos >= end - n_test - n_val).then(pl.lit("val"))
                            .otherwise(pl.lit("train")).alias(SPLIT)), None
 
 
@@ -88,12 +100,13 @@ def _mase_scale(df: pl.DataFrame, target: str, season: int, series: list[str]) -
     return [float(scale[s]) if scale.get(s) else 1.0 for s in series]
 
 
-def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Arrays and fitted state for forecasting."""
+def prepare_forecast(v: Validated, fc: ForecastConfig, fold: int = 0
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Arrays and state for forecasting one fold, everything fitted on that fold's train rows."""
     roles, cols = v.roles, [v.roles.target, *v.roles.features]
     sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
     df = v.frame.with_columns(sid.alias(SID)).sort(SID, roles.time)
-    df, carved = _time_split(df, roles, fc.val_fraction, fc.test_fraction)
+    df, carved = _time_split(df, roles, fc.val_fraction, fc.test_fraction, fold)
     series = df[SID].unique(maintain_order=True).to_list()
     stats = fit_scaling(df, cols, SID)
     untrained = sorted(set(series) - set(stats["series"]))
@@ -105,7 +118,8 @@ def prepare_forecast(v: Validated, fc: ForecastConfig) -> tuple[dict[str, Any], 
     short = df.group_by(SID).len().filter(pl.col("len") < fc.lookback + fc.horizon)
     state = {"series": series, "scaling": stats.to_dicts(), "columns": cols,
              "mase_scale": _mase_scale(df, roles.target, fc.season, series),
-             "too_short": short[SID].to_list(), "val_carved": carved, **fc.model_dump()}
+             "too_short": short[SID].to_list(), "val_carved": carved, "fold": fold,
+             **fc.model_dump()}
     return arrays, state
 
 
@@ -184,14 +198,12 @@ def _same_shape(cfg: Config, shape: dict[str, int | None], layout: Layout) -> No
                              "when params.yaml's forecast section changes).")
 
 
-def preprocess(cfg: Config) -> dict[str, Any]:
-    """Read the validated rows, write prepared/arrays.npz and prepared/state.json."""
-    layout = Layout(Path(cfg.out_dir))
-    v, report = read_validated(layout), read_validation(layout)
+def _prepare(cfg: Config, v: Validated, report: ValidationReport, fold: int
+             ) -> tuple[dict[str, Any], State]:
+    """One fold's arrays and state (classification has the one fold)."""
     if v.roles.task == "forecast":
         shape = {"season": report.season, "lookback": report.lookback}
-        _same_shape(cfg, shape, layout)
-        arrays, fitted = prepare_forecast(v, cfg.forecast.model_copy(update=shape))
+        arrays, fitted = prepare_forecast(v, cfg.forecast.model_copy(update=shape), fold)
         fitted |= {"step": report.step, "grid": report.grid,
                    "inferred_settings": report.inferred_settings}
     else:
@@ -200,14 +212,45 @@ def preprocess(cfg: Config) -> dict[str, Any]:
     empty = [s for s, n in counts.items() if n == 0]
     if empty:
         unit = "windows" if v.roles.task == "forecast" else "sequences"
+        where = f" in fold {fold} (forecast.folds)" if fold else ""
         raise DataValidationError(
-            f"{cfg.data.path}: no {unit} for the {', '.join(empty)} split(s) ({counts}). "
-            + ("Use a shorter forecast.lookback or forecast.horizon, or longer series."
-               if v.roles.task == "forecast" else "Provide more sequences per class."))
+            f"{cfg.data.path}: no {unit} for the {', '.join(empty)} split(s){where} ({counts}). "
+            + ("Use a shorter forecast.lookback or forecast.horizon, fewer forecast.folds, or "
+               "longer series." if v.roles.task == "forecast"
+               else "Provide more sequences per class."))
     model = ForecastState if v.roles.task == "forecast" else ClassifyState
     state = model.model_validate({"roles": v.roles.to_dict(), "counts": counts, **fitted})
-    for line in state.notes():
-        log.info("! %s", line)
-    write_arrays(layout, arrays)
-    write(layout.state, state)
-    return state.model_dump(mode="json")
+    return arrays, state
+
+
+def folds_of(cfg: Config, v: Validated) -> int:
+    """Rolling origins: forecast.folds for a time split; one for classification."""
+    folds = cfg.forecast.folds if v.roles.task == "forecast" else 1
+    if folds > 1 and v.roles.split:
+        raise UsageError(f"forecast.folds is {folds}, but column '{v.roles.split}' fixes the "
+                         "split; drop the split column or set forecast.folds to 1.")
+    return folds
+
+
+def preprocess(cfg: Config) -> dict[str, Any]:
+    """Read the validated rows; write prepared/{arrays.npz,state.json} for the holdout
+    (fold 0) and prepared/fold-K/ for each earlier rolling origin, each fitted on its own
+    training rows only."""
+    layout = Layout(Path(cfg.out_dir))
+    v, report = read_validated(layout), read_validation(layout)
+    if v.roles.task == "forecast":
+        _same_shape(cfg, {"season": report.season, "lookback": report.lookback}, layout)
+    folds = folds_of(cfg, v)
+    for old in layout.prepared.glob("fold-*"):
+        shutil.rmtree(old)
+    for fold in reversed(range(folds)):  # the holdout last: its state.json marks a whole set
+        arrays, state = _prepare(cfg, v, report, fold)
+        if isinstance(state, ForecastState):
+            state = state.model_copy(update={"folds": folds})
+        if fold == 0:
+            for line in state.notes():
+                log.info("! %s", line)
+        layout.fold_dir(fold).mkdir(parents=True, exist_ok=True)
+        write_arrays(layout, arrays, fold)
+        write(layout.state_of(fold), state)
+    return read_state(layout).model_dump(mode="json")

@@ -6,12 +6,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import polars as pl
+
+from flows.aggregate import paired_errors
+from flows.evidence import paired_test
 from flows.report import render_report
 from modules.budget import Budget
 from schemas.artifacts import (
     DEFAULT_METRIC,
     LOWER_IS_BETTER,
     METRICS,
+    NAIVE,
     Decision,
     Metrics,
     ModelCard,
@@ -23,7 +29,7 @@ from schemas.artifacts import (
 from schemas.config import Config, PromoteConfig
 from schemas.errors import RunFailedError, UsageError
 from schemas.files import make_temp_dir, write_text
-from schemas.layout import DECISION, MODEL_CARD, PREPROCESSING, WEIGHTS, Layout
+from schemas.layout import DECISION, MODEL_CARD, PREPROCESSING, WEIGHTS, Job, Layout
 
 ARTIFACT_FILES = (WEIGHTS, MODEL_CARD)
 DIVERGED = 10.0  # error this many times the best baseline's: the model did not learn
@@ -48,8 +54,8 @@ def _metric(policy: PromoteConfig, task: str) -> tuple[str, bool]:
 
 
 def notes(rows: list[dict[str, Any]], metric: str, lower: bool) -> dict[str, str]:
-    """A warning per trained model that does not beat the best baseline; 'diverged' when
-    its error is DIVERGED times the baseline's or more (it did not learn: never promoted)."""
+    """A warning per trained model that does not beat the best naive baseline; 'diverged'
+    when its error is DIVERGED times the baseline's or more (it did not learn: never promoted)."""
     sign = 1 if lower else -1
     baselines = [r for r in rows if r["kind"] == "baseline" and r["status"] == "ok"]
     if not baselines:
@@ -68,76 +74,152 @@ def notes(rows: list[dict[str, Any]], metric: str, lower: bool) -> dict[str, str
     return out
 
 
-def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> dict[str, Any]:
-    """The winner under the policy (or None), with the reason in words, true in every branch."""
+def _gates(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> list[dict[str, Any]]:
+    """The baselines the winner must beat: promote.must_beat, or the naive ones."""
+    present = {r["model"]: r for r in rows if r["kind"] != "model" and r["status"] == "ok"}
+    names = policy.must_beat if policy.must_beat is not None else [
+        n for n in NAIVE[task] if n in present]
+    unknown = [n for n in names if n not in present]
+    if unknown:
+        raise UsageError(f"promote.must_beat: {', '.join(unknown)} not among this run's "
+                         f"baselines ({', '.join(present) or 'none'}).")
+    return [present[n] for n in names]
+
+
+def _test_words(t: dict[str, Any]) -> str:
+    return f"paired permutation test on {t['n']} test items, p = {t['p_value']:.3g}"
+
+
+def _pick(top: dict[str, Any], eligible: list[dict[str, Any]], tests: dict[str, dict],
+          level: float, metric: str) -> tuple[dict[str, Any], list[str], str]:
+    """The cheapest model not significantly worse than the best, the tied, and why."""
+    tied = [top] + [r for r in eligible if r is not top and tests[r["model"]]["p_value"] > level]
+    winner = min(tied, key=lambda r: (r["params"], r.get("latency_ms") or 0.0))
+    reason = f"{top['model']} has the best mean {metric} ({_with_interval(top, metric)})"
+    if winner is not top:
+        t = tests[winner["model"]]
+        reason += (f"; {winner['model']} ({_with_interval(winner, metric)}) is not "
+                   f"significantly worse ({_test_words(t)} > {level}) and is cheaper "
+                   f"({winner['params']:,} parameters vs {top['params']:,}), so "
+                   f"{winner['model']} is promoted")
+    else:
+        worse = [r["model"] for r in eligible if r is not top and r not in tied]
+        close = [r for r in tied if r is not top]
+        reason += "".join(
+            f"; {r['model']} is not significantly worse ({_test_words(tests[r['model']])}) "
+            "but not cheaper" for r in close)
+        reason += ", so it is promoted"
+        if worse:
+            ps = ", ".join(f"{w} p = {tests[w]['p_value']:.3g}" for w in worse)
+            reason += (f" (significantly better than {', '.join(worse)}: paired permutation "
+                       f"tests on {tests[worse[0]]['n']} test items, {ps})")
+    return winner, [r["model"] for r in tied], reason
+
+
+def _with_interval(row: dict[str, Any], metric: str) -> str:
+    ci = (row.get("interval") or {}).get(metric) or {}
+    if ci.get("lo") is None:
+        return f"{row[metric]:.4g}"
+    return f"{row[metric]:.4g}, 95% interval {ci['lo']:.4g} to {ci['hi']:.4g}"
+
+
+def _references(winner: dict[str, Any], rows: list[dict[str, Any]], errors: dict[str, np.ndarray],
+                metric: str, sign: int) -> dict[str, str]:
+    """Whether the winner beats each reference baseline, with the paired test."""
+    out = {}
+    for r in rows:
+        if r["kind"] != "reference" or r["status"] != "ok" or r["model"] not in errors:
+            continue
+        t = paired_test(errors[r["model"]], errors[winner["model"]])
+        beats = sign * winner[metric] < sign * r[metric]
+        out[r["model"]] = (f"{winner['model']} {'beats' if beats else 'does NOT beat'} "
+                           f"{r['model']} ({metric} {winner[metric]:.4g} vs {r[metric]:.4g}; "
+                           f"better with {_test_words(t)})")
+    return out
+
+
+def _ungated(winner: dict[str, Any], rows: list[dict[str, Any]], metric: str,
+             key: Any) -> str:
+    """The reason's end when promote.must_beat is empty: true whether or not it beats them."""
+    naive = [r for r in rows if r["kind"] == "baseline" and r["status"] == "ok"]
+    if not naive:
+        return ". promote.must_beat is empty, so no baseline gates it."
+    base = min(naive, key=key)
+    if key(winner) < key(base):
+        return f". It beats the best baseline, {base['model']} ({base[metric]:.4g})."
+    return (f". It does NOT beat the best baseline, {base['model']} ({base[metric]:.4g}); it "
+            "is promoted only because promote.must_beat is empty.")
+
+
+def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig,
+           errors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The winner under the policy (or None), with the reason in words, true in every branch.
+    `errors`: each model's and baseline's per-item test errors on common items."""
     metric, lower = _metric(policy, task)
     sign = 1 if lower else -1
 
     def key(r: dict[str, Any]) -> float:
         return sign * r[metric]
 
+    gates = _gates(rows, task, policy)
     warned = notes(rows, metric, lower)
     models = [r for r in rows if r["kind"] == "model" and r["status"] == "ok"]
-    baselines = [r for r in rows if r["kind"] == "baseline"]
     decision: dict[str, Any] = {"metric": metric, "lower_is_better": lower, "winner": None,
-                                "notes": warned}
+                                "notes": warned, "level": policy.level,
+                                "must_beat": [g["model"] for g in gates]}
     if not models:
         return {**decision, "reason": "No model trained successfully, so nothing is promoted."}
     best = min(models, key=key)
-    base = min(baselines, key=key)
-    decision.update(best_model=best["model"], best_baseline=base["model"])
+    base = min(gates, key=key) if gates else None
+    decision.update(best_model=best["model"], best_baseline=base["model"] if base else None)
     sane = [r for r in models if not warned.get(r["model"], "").startswith("diverged")]
-    beaten = [r for r in sane if key(r) < key(base)] if policy.must_beat_baseline else sane
-    if not beaten:
-        why = ("every model diverged" if not sane else f"no model beats the best baseline: "
-               f"{best['model']} has {metric} {best[metric]:.4g}, {base['model']} has "
-               f"{base[metric]:.4g}")
+    eligible = [r for r in sane if all(key(r) < key(g) for g in gates)]
+    if not eligible:
+        why = ("every model diverged" if not sane else f"no model beats every baseline in "
+               f"promote.must_beat: {best['model']} has {metric} {best[metric]:.4g}, "
+               f"{base['model']} has {base[metric]:.4g}")  # type: ignore[index]
         return {**decision, "reason": f"{why[0].upper()}{why[1:]}. Nothing is promoted."}
-    top = min(beaten, key=key)
-    margin = policy.tolerance * abs(top[metric])
-    tied = [r for r in beaten if abs(r[metric] - top[metric]) <= margin]
-    winner = min(tied, key=lambda r: (r["params"], r["latency_ms"]))
-    reason = f"{top['model']} has the best {metric} ({top[metric]:.4g})"
-    if winner is not top:
-        reason += (f"; {winner['model']} ({winner[metric]:.4g}) is within the "
-                   f"{policy.tolerance:.0%} tolerance and is cheaper ({winner['params']:,} "
-                   f"parameters vs {top['params']:,}), so {winner['model']} is promoted")
+    top = min(eligible, key=key)
+    others = [r for r in rows if r["status"] == "ok" and r is not top and r["model"] in errors]
+    tests = {r["model"]: paired_test(errors[r["model"]], errors[top["model"]]) for r in others}
+    winner, tied, reason = _pick(top, eligible, tests, policy.level, metric)
+    if base:
+        reason += (f". It beats {', '.join(g['model'] for g in gates)} (best: {base['model']}, "
+                   f"{metric} {base[metric]:.4g}).")
     else:
-        reason += ", so it is promoted"
-    if key(winner) < key(base):
-        reason += f". It beats the best baseline, {base['model']} ({base[metric]:.4g})."
-    else:
-        reason += (f". It does NOT beat the best baseline, {base['model']} "
-                   f"({base[metric]:.4g}); it is promoted only because "
-                   "promote.must_beat_baseline is false.")
-    return {**decision, "winner": winner["model"], "tied": [r["model"] for r in tied],
-            "reason": reason}
+        reason += _ungated(winner, rows, metric, key)
+    return {**decision, "winner": winner["model"], "tied": tied, "reason": reason,
+            "tests": tests, "references": _references(winner, rows, errors, metric, sign)}
 
 
 def _budget(layout: Layout, rows: list[dict[str, Any]]) -> str:
     """The training budget in words, from a trained model's card (every model had it)."""
-    trained = [r["model"] for r in rows if r["kind"] == "model" and r["status"] == "ok"]
+    trained = [r for r in rows if r["kind"] == "model" and r["status"] == "ok"]
     if not trained:
         return "no model trained"
-    return Budget(**read(ModelCard, layout.card(trained[0])).budget).describe()
+    job = Job(trained[0]["model"], trained[0]["kept_seed"], 0)
+    return Budget(**read(ModelCard, layout.card(job)).budget).describe()
 
 
 def promote(cfg: Config) -> dict[str, Any]:
     """Decide, write promoted/ (model + preprocessing state + decision) and report.md."""
     layout = Layout(Path(cfg.out_dir))
     state = read_state(layout)
-    rows = read(Metrics, layout.metrics).rows()
-    decision = Decision.model_validate(decide(rows, state.task, cfg.promote))
+    metrics = read(Metrics, layout.metrics)
+    rows = metrics.rows()
+    errors = paired_errors(pl.read_parquet(layout.errors))
+    decision = Decision.model_validate(decide(rows, state.task, cfg.promote, errors))
     new = make_temp_dir(layout.root, ".promoted-")
     if decision.winner:
+        kept = next(r["kept_seed"] for r in rows if r["model"] == decision.winner)
         for name in ARTIFACT_FILES:
-            shutil.copy2(layout.model_dir(decision.winner) / name, new / name)
+            shutil.copy2(layout.job_dir(Job(decision.winner, kept, 0)) / name, new / name)
         write(new / PREPROCESSING, state)
     write(new / DECISION, decision)
     replace_dir(new, layout.promoted)
     write(layout.decision, decision)
     report = render_report(cfg, state, read_validation(layout), rows, decision,
-                           _budget(layout, rows))
+                           _budget(layout, rows), metrics.measured)
     write_text(layout.report, report)
     if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):
         raise RunFailedError(f"every model failed to train; see {layout.report}.")

@@ -11,7 +11,9 @@ from schemas.prepared import ClassifyState, ForecastState
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
         ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
-        ("latency_ms", "latency ms", "{:.3f}"), ("size_bytes", "size KiB", "{:.0f}"))
+        ("peak_rss_mib", "peak MiB", "{:.0f}"), ("latency_ms", "p50 ms", "{:.3f}"),
+        ("latency_p95_ms", "p95 ms", "{:.3f}"), ("throughput_per_s", "items/s", "{:,.0f}"),
+        ("size_bytes", "size KiB", "{:.0f}"))
 
 
 def _cell(value: Any, fmt: str, scale: float = 1.0) -> str:
@@ -23,6 +25,30 @@ def _cell(value: Any, fmt: str, scale: float = 1.0) -> str:
 def _names(values: list[Any]) -> str:
     """User-given names (classes, features, series ids), escaped, comma-separated."""
     return ", ".join(md_text(v) for v in values)
+
+
+def _score(row: dict[str, Any], metric: str) -> str:
+    """The mean, ± half the 95% interval when there is one."""
+    value = row.get(metric)
+    if value is None:
+        return "-"
+    ci = (row.get("interval") or {}).get(metric) or {}
+    if ci.get("lo") is None:
+        return f"{value:.4f}"
+    return f"{value:.4f} ± {(ci['hi'] - ci['lo']) / 2:.4f}"
+
+
+def measured_markdown(table: dict[str, dict[str, str]]) -> str:
+    """The "your data, measured" table: claim rows, a column per model."""
+    if not table:
+        return ""
+    models = [k for k in next(iter(table.values())) if k != "claim"]
+    head = ["", "the usual claim", *(md_text(m) for m in models)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, cells in table.items():
+        lines.append("| " + " | ".join([name, cells["claim"],
+                                        *(md_text(cells.get(m, "-")) for m in models)]) + " |")
+    return "\n".join(lines)
 
 
 def ranked(rows: list[dict[str, Any]], metric: str, lower: bool) -> list[dict[str, Any]]:
@@ -44,7 +70,7 @@ def leaderboard_table(rows: list[dict[str, Any]], task: str,
         if r["status"] != "ok":
             cells = ["failed"] * len(metrics) + ["-"] * len(COST)
         else:
-            cells = [_cell(r.get(m), "{:.4f}") for m in metrics] + [
+            cells = [_score(r, m) for m in metrics] + [
                 _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
         kind = r["kind"] + (" ⚠" if r["model"] in decision.notes else "") \
             + (" ✗" if r.get("learned") is False else "")
@@ -52,6 +78,8 @@ def leaderboard_table(rows: list[dict[str, Any]], task: str,
     lines += [f"\n⚠ {md_text(m)}: {md_text(n, LONG)}" for m, n in decision.notes.items()]
     lines += [f"\n✗ {md_text(r['model'])}: {md_text(r['diagnosis'], LONG)}" for r in rows
               if r.get("diagnosis")]
+    lines += [f"\n* {md_text(r['model'])}: {md_text(r['note'], LONG)}" for r in rows
+              if r.get("note")]
     return "\n".join(lines)
 
 
@@ -89,13 +117,23 @@ def _data_lines(state: ForecastState | ClassifyState, validation: ValidationRepo
     ]
 
 
+def _evidence(cfg: Config, decision: Decision) -> list[str]:
+    """The paired tests behind the decision, and the references."""
+    lines = [f"- {md_text(decision.best_model or '')} vs {md_text(name)}: mean error "
+             f"difference {t['mean_diff']:+.4g} over {t['n']} items, p = {t['p_value']:.3g}"
+             + (" (not significantly worse: tied)" if name in decision.tied else "")
+             for name, t in decision.tests.items()]
+    return lines + [f"- {md_text(text, LONG)}" for text in decision.references.values()]
+
+
 def render_report(cfg: Config, state: ForecastState | ClassifyState,
                   validation: ValidationReport, rows: list[dict[str, Any]],
-                  decision: Decision, budget: str) -> str:
+                  decision: Decision, budget: str, measured: dict[str, dict[str, str]]) -> str:
     """The whole report.md."""
     winner = md_text(decision.winner or "none")
     failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
               for r in rows if r["status"] != "ok"]
+    runs = next((r for r in rows if r["kind"] == "model" and r["status"] == "ok"), {})
     return "\n".join([
         f"# seqarena report: {md_code(validation.file, LONG)}", "",
         f"**Promoted: {winner}.** {md_text(decision.reason, LONG)}", "",
@@ -105,13 +143,22 @@ def render_report(cfg: Config, state: ForecastState | ClassifyState,
         f"## Leaderboard (test split, ranked by {decision.metric}, "
         f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
         leaderboard_table(rows, state.task, decision), "",
-        "Latency: median of batch-1 predictions on the CPU threads of one training process. "
-        f"Every model trained with the same budget: {budget}; seed {cfg.train.seed}.",
+        f"Scores: mean ± half the 95% interval over {runs.get('runs', 1)} runs per model "
+        f"({runs.get('seeds', 1)} seeds x {runs.get('folds', 1)} folds; seeds "
+        f"{', '.join(map(str, cfg.seeds()))}). Every model trained with the same budget: "
+        f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
+        "runs; latency p50/p95 at batch 1 and throughput at a large batch were measured after "
+        f"all training, one model at a time, on {cfg.train.threads} thread(s).",
         "",
         *failed,
+        "## Evidence (paired tests on the same test items)", "",
+        *_evidence(cfg, decision), "",
+        "## Your data, measured", "",
+        measured_markdown(measured), "",
         "## Policy", "",
-        f"- primary metric: {decision.metric}; a model must beat the best baseline: "
-        f"{cfg.promote.must_beat_baseline}",
-        f"- models within {cfg.promote.tolerance:.0%} of the best count as tied; among them "
-        "the one with fewer parameters, then lower latency, wins", "",
+        f"- primary metric: {decision.metric}; the winner must beat: "
+        f"{', '.join(decision.must_beat) or 'nothing (promote.must_beat is empty)'}",
+        f"- a model is tied with the best unless a one-sided paired permutation test on the "
+        f"per-item test errors (averaged over seeds) finds it worse at level {decision.level}; "
+        "among the tied, the one with fewer parameters, then lower latency, wins", "",
     ])

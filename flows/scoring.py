@@ -17,7 +17,7 @@ from torchmetrics.functional.regression import (
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
     """A float64 tensor of `a` (float64 keeps the metrics exact to ~1e-12)."""
-    return torch.as_tensor(np.asarray(a, dtype=np.float64))
+    return torch.as_tensor(np.ascontiguousarray(a, dtype=np.float64))  # views: strided
 
 
 def _scaled(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> tuple[torch.Tensor, ...]:

@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from flows.procs import crash_point
 from modules.budget import Budget, plan_batch, plan_budget
 from modules.lit import build_module
+from modules.memory import PeakMemory
 from modules.training import (
     BestWeights,
     PlateauLR,
@@ -28,7 +29,7 @@ from schemas.artifacts import ModelCard, read_arrays, read_state, write
 from schemas.config import Config, TrainConfig
 from schemas.errors import RunFailedError
 from schemas.files import atomic_write
-from schemas.layout import Layout
+from schemas.layout import Job, Layout
 
 
 def _callbacks(budget: Budget, best: BestWeights) -> list[pl.Callback]:
@@ -61,27 +62,31 @@ def _stopped(trainer: pl.Trainer, budget: Budget, callbacks: list[pl.Callback]) 
 
 
 def _fit(module: pl.LightningModule, tensors: tuple[tuple, tuple], budget: Budget,
-         tc: TrainConfig) -> tuple[pl.Trainer, BestWeights, list[pl.Callback], float]:
-    """Train under the budget; the trainer, the best weights, the callbacks, the seconds."""
-    train = TensorBatches(tensors[0], budget.batch_size, True, tc.seed)
+         tc: TrainConfig, seed: int) -> tuple[pl.Trainer, BestWeights, list[pl.Callback], float,
+                                              PeakMemory]:
+    """Train under the budget; the trainer, the best weights, the callbacks, the seconds and
+    the peak memory."""
+    train = TensorBatches(tensors[0], budget.batch_size, True, seed)
     val = TensorBatches(tensors[1], 4 * budget.batch_size)
     best = BestWeights()
     callbacks = _callbacks(budget, best)
     trainer = _trainer(budget, tc.accelerator, tc.grad_clip, callbacks)
-    start = time.perf_counter()
-    trainer.fit(module, train, val)
-    return trainer, best, callbacks, time.perf_counter() - start
+    with PeakMemory() as memory:
+        start = time.perf_counter()
+        trainer.fit(module, train, val)
+        seconds = time.perf_counter() - start
+    return trainer, best, callbacks, seconds, memory
 
 
-def train_model(cfg: Config, name: str) -> dict[str, Any]:
-    """Train the model `name` of cfg.models; write models/NAME/{weights.safetensors,model.json}."""
+def train_model(cfg: Config, job: Job) -> dict[str, Any]:
+    """Train one job (model, seed, fold); write models/NAME/fold-K/seed-S/{weights,model.json}."""
     quiet_lightning()
-    tc, spec = cfg.train, cfg.models[name]
+    name, tc, spec = job.name, cfg.train, cfg.models[job.name]
     torch.set_num_threads(tc.threads)
-    seed_everything(tc.seed)
+    seed_everything(job.seed)
     crash_point(f"train:{name}")
     layout = Layout(Path(cfg.out_dir))
-    state, arrays = read_state(layout), read_arrays(layout)
+    state, arrays = read_state(layout, job.fold), read_arrays(layout, job.fold)
     task = state.task
     tensors = split_tensors(arrays, task, "train"), split_tensors(arrays, task, "val")
     batch = plan_batch(tc, len(arrays["y_train"]))
@@ -89,19 +94,31 @@ def train_model(cfg: Config, name: str) -> dict[str, Any]:
     n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state.classes)
     module = build_module(task, spec, arrays.n_features, n_out, tc.lr, tc.weight_decay)
     module.warmup_steps = budget.warmup_steps
-    trainer, best, callbacks, seconds = _fit(module, tensors, budget, tc)
+    trainer, best, callbacks, seconds, memory = _fit(module, tensors, budget, tc, job.seed)
     if best.state is None:
-        raise RunFailedError(f"model '{name}': the validation loss was never finite "
-                             "(training diverged); try a lower train.lr.")
+        raise RunFailedError(f"model '{name}' (seed {job.seed}, fold {job.fold}): the validation "
+                             "loss was never finite (training diverged); try a lower train.lr.")
     weights = {k: v.contiguous().cpu() for k, v in best.state.items()}
-    atomic_write(layout.weights(name), lambda p: save_file(weights, str(p)))
+    atomic_write(layout.weights(job), lambda p: save_file(weights, str(p)))
     steps = trainer.global_step
     card = ModelCard(
         name=name, task=task, spec=spec, n_features=arrays.n_features, n_out=int(n_out),
         params=sum(p.numel() for p in module.parameters()), train_seconds=seconds,
         steps=steps, ms_per_step=1000 * seconds / max(steps, 1), best_step=best.best_step,
         best_val_loss=best.best, val_improved=best.learned,
-        stopped=_stopped(trainer, budget, callbacks), budget=asdict(budget), seed=tc.seed,
-        threads=tc.threads, history=best.history)
-    write(layout.card(name), card)
+        stopped=_stopped(trainer, budget, callbacks), budget=asdict(budget), seed=job.seed,
+        fold=job.fold, threads=tc.threads, peak_rss_mib=memory.rss_mib,
+        rss_growth_mib=memory.growth_mib,
+        peak_torch_mib=memory.torch_mib, history=best.history)
+    write(layout.card(job), card)
     return card.model_dump(mode="json")
+
+
+def jobs_of(cfg: Config, names: list[str] | None = None) -> list[Job]:
+    """The trainings the prepared data asks for: model x fold (forecast.folds) x seed."""
+    return cfg.jobs(getattr(read_state(Layout(Path(cfg.out_dir))), "folds", 1), names)
+
+
+def train_jobs(cfg: Config, name: str) -> list[dict[str, Any]]:
+    """Every training of model `name`, one after another (`seqarena stage train`)."""
+    return [train_model(cfg, job) for job in jobs_of(cfg, [name])]

@@ -64,7 +64,11 @@ class ModelCard(Artifact):
     stopped: Literal["early_stopping", "max_steps", "max_minutes"] = "max_steps"
     budget: dict[str, Any] = Field(default_factory=dict)
     seed: int = 0
+    fold: int = 0
     threads: int = 1
+    peak_rss_mib: float | None = None
+    rss_growth_mib: float | None = None
+    peak_torch_mib: float | None = None
     history: list[CheckRecord] = Field(default_factory=list)
 
 
@@ -74,25 +78,53 @@ LOWER_IS_BETTER = {"mae": True, "rmse": True, "smape": True, "mase": True,
                    "accuracy": False, "macro_f1": False}
 METRICS = {"forecast": ("mae", "rmse", "smape", "mase"), "classify": ("accuracy", "macro_f1")}
 DEFAULT_METRIC = {"forecast": "mase", "classify": "macro_f1"}
+NAIVE = {"forecast": ("naive", "seasonal_naive"), "classify": ("majority",)}  # must_beat default
 
 
-class Row(BaseModel):
-    """One leaderboard row: a model or a baseline, its scores on the test split and its cost."""
+class Interval(BaseModel):
+    """A metric over a model's runs (seeds x folds): mean, sample sd and a 95% Student-t
+    interval (sd, lo and hi are None for a single run)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["model", "baseline"]
+    mean: float
+    sd: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    n: int = 1
+
+
+class Row(BaseModel):
+    """One leaderboard row: a model, a baseline or a reference; its test scores (means over
+    runs, with intervals), its error profile and its cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["model", "baseline", "reference"]
     status: Literal["ok", "failed"]
     params: int = 0
     size_bytes: int = 0
     arch: str | None = None
+    runs: int | None = None
+    seeds: int | None = None
+    folds: int | None = None
     train_seconds: float | None = None
     ms_per_step: float | None = None
     steps: int | None = None
     best_step: int | None = None
+    peak_rss_mib: float | None = None
+    rss_growth_mib: float | None = None
+    peak_torch_mib: float | None = None
+    kept_seed: int | None = None
     latency_ms: float | None = None
+    latency_p95_ms: float | None = None
+    batch: int | None = None
+    batch_latency_ms: float | None = None
+    batch_latency_p95_ms: float | None = None
+    throughput_per_s: float | None = None
     learned: bool | None = None
     diagnosis: str | None = None
+    note: str | None = None
     error: str | None = None
     mae: float | None = None
     rmse: float | None = None
@@ -100,13 +132,18 @@ class Row(BaseModel):
     mase: float | None = None
     accuracy: float | None = None
     macro_f1: float | None = None
+    interval: dict[str, Interval] = Field(default_factory=dict)
+    profile: list[Any] = Field(default_factory=list, description=(
+        "forecast: MASE per horizon step; classify: error rate per sequence-length bucket"))
 
 
 class Metrics(Artifact):
-    """metrics.json: every row of the leaderboard by name (DVC shows and diffs it)."""
+    """metrics.json: every row of the leaderboard by name (DVC shows and diffs it), and the
+    "your data, measured" table (claim -> architecture -> measured value)."""
 
     task: Task
     models: dict[str, Row]
+    measured: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     def rows(self) -> list[dict[str, Any]]:
         """Rows as dicts with their `model` name, unset values left out."""
@@ -125,6 +162,12 @@ class Decision(Artifact):
     best_model: str | None = None
     best_baseline: str | None = None
     tied: list[str] = Field(default_factory=list)
+    level: float = 0.05
+    must_beat: list[str] = Field(default_factory=list)
+    tests: dict[str, dict[str, Any]] = Field(default_factory=dict, description=(
+        "the paired test of the best model against each other model and baseline"))
+    references: dict[str, str] = Field(default_factory=dict, description=(
+        "whether the winner beats each reference baseline, in words"))
 
 
 # ---- reading and writing ---------------------------------------------------------------------
@@ -182,17 +225,17 @@ def read_prepared(path: Path) -> ForecastState | ClassifyState:
     return parse(ClassifyState if classify else ForecastState, raw, path)
 
 
-def read_state(layout: Layout) -> ForecastState | ClassifyState:
-    """prepared/state.json, as the task's state."""
-    return read_prepared(layout.state)
+def read_state(layout: Layout, fold: int = 0) -> ForecastState | ClassifyState:
+    """A fold's prepared state (prepared/state.json for the holdout), as the task's state."""
+    return read_prepared(layout.state_of(fold))
 
 
-def write_arrays(layout: Layout, arrays: dict[str, np.ndarray]) -> Path:
-    """prepared/arrays.npz: the prepared tensors."""
+def write_arrays(layout: Layout, arrays: dict[str, np.ndarray], fold: int = 0) -> Path:
+    """A fold's prepared tensors (prepared/arrays.npz for the holdout)."""
     def save(path: Path) -> None:
         with path.open("wb") as f:
             np.savez(f, **arrays)
-    return atomic_write(layout.arrays, save)
+    return atomic_write(layout.arrays_of(fold), save)
 
 
 class PreparedArrays(dict[str, np.ndarray]):
@@ -212,9 +255,9 @@ class PreparedArrays(dict[str, np.ndarray]):
         return int((self["series"] if "series" in self else self["x_train"]).shape[-1])
 
 
-def read_arrays(layout: Layout) -> PreparedArrays:
-    """The prepared tensors, read without pickle."""
-    with np.load(layout.arrays, allow_pickle=False) as z:
+def read_arrays(layout: Layout, fold: int = 0) -> PreparedArrays:
+    """A fold's prepared tensors, read without pickle."""
+    with np.load(layout.arrays_of(fold), allow_pickle=False) as z:
         return PreparedArrays({k: z[k] for k in z.files})
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from schemas.defects import Policy
 from schemas.errors import UsageError
+from schemas.layout import Job
 from schemas.specs import ARCHS, ModelSpec
 
 Task = Literal["forecast", "classify"]
@@ -76,6 +77,9 @@ class ForecastConfig(Strict):
         "quarterly 4, yearly 1, otherwise 1)"))
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
+    folds: int = Field(1, ge=1, le=20, description=(
+        "rolling origins (expanding window): fold 0 is the holdout; fold k moves the cut-off "
+        "back k test lengths; everything is refitted per fold on its training rows"))
 
 
 class ClassifyConfig(Strict):
@@ -107,18 +111,32 @@ class TrainConfig(Strict):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     grad_clip: float = Field(1.0, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="the first seed; runs use seed .. seed+seeds-1")
+    seeds: int = Field(2, ge=1, le=50, description=(
+        "trainings per model and fold, one seed each, each in its own process"))
     workers: int = Field(0, ge=0, description="parallel training processes; 0 = CPU cores")
     threads: int = Field(1, ge=1, description="torch threads per training process")
     accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+
+
+class EvaluateConfig(Strict):
+    """What the test split is scored against besides the naive baselines."""
+
+    references: bool = Field(True, description=(
+        "reference baselines from maintained libraries: AutoETS (statsforecast) refitted at "
+        "every test origin; 1-NN DTW (aeon) over train+val sequences"))
 
 
 class PromoteConfig(Strict):
     """How the winner is chosen."""
 
     metric: str | None = Field(None, description="default: mase (forecast), macro_f1 (classify)")
-    tolerance: float = Field(0.02, ge=0, description="relative gap to the best still counted a tie")
-    must_beat_baseline: bool = True
+    level: float = Field(0.05, gt=0, lt=1, description=(
+        "a model is tied with the best unless a paired test finds it worse at this level; "
+        "the cheapest tied model wins"))
+    must_beat: list[str] | None = Field(None, description=(
+        "baselines the winner must beat on the metric; null: the naive ones (naive, "
+        "seasonal_naive, majority); []: none"))
 
 
 def default_models() -> dict[str, Any]:
@@ -142,6 +160,7 @@ class Config(Strict):
     validation: ValidationConfig = ValidationConfig()
     models: dict[str, ModelSpec] = Field(default_factory=default_models, validate_default=True)
     train: TrainConfig = TrainConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
     promote: PromoteConfig = PromoteConfig()
     out_dir: str = "results"
 
@@ -167,6 +186,15 @@ class Config(Strict):
                 raise ValueError(f"model name(s) {', '.join(map(repr, bad))} not allowed: "
                                  f"use {MODEL_NAME_RULE}")
         return models
+
+    def seeds(self) -> list[int]:
+        """The seeds every model is trained with."""
+        return [self.train.seed + i for i in range(self.train.seeds)]
+
+    def jobs(self, folds: int = 1, names: list[str] | None = None) -> list[Job]:
+        """Every training of the comparison (or of `names`): model x fold x seed."""
+        return [Job(name, seed, fold) for name in (names or list(self.models))
+                for fold in range(folds) for seed in self.seeds()]
 
     @model_validator(mode="after")
     def _some_model(self) -> Config:

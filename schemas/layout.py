@@ -8,11 +8,25 @@ from pathlib import Path
 # the names at the top of an output folder, each a link into its `latest` run (flows/runs.py)
 PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantine.csv",
              "quarantine.parquet", "prepared", "models", "metrics.json", "leaderboard.csv",
-             "decision.json", "report.md", "promoted")
+             "errors.parquet", "decision.json", "report.md", "promoted")
 
 # the files of a model folder (models/NAME/, promoted/, versions/vNNNN/)
 WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
 DECISION = "decision.json"
+
+
+@dataclass(frozen=True, order=True)
+class Job:
+    """One training of the fan-out: model `name` with seed `seed` on fold `fold` (0 is the
+    holdout: the latest origin; fold k moves the forecast cut-off back k test lengths)."""
+
+    name: str
+    seed: int = 0
+    fold: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/fold-{self.fold}/seed-{self.seed}"
 
 
 @dataclass(frozen=True)
@@ -45,26 +59,45 @@ class Layout:
     def prepared(self) -> Path:
         return self.root / "prepared"
 
+    def fold_dir(self, fold: int = 0) -> Path:
+        """prepared/ holds fold 0 (the holdout); prepared/fold-K/ the earlier origins."""
+        return self.prepared if fold == 0 else self.prepared / f"fold-{fold}"
+
+    def arrays_of(self, fold: int = 0) -> Path:
+        return self.fold_dir(fold) / "arrays.npz"
+
+    def state_of(self, fold: int = 0) -> Path:
+        return self.fold_dir(fold) / "state.json"
+
     @property
     def arrays(self) -> Path:
-        return self.prepared / "arrays.npz"
+        return self.arrays_of(0)
 
     @property
     def state(self) -> Path:
-        return self.prepared / "state.json"
+        return self.state_of(0)
 
     @property
     def models(self) -> Path:
         return self.root / "models"
 
     def model_dir(self, name: str) -> Path:
+        """Every training of one model (one DVC output per model)."""
         return self.models / name
 
-    def weights(self, name: str) -> Path:
-        return self.model_dir(name) / WEIGHTS
+    def job_dir(self, job: Job) -> Path:
+        return self.models / job.key
 
-    def card(self, name: str) -> Path:
-        return self.model_dir(name) / MODEL_CARD
+    def weights(self, job: Job) -> Path:
+        return self.job_dir(job) / WEIGHTS
+
+    def card(self, job: Job) -> Path:
+        return self.job_dir(job) / MODEL_CARD
+
+    @property
+    def errors(self) -> Path:
+        """Per-item test errors of every model, seed and fold (the paired tests read them)."""
+        return self.root / "errors.parquet"
 
     @property
     def metrics(self) -> Path:

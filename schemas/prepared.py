@@ -109,6 +109,8 @@ class ForecastState(PreparedState):
         "forecast settings inferred from the data (season, lookback), not given"))
     val_fraction: float = 0.15
     test_fraction: float = 0.15
+    fold: int = Field(0, ge=0, description="0: the holdout; k: the cut-off k test lengths back")
+    folds: int = Field(1, ge=1, description="rolling origins in this comparison")
 
     @property
     def target(self) -> str:

@@ -51,7 +51,8 @@ def tiny_config(data: Path, out: Path, **overrides: object) -> Config:
     """A config with tiny models and a two-epoch budget."""
     base = {"data.path": str(data), "out_dir": str(out), "models": TINY_MODELS,
             "train.max_epochs": 2, "train.patience": 2, "train.batch_size": 16,
-            "train.workers": 2, "forecast.lookback": 8, "forecast.horizon": 3}
+            "train.workers": 2, "train.seeds": 1,
+            "evaluate.references": False, "forecast.lookback": 8, "forecast.horizon": 3}
     return load_config(None, {**base, **overrides})
 
 
@@ -60,12 +61,12 @@ def run_stages(cfg: Config) -> dict:
     from flows.evaluate import evaluate
     from flows.preprocess import preprocess
     from flows.promote import promote
-    from flows.train import train_model
+    from flows.train import train_jobs
     from flows.validate import validate
 
     validate(cfg)
     preprocess(cfg)
     for name in cfg.models:
-        train_model(cfg, name)
+        train_jobs(cfg, name)
     evaluate(cfg)
     return promote(cfg)

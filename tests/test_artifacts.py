@@ -23,7 +23,7 @@ from tests.helpers import run_stages, tiny_config
 @pytest.fixture
 def forecast_run(forecast_csv: Path, tmp_path: Path) -> Path:
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"gru": {"hidden": 4, "layers": 1}},
-                      **{"train.max_epochs": 1, "promote.must_beat_baseline": False})
+                      **{"train.max_epochs": 1, "promote.must_beat": []})
     run_stages(cfg)
     return Path(cfg.out_dir)
 

@@ -27,7 +27,7 @@ from schemas.artifacts import read_arrays
 from schemas.config import TrainConfig
 from schemas.errors import UsageError
 from schemas.files import read_json
-from schemas.layout import Layout
+from schemas.layout import Job, Layout
 from schemas.specs import RecurrentSpec
 from tests.helpers import forecast_frame, run_stages, tiny_config
 
@@ -60,7 +60,7 @@ def _no_learning(csv: Path, out: Path, min_steps: int) -> dict:
                          "train.min_steps": min_steps})
     validate(cfg)
     preprocess(cfg)
-    return train_model(cfg, "gru")
+    return train_model(cfg, Job("gru"))
 
 
 def test_early_stopping_cannot_stop_before_min_steps(forecast_csv: Path, tmp_path: Path) -> None:
@@ -89,7 +89,7 @@ def test_a_model_that_learns_is_not_flagged(tmp_path: Path) -> None:
                          "forecast.lookback": 16})
     validate(cfg)
     preprocess(cfg)
-    assert train_model(cfg, "lstm")["val_improved"]
+    assert train_model(cfg, Job("lstm"))["val_improved"]
     row = next(r for r in evaluate(cfg) if r["model"] == "lstm")
     assert row["learned"] is True and row.get("diagnosis") is None
 
@@ -219,7 +219,7 @@ def test_monthly_forecasts_are_dated_by_calendar_months(tmp_path: Path) -> None:
     path = tmp_path / "monthly.csv"
     pl.DataFrame({"ds": months, "y": 100 + t + 10 * np.sin(2 * np.pi * t / 12)}).write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", models={"lstm": {"hidden": 4, "layers": 1}},
-                      **{"promote.must_beat_baseline": False, "train.max_epochs": 1})
+                      **{"promote.must_beat": [], "train.max_epochs": 1})
     run_stages(cfg)
     out = predict_file(path, Path(cfg.out_dir) / "promoted", tmp_path / "pred.csv")
     assert out["ds"].to_list() == [date(2012, 1, 1), date(2012, 2, 1), date(2012, 3, 1)]

@@ -68,7 +68,7 @@ def test_console_script_bad_data_has_no_traceback(tmp_path: Path) -> None:
 def test_predict_forecast(capsys: pytest.CaptureFixture, forecast_csv: Path,
                           tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "run", models={"gru": {"hidden": 8}},
-                      **{"promote.must_beat_baseline": False})
+                      **{"promote.must_beat": []})
     run_stages(cfg)
     out = tmp_path / "pred.csv"
     code, text = _run(capsys, "predict", str(forecast_csv), "--model",
@@ -84,7 +84,7 @@ def test_predict_forecast(capsys: pytest.CaptureFixture, forecast_csv: Path,
 def test_predict_classify(capsys: pytest.CaptureFixture, classify_csv: Path,
                           tmp_path: Path) -> None:
     cfg = tiny_config(classify_csv, tmp_path / "run", models={"gru": {"hidden": 8}},
-                      **{"promote.must_beat_baseline": False})
+                      **{"promote.must_beat": []})
     run_stages(cfg)
     new = tmp_path / "new.csv"
     classify_frame(n_seq=5, seed=3).drop("label").write_csv(new)

@@ -78,7 +78,7 @@ def test_impossible_model_size_is_named_before_anything_trains(
 
 def test_scheduling_sizes_models_without_allocating_them(monkeypatch: pytest.MonkeyPatch) -> None:
     import modules.lit
-    from flows.pipeline import largest_first
+    from flows.fanout import largest_first
 
     built, real = [], modules.lit.build_module
 
@@ -92,7 +92,10 @@ def test_scheduling_sizes_models_without_allocating_them(monkeypatch: pytest.Mon
         "small": {"arch": "gru", "hidden": 4},
         "widest": {"arch": "lstm", "hidden": 256, "layers": 2},
         "mid": {"arch": "transformer", "d_model": 64}}})
-    assert largest_first(cfg) == ["widest", "mid", "small"]
+    jobs = largest_first(cfg, cfg.jobs(folds=2))
+    assert [j.name for j in jobs][::4] == ["widest", "mid", "small"]  # 2 folds x 2 seeds each
+    assert [(j.fold, j.seed) for j in jobs[:4]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert len(jobs) == 12
     assert built and set(built) == {"meta"}  # shapes only: a 10^10-weight model costs nothing
 
 

@@ -29,7 +29,7 @@ def prefect_server() -> Iterator[None]:
 
 def test_flow_trains_every_model_and_promotes(prefect_server: None, forecast_csv: Path,
                                               tmp_path: Path) -> None:
-    cfg = tiny_config(forecast_csv, tmp_path / "out", **{"promote.must_beat_baseline": False})
+    cfg = tiny_config(forecast_csv, tmp_path / "out", **{"promote.must_beat": []})
     decision = run_compare(cfg)
     layout = Layout(tmp_path / "out")
     models = read_json(layout.metrics)["models"]
@@ -82,7 +82,7 @@ def test_flow_follows_the_quarantine_policy(prefect_server: None, tmp_path: Path
     forecast_frame(n_series=3).filter(~gap).write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", models={"rnn": {"hidden": 4}},
                       **{"validation.policy.gaps": "quarantine", "train.max_epochs": 1,
-                         "promote.must_beat_baseline": False})
+                         "promote.must_beat": []})
     run_compare(cfg)
     layout = Layout(tmp_path / "out")
     report = read_json(layout.validation)

@@ -33,8 +33,9 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
     params = {"data": {"path": str(data)}, "models": TINY_MODELS, "out_dir": str(tmp_path),
               "train": {"max_epochs": epochs, "max_steps": 10_000_000, "patience": epochs,
-                        "batch_size": 16, "workers": 2},
-              "forecast": {"lookback": 8, "horizon": 3}, "promote": {"must_beat_baseline": False}}
+                        "batch_size": 16, "workers": 2, "seeds": 1},
+              "evaluate": {"references": False},
+              "forecast": {"lookback": 8, "horizon": 3}, "promote": {"must_beat": []}}
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
@@ -102,7 +103,8 @@ def test_a_killed_worker_costs_no_model(tmp_path: Path, forecast_csv: Path) -> N
     _, stderr = proc.communicate(timeout=600)
     assert proc.returncode == 0, stderr
     assert (tmp_path / "m").exists()  # the crash did happen
-    assert "gru          its training process died; training it again alone" in stderr
+    assert "gru/fold-0/seed-0            its training process died; training it again alone" \
+        in stderr
     models = read_json(out / "metrics.json")["models"]
     assert all(models[m]["status"] == "ok" for m in TINY_MODELS), models
     assert (out / "promoted" / "weights.safetensors").exists()

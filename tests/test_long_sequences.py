@@ -17,7 +17,7 @@ from flows.train import train_model
 from flows.validate import validate
 from schemas.artifacts import read_arrays
 from schemas.files import read_json
-from schemas.layout import Layout
+from schemas.layout import Job, Layout
 from tests.helpers import classify_frame, tiny_config
 
 LONG = 100_000
@@ -43,7 +43,7 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
         long_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"
     cfg = tiny_config(long_csv, out, models={"gru": {"hidden": 4}}, **{
-        "train.max_epochs": 1, "promote.must_beat_baseline": False})
+        "train.max_epochs": 1, "promote.must_beat": []})
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     validate(cfg)
@@ -60,7 +60,7 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
     lengths = np.concatenate([arrays[f"len_{s}"] for s in ("train", "val", "test")])
     assert lengths.max() == 4096
     assert sum(len(arrays[f"x_{s}"]) for s in ("train", "val", "test")) == lengths.sum()
-    train_model(cfg, "gru")
+    train_model(cfg, Job("gru"))
     evaluate(cfg)
     promote(cfg)
     report = layout.report.read_text()

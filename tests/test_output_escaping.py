@@ -86,7 +86,7 @@ def test_hostile_labels_and_columns_are_escaped_in_every_report(tmp_path: Path) 
     data = tmp_path / "data<i>|x.parquet"
     nasty_frame().write_parquet(data)
     cfg = tiny_config(data, tmp_path / "out", models={"gru": {"hidden": 4, "layers": 1}},
-                      **{"promote.must_beat_baseline": False,
+                      **{"promote.must_beat": [],
                          "validation.policy.missing": "quarantine"})
     run_stages(cfg)
     layout = Layout(tmp_path / "out")

@@ -131,3 +131,13 @@ def test_length_buckets_cover_every_sequence_and_none_is_empty(seed: int) -> Non
     assert all(a["max_length"] < b["min_length"] for a, b in pairwise(got))
     errors = sum(b["error_rate"] * b["n"] for b in got)
     assert errors == pytest.approx(np.sum(y != yhat))
+
+
+def test_forecast_metrics_take_strided_views() -> None:
+    """Seasonal naive forecasts are column picks of the windows: a non-contiguous view."""
+    x = np.arange(40, dtype=np.float64).reshape(2, 20)
+    yhat = x[:, [13, 14, 15]]  # strided, as forecast_naive builds it
+    y = yhat + 1.0
+    m = forecast_metrics(y, yhat, np.ones(2))
+    assert m["mae"] == pytest.approx(1.0) and m["mase"] == pytest.approx(1.0)
+    assert horizon_errors(y, yhat, np.ones(2)) == pytest.approx([1.0, 1.0, 1.0])

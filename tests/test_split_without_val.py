@@ -45,7 +45,7 @@ def test_val_is_carved_from_train_when_the_split_column_has_none(
     code, text = _cli(capsys, "validate", str(path), "--out", str(tmp_path / "check"))
     assert code == 0 and "1200 of 1200 rows used, 0 quarantined" in text
     cfg = tiny_config(path, tmp_path / "out", models={"gru": {"hidden": 4}},
-                      **{"train.max_epochs": 1, "promote.must_beat_baseline": False})
+                      **{"train.max_epochs": 1, "promote.must_beat": []})
     run_stages(cfg)
     state = read_json(Layout(tmp_path / "out").state)
     assert state["val_carved"] == {"count": 6, "unit": "sequences", "how": "stratified by label"}

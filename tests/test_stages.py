@@ -17,7 +17,7 @@ from modules.training import split_tensors
 from schemas.artifacts import read_arrays, read_prepared
 from schemas.errors import RunFailedError
 from schemas.files import read_json
-from schemas.layout import Layout
+from schemas.layout import Job, Layout
 from tests.helpers import run_stages, tiny_config
 
 
@@ -26,7 +26,7 @@ def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.Fixture
                                               tmp_path: Path) -> None:
     data = request.getfixturevalue(f"{kind}_csv")
     cfg = tiny_config(data, tmp_path / "out", **{"train.max_epochs": 3,
-                                                 "promote.must_beat_baseline": False})
+                                                 "promote.must_beat": []})
     decision = run_stages(cfg)
     layout = Layout(tmp_path / "out")
     metrics = read_json(layout.metrics)["models"]
@@ -43,9 +43,10 @@ def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.Fixture
     state = read_prepared(layout.promoted / "preprocessing.json")
     arrays = read_arrays(layout)
     out = predict(module, split_tensors(arrays, kind, "test")[:-1])
-    from flows.evaluate import _score
+    from flows.evaluate import score
 
-    assert _score(state, arrays, out)[decision["metric"]] == pytest.approx(
+    run = score(state, arrays, out, winner, "model", 0, 0)
+    assert run.metrics[decision["metric"]] == pytest.approx(
         metrics[winner][decision["metric"]], rel=1e-6)
 
 
@@ -56,9 +57,10 @@ def test_same_seed_same_metrics(forecast_csv: Path, tmp_path: Path) -> None:
                           models={"gru": {"hidden": 8, "layers": 1}})
         validate(cfg)
         preprocess(cfg)
-        train_model(cfg, "gru")
-        runs.append(read_json(Path(cfg.out_dir) / "models" / "gru" / "model.json"))
-        runs[-1]["weights"] = (Path(cfg.out_dir) / "models/gru/weights.safetensors").read_bytes()
+        train_model(cfg, Job("gru"))
+        job = Layout(Path(cfg.out_dir)).job_dir(Job("gru"))
+        runs.append(read_json(job / "model.json"))
+        runs[-1]["weights"] = (job / "weights.safetensors").read_bytes()
     assert runs[0]["history"] == runs[1]["history"]
     assert runs[0]["weights"] == runs[1]["weights"]
 
@@ -79,12 +81,13 @@ def test_weights_are_safetensors_not_pickle(forecast_csv: Path, tmp_path: Path) 
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}})
     validate(cfg)
     preprocess(cfg)
-    train_model(cfg, "rnn")
-    blob = (tmp_path / "out/models/rnn/weights.safetensors").read_bytes()
+    train_model(cfg, Job("rnn"))
+    blob = (tmp_path / "out/models/rnn/fold-0/seed-0/weights.safetensors").read_bytes()
     assert not blob.startswith(b"PK") and not blob.startswith(b"\x80")  # not zip / pickle
-    module, _ = load_model(tmp_path / "out/models/rnn")
+    module, _ = load_model(tmp_path / "out/models/rnn/fold-0/seed-0")
     assert all(torch.isfinite(p).all() for p in module.parameters())
-    assert np.isfinite(read_json(tmp_path / "out/models/rnn/model.json")["best_val_loss"])
+    card = read_json(tmp_path / "out/models/rnn/fold-0/seed-0/model.json")
+    assert np.isfinite(card["best_val_loss"])
 
 
 def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
@@ -97,7 +100,7 @@ def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     df.write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", models={"rnn": {"hidden": 4}},
-                      **{"promote.must_beat_baseline": False})
+                      **{"promote.must_beat": []})
     run_stages(cfg)
     report = Layout(tmp_path / "out").report.read_text()
     assert "validation short_series on `ds`: quarantined 9 rows of 1 series" in report
@@ -107,7 +110,7 @@ def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
 
 def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}},
-                      **{"promote.must_beat_baseline": False})
+                      **{"promote.must_beat": []})
     run_stages(cfg)
     stale = Layout(tmp_path / "out").promoted / "stale.txt"
     stale.write_text("from an earlier run")

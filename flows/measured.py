@@ -1,0 +1,74 @@
+""""Your data, measured": the usual comparison table of sequence architectures (parameters,
+training speed, memory, sequence capability, performance), its claims beside the values
+measured on this run, one column per trained model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.artifacts import DEFAULT_METRIC, LOWER_IS_BETTER
+
+CLAIMS = {
+    "parameters": "GRU has fewer parameters than LSTM",
+    "training speed (ms/step)": "GRU trains faster than LSTM; RNN fastest",
+    "time to best (s)": "GRU converges sooner than LSTM",
+    "peak memory (MiB, process RSS)": "GRU lighter than LSTM; Transformer heaviest",
+    "latency p50/p95 (ms, batch 1)": "Transformer slowest at batch 1",
+    "throughput (items/s)": "Transformer parallel, fastest at large batch",
+    "sequence capability": "LSTM keeps the longest memory; RNN forgets",
+    "performance": "LSTM and GRU similar; Transformer needs more data",
+}
+
+
+def _capability(row: dict[str, Any], task: str) -> str:
+    """Error at the first and last horizon step, or at the shortest and longest sequences."""
+    profile = row.get("profile") or []
+    if not profile:
+        return "-"
+    if task == "forecast":
+        return f"MASE step 1 {profile[0]:.3f}, step {len(profile)} {profile[-1]:.3f}"
+    short, long = profile[0], profile[-1]
+    return (f"error {short['error_rate']:.0%} at {short['min_length']}-{short['max_length']} "
+            f"steps, {long['error_rate']:.0%} at {long['min_length']}-{long['max_length']}")
+
+
+def _performance(row: dict[str, Any], metric: str) -> str:
+    ci = (row.get("interval") or {}).get(metric) or {}
+    if ci.get("lo") is None:
+        return f"{metric} {row[metric]:.4f}"
+    return f"{metric} {row[metric]:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]"
+
+
+def _memory(row: dict[str, Any]) -> str:
+    """Peak process RSS while training, the rise above its start, and CUDA's peak if any."""
+    if row.get("peak_rss_mib") is None:
+        return "-"
+    text = f"{row['peak_rss_mib']:.0f} (+{row.get('rss_growth_mib') or 0:.0f} training)"
+    if row.get("peak_torch_mib") is not None:
+        text += f"; CUDA {row['peak_torch_mib']:.0f}"
+    return text
+
+
+def _cells(row: dict[str, Any], task: str, metric: str) -> list[str]:
+    to_best = row.get("best_step", 0) * row.get("ms_per_step", 0.0) / 1000
+    return [f"{row['params']:,}", f"{row.get('ms_per_step', 0):.2f}", f"{to_best:.1f}",
+            _memory(row),
+            f"{row.get('latency_ms', 0):.2f} / {row.get('latency_p95_ms', 0):.2f}",
+            f"{row.get('throughput_per_s', 0):,.0f}", _capability(row, task),
+            _performance(row, metric)]
+
+
+def measured_table(rows: list[dict[str, Any]], task: str) -> dict[str, dict[str, str]]:
+    """{claim row: {"claim": the folklore, model: value measured here}} for trained models."""
+    metric = DEFAULT_METRIC[task]
+    models = [r for r in rows if r["kind"] == "model" and r["status"] == "ok"]
+    table = {name: {"claim": claim} for name, claim in CLAIMS.items()}
+    for r in models:
+        for name, cell in zip(CLAIMS, _cells(r, task, metric), strict=True):
+            table[name][r["model"]] = cell
+    return table
+
+
+def best_direction(task: str) -> str:
+    """'lower' or 'higher': which way the performance row's metric is better."""
+    return "lower" if LOWER_IS_BETTER[DEFAULT_METRIC[task]] else "higher"
