@@ -100,3 +100,12 @@ def paired_errors(frame: pl.DataFrame) -> dict[str, np.ndarray]:
             .agg(pl.col("error").mean()).sort("fold", "item"))
     return {name: part["error"].to_numpy()
             for (name,), part in mean.partition_by("model", as_dict=True).items()}
+
+
+def run_errors(frame: pl.DataFrame) -> dict[str, list[np.ndarray]]:
+    """Each model's (or baseline's) errors per independent test item, one array per seed
+    over every fold, items in one common order (fold, item): what the paired tests compare."""
+    kept = frame.filter("independent").sort("model", "seed", "fold", "item")
+    return {name: [run["error"].to_numpy()
+                   for _, run in part.group_by("seed", maintain_order=True)]
+            for (name,), part in kept.partition_by("model", as_dict=True).items()}

@@ -58,7 +58,8 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
     runs = []
     for y in yardsticks(state, arrays, cfg.evaluate.references):
         if y.note:
-            notes[y.name] = y.note
+            where = f"fold {fold}: " if getattr(state, "folds", 1) > 1 else ""
+            notes[y.name] = "; ".join(filter(None, [notes.get(y.name), where + y.note]))
         if y.out is not None:
             runs.append(score(state, arrays, y.out, y.name, y.kind, fold, -1))
     inputs = split_tensors(arrays, state.task, "test")[:-1]
@@ -134,6 +135,9 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
             row |= {"learned": why is None, "diagnosis": why} | _cost_alone(cfg, layout, mine)
         rows.append(row)
     rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
+    rows += [{"model": name, "kind": "reference", "status": "skipped", "params": 0,
+              "size_bytes": 0, "note": note}
+             for name, note in notes.items() if name not in {r["model"] for r in rows}]
     return rows, frame
 
 

@@ -55,13 +55,16 @@ def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float, fold: i
         rows = int((df[SPLIT] == "val").sum())
         return df, {"count": rows, "unit": "rows",
                     "how": f"the last {val:.0%} of each series' train rows"}
-    n, pos = pl.len().over(SID), pl.int_range(pl.len()).over(SID)
-    n_test, n_val = (n * test).ceil(), (n * val).ceil()
-    end = n - n_test * fold  # fold k: the cut-off moved back k test lengths (rolling origin)
-    df = df.filter(pos < end)
-    return df.with_columns(pl.when(pos >= end - n_test).then(pl.lit("test"))
-                           .when(pos >= end - n_test - n_val).then(pl.lit("val"))
-                           .otherwise(pl.lit("train")).alias(SPLIT)), None
+    n = pl.len().over(SID)  # each series' full length: every fold's test is as long
+    df = df.with_columns(pl.int_range(pl.len()).over(SID).alias("__pos"),
+                         (n * test).ceil().alias("__test"), (n * val).ceil().alias("__val"))
+    df = df.with_columns((n - pl.col("__test") * fold).alias("__end"))  # fold k: k back
+    end, n_test, n_val, pos = (pl.col(c) for c in ("__end", "__test", "__val", "__pos"))
+    df = df.filter(pos < end).with_columns(
+        pl.when(pos >= end - n_test).then(pl.lit("test"))
+        .when(pos >= end - n_test - n_val).then(pl.lit("val"))
+        .otherwise(pl.lit("train")).alias(SPLIT))
+    return df.drop("__pos", "__test", "__val", "__end"), None
 
 
 def forecast_windows(df: pl.DataFrame, roles: Roles, fc: ForecastConfig) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from flows.aggregate import paired_errors
-from flows.evidence import paired_test
+from flows.aggregate import run_errors
+from flows.evidence import paired_test_runs
 from flows.report import render_report
 from modules.budget import Budget
 from schemas.artifacts import (
@@ -86,8 +86,25 @@ def _gates(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> list
     return [present[n] for n in names]
 
 
+ITEM_ERROR = {"forecast": "the MASE of each non-overlapping test window",
+              "classify": "0/1 misclassification of each test sequence"}
+
+
+def _p(t: dict[str, Any]) -> str:
+    """A p-value as printed: its floor is 1/(resamples+1) unless the test was exact."""
+    return f"p = {t['p_value']:.2g}" if t["p_value"] > 1e-4 else "p <= 0.0001"
+
+
 def _test_words(t: dict[str, Any]) -> str:
-    return f"paired permutation test on {t['n']} test items, p = {t['p_value']:.3g}"
+    pairs = f", least significant of {t['pairs']} seed pairings" if t.get("pairs", 1) > 1 else ""
+    return f"paired permutation test on {t['n']} test items{pairs}, {_p(t)}"
+
+
+def _cheaper(winner: dict[str, Any], top: dict[str, Any]) -> str:
+    if winner["params"] < top["params"]:
+        return f"fewer parameters ({winner['params']:,} vs {top['params']:,})"
+    return (f"as many parameters and a lower latency ({winner.get('latency_ms') or 0:.3g} ms "
+            f"vs {top.get('latency_ms') or 0:.3g} ms)")
 
 
 def _pick(top: dict[str, Any], eligible: list[dict[str, Any]], tests: dict[str, dict],
@@ -99,9 +116,8 @@ def _pick(top: dict[str, Any], eligible: list[dict[str, Any]], tests: dict[str, 
     if winner is not top:
         t = tests[winner["model"]]
         reason += (f"; {winner['model']} ({_with_interval(winner, metric)}) is not "
-                   f"significantly worse ({_test_words(t)} > {level}) and is cheaper "
-                   f"({winner['params']:,} parameters vs {top['params']:,}), so "
-                   f"{winner['model']} is promoted")
+                   f"significantly worse at level {level} ({_test_words(t)}) and has "
+                   f"{_cheaper(winner, top)}, so {winner['model']} is promoted")
     else:
         worse = [r["model"] for r in eligible if r is not top and r not in tied]
         close = [r for r in tied if r is not top]
@@ -110,9 +126,9 @@ def _pick(top: dict[str, Any], eligible: list[dict[str, Any]], tests: dict[str, 
             "but not cheaper" for r in close)
         reason += ", so it is promoted"
         if worse:
-            ps = ", ".join(f"{w} p = {tests[w]['p_value']:.3g}" for w in worse)
-            reason += (f" (significantly better than {', '.join(worse)}: paired permutation "
-                       f"tests on {tests[worse[0]]['n']} test items, {ps})")
+            ps = ", ".join(f"{w} {_p(tests[w])}" for w in worse)
+            reason += (f" (significantly better than {', '.join(worse)} at level {level}: "
+                       f"{_test_words(tests[worse[0]]).split(',')[0]}; {ps})")
     return winner, [r["model"] for r in tied], reason
 
 
@@ -123,18 +139,22 @@ def _with_interval(row: dict[str, Any], metric: str) -> str:
     return f"{row[metric]:.4g}, 95% interval {ci['lo']:.4g} to {ci['hi']:.4g}"
 
 
-def _references(winner: dict[str, Any], rows: list[dict[str, Any]], errors: dict[str, np.ndarray],
-                metric: str, sign: int) -> dict[str, str]:
-    """Whether the winner beats each reference baseline, with the paired test."""
+def _references(winner: dict[str, Any], rows: list[dict[str, Any]],
+                errors: dict[str, list[np.ndarray]], metric: str, sign: int) -> dict[str, str]:
+    """Whether the winner beats each reference baseline (means), and whether significantly."""
     out = {}
     for r in rows:
-        if r["kind"] != "reference" or r["status"] != "ok" or r["model"] not in errors:
+        if r["kind"] != "reference":
             continue
-        t = paired_test(errors[r["model"]], errors[winner["model"]])
+        if r["status"] != "ok" or r["model"] not in errors:
+            out[r["model"]] = f"{r['model']} was not run: {r.get('note') or r['status']}"
+            continue
+        t = paired_test_runs(errors[r["model"]], errors[winner["model"]])
         beats = sign * winner[metric] < sign * r[metric]
         out[r["model"]] = (f"{winner['model']} {'beats' if beats else 'does NOT beat'} "
-                           f"{r['model']} ({metric} {winner[metric]:.4g} vs {r[metric]:.4g}; "
-                           f"better with {_test_words(t)})")
+                           f"{r['model']} on the mean ({metric} {winner[metric]:.4g} vs "
+                           f"{r[metric]:.4g}); one-sided test that {r['model']} errs more: "
+                           f"{_test_words(t)}")
     return out
 
 
@@ -152,7 +172,7 @@ def _ungated(winner: dict[str, Any], rows: list[dict[str, Any]], metric: str,
 
 
 def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig,
-           errors: dict[str, np.ndarray]) -> dict[str, Any]:
+           errors: dict[str, list[np.ndarray]]) -> dict[str, Any]:
     """The winner under the policy (or None), with the reason in words, true in every branch.
     `errors`: each model's and baseline's per-item test errors on common items."""
     metric, lower = _metric(policy, task)
@@ -181,13 +201,15 @@ def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig,
         return {**decision, "reason": f"{why[0].upper()}{why[1:]}. Nothing is promoted."}
     top = min(eligible, key=key)
     others = [r for r in rows if r["status"] == "ok" and r is not top and r["model"] in errors]
-    tests = {r["model"]: paired_test(errors[r["model"]], errors[top["model"]]) for r in others}
+    tests = {r["model"]: paired_test_runs(errors[r["model"]], errors[top["model"]])
+             for r in others}
     winner, tied, reason = _pick(top, eligible, tests, policy.level, metric)
     if base:
         reason += (f". It beats {', '.join(g['model'] for g in gates)} (best: {base['model']}, "
                    f"{metric} {base[metric]:.4g}).")
     else:
         reason += _ungated(winner, rows, metric, key)
+    reason += f" The tests compare {ITEM_ERROR[task]} (every fold's)."
     return {**decision, "winner": winner["model"], "tied": tied, "reason": reason,
             "tests": tests, "references": _references(winner, rows, errors, metric, sign)}
 
@@ -207,7 +229,7 @@ def promote(cfg: Config) -> dict[str, Any]:
     state = read_state(layout)
     metrics = read(Metrics, layout.metrics)
     rows = metrics.rows()
-    errors = paired_errors(pl.read_parquet(layout.errors))
+    errors = run_errors(pl.read_parquet(layout.errors))
     decision = Decision.model_validate(decide(rows, state.task, cfg.promote, errors))
     new = make_temp_dir(layout.root, ".promoted-")
     if decision.winner:

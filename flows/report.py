@@ -28,14 +28,14 @@ def _names(values: list[Any]) -> str:
 
 
 def _score(row: dict[str, Any], metric: str) -> str:
-    """The mean, ± half the 95% interval when there is one."""
+    """The mean, and its 95% interval when there is one (clipped, so not always symmetric)."""
     value = row.get(metric)
     if value is None:
         return "-"
     ci = (row.get("interval") or {}).get(metric) or {}
     if ci.get("lo") is None:
         return f"{value:.4f}"
-    return f"{value:.4f} ± {(ci['hi'] - ci['lo']) / 2:.4f}"
+    return f"{value:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]"
 
 
 def measured_markdown(table: dict[str, dict[str, str]]) -> str:
@@ -68,7 +68,7 @@ def leaderboard_table(rows: list[dict[str, Any]], task: str,
         name = md_text(r["model"])
         name = f"**{name}** ✓" if r["model"] == decision.winner else name
         if r["status"] != "ok":
-            cells = ["failed"] * len(metrics) + ["-"] * len(COST)
+            cells = [r["status"]] * len(metrics) + ["-"] * len(COST)
         else:
             cells = [_score(r, m) for m in metrics] + [
                 _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
@@ -117,10 +117,16 @@ def _data_lines(state: ForecastState | ClassifyState, validation: ValidationRepo
     ]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _evidence(cfg: Config, decision: Decision) -> list[str]:
     """The paired tests behind the decision, and the references."""
-    lines = [f"- {md_text(decision.best_model or '')} vs {md_text(name)}: mean error "
-             f"difference {t['mean_diff']:+.4g} over {t['n']} items, p = {t['p_value']:.3g}"
+    best = md_text(decision.best_model or "")
+    lines = [f"- {md_text(name)}'s mean error per item minus {best}'s: {t['mean_diff']:+.4g} "
+             f"over {t['n']} independent items; one-sided paired permutation test that it is "
+             f"worse: p = {t['p_value']:.3g}"
              + (" (not significantly worse: tied)" if name in decision.tied else "")
              for name, t in decision.tests.items()]
     return lines + [f"- {md_text(text, LONG)}" for text in decision.references.values()]
@@ -132,7 +138,7 @@ def render_report(cfg: Config, state: ForecastState | ClassifyState,
     """The whole report.md."""
     winner = md_text(decision.winner or "none")
     failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
-              for r in rows if r["status"] != "ok"]
+              for r in rows if r["status"] == "failed"]
     runs = next((r for r in rows if r["kind"] == "model" and r["status"] == "ok"), {})
     return "\n".join([
         f"# seqarena report: {md_code(validation.file, LONG)}", "",
@@ -143,8 +149,8 @@ def render_report(cfg: Config, state: ForecastState | ClassifyState,
         f"## Leaderboard (test split, ranked by {decision.metric}, "
         f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
         leaderboard_table(rows, state.task, decision), "",
-        f"Scores: mean ± half the 95% interval over {runs.get('runs', 1)} runs per model "
-        f"({runs.get('seeds', 1)} seeds x {runs.get('folds', 1)} folds; seeds "
+        f"Scores: mean [95% interval] over {runs.get('runs', 1)} runs per model "
+        f"({_count(runs.get('seeds', 1), 'seed')} x {_count(runs.get('folds', 1), 'fold')}; seeds "
         f"{', '.join(map(str, cfg.seeds()))}). Every model trained with the same budget: "
         f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
         "runs; latency p50/p95 at batch 1 and throughput at a large batch were measured after "

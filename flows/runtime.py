@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import multiprocessing
 import os
 import socket
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, _initialize_process_pool_worker
 
 from flows.procs import die_with_parent, watch_parent
 
@@ -32,6 +34,20 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
 
     def __init__(self, max_workers: int | None = None) -> None:
         super().__init__(max_workers=max_workers, initializer=watch_parent)
+
+    def __enter__(self) -> OwnedProcessPool:
+        """Prefect's pool, its executor swapped for one that gives every task a fresh worker
+        process (max_tasks_per_child=1): each training alone in its process, so its memory
+        peak and its state are its own (a spawn costs a few seconds of imports)."""
+        super().__enter__()
+        spare = self._executor
+        self._executor = ProcessPoolExecutor(
+            max_workers=self._max_workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_initialize_process_pool_worker,
+            initargs=(self._subprocess_message_queue, watch_parent, ()), max_tasks_per_child=1)
+        if spare is not None:
+            spare.shutdown(wait=False)  # it never started a process
+        return self
 
     def duplicate(self) -> OwnedProcessPool:
         return type(self)(max_workers=self._max_workers)

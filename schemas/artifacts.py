@@ -101,7 +101,7 @@ class Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["model", "baseline", "reference"]
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "skipped"]
     params: int = 0
     size_bytes: int = 0
     arch: str | None = None

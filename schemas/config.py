@@ -119,12 +119,17 @@ class TrainConfig(Strict):
     accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
 
 
+BASELINES = ["naive", "seasonal_naive", "majority"]
+REFERENCES = ["autoets", "1nn_dtw"]
+
+
 class EvaluateConfig(Strict):
     """What the test split is scored against besides the naive baselines."""
 
     references: bool = Field(True, description=(
-        "reference baselines from maintained libraries: AutoETS (statsforecast) refitted at "
-        "every test origin; 1-NN DTW (aeon) over train+val sequences"))
+        "reference baselines from maintained libraries: AutoETS (statsforecast) fitted per "
+        "series before the first test origin and moved forward over each origin's history; "
+        "1-NN DTW (aeon) over train+val sequences"))
 
 
 class PromoteConfig(Strict):
@@ -200,6 +205,19 @@ class Config(Strict):
     def _some_model(self) -> Config:
         if not self.models:
             raise ValueError("models: list at least one model to compare")
+        return self
+
+    @model_validator(mode="after")
+    def _known_gates(self) -> Config:
+        """promote.must_beat names baselines this run will have, before anything trains."""
+        gates = set(self.promote.must_beat or [])
+        unknown = sorted(gates - set(BASELINES) - set(REFERENCES))
+        if unknown:
+            raise ValueError(f"promote.must_beat: unknown {', '.join(unknown)}; use "
+                             f"{', '.join(BASELINES + REFERENCES)}")
+        if gates & set(REFERENCES) and not self.evaluate.references:
+            raise ValueError("promote.must_beat names a reference baseline, but "
+                             "evaluate.references is false; set it to true")
         return self
 
 

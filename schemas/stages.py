@@ -28,7 +28,7 @@ leaderboard_schema = pa.DataFrameSchema(
     {
         "model": pa.Column(str, nullable=False, unique=True),
         "kind": pa.Column(str, checks=[pa.Check.isin(["model", "baseline", "reference"])]),
-        "status": pa.Column(str, checks=[pa.Check.isin(["ok", "failed"])]),
+        "status": pa.Column(str, checks=[pa.Check.isin(["ok", "failed", "skipped"])]),
         "params": pa.Column(pl.Int64, checks=[pa.Check.ge(0)]),
         "train_seconds": pa.Column(pl.Float64, nullable=True, checks=[pa.Check.ge(0)]),
         "latency_ms": pa.Column(pl.Float64, nullable=True, checks=[pa.Check.ge(0)]),

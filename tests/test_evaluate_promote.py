@@ -1,6 +1,7 @@
 """Metrics, baselines and the promotion policy, on hand-checked numbers."""
 
 import numpy as np
+import pytest
 
 from flows.baselines import forecast_naive
 from flows.promote import decide
@@ -24,9 +25,10 @@ RNG = np.random.default_rng(0)
 BASE = RNG.gamma(2.0, 0.4, 200)  # per-item errors of the best model
 
 
-def _errors(**shifts: float) -> dict[str, np.ndarray]:
-    """Per-item errors: BASE plus a constant shift and small noise per model."""
-    return {name: BASE + shift + RNG.normal(0, 0.01, len(BASE)) for name, shift in shifts.items()}
+def _errors(**shifts: float) -> dict[str, list[np.ndarray]]:
+    """Per-item errors of one run (seed) per model: BASE plus a shift and small noise."""
+    return {name: [BASE + shift + RNG.normal(0, 0.01, len(BASE))]
+            for name, shift in shifts.items()}
 
 
 def test_a_tie_by_the_paired_test_prefers_fewer_parameters() -> None:
@@ -36,7 +38,8 @@ def test_a_tie_by_the_paired_test_prefers_fewer_parameters() -> None:
     d = decide(rows, "forecast", PromoteConfig(), errors)
     assert d["winner"] == "gru" and d["tied"] == ["lstm", "gru"]
     assert d["tests"]["gru"]["p_value"] > 0.05 and d["tests"]["rnn"]["p_value"] < 0.001
-    assert "is not significantly worse (paired permutation test on 200" in d["reason"]
+    assert "is not significantly worse at level 0.05 (paired permutation test on 200" \
+        in d["reason"]
 
 
 def test_a_significantly_worse_cheaper_model_does_not_win() -> None:
@@ -94,3 +97,33 @@ def test_the_leaderboard_flags_models_that_do_not_beat_the_baseline() -> None:
     table = leaderboard_table(rows, "forecast", decide(rows, "forecast", PromoteConfig(), {}))
     assert "| gru | model ⚠ |" in table and "| **rnn** ✓ |" in table
     assert "⚠ gru: diverged: mase 7.887e+04 is 78,874x that of naive" in table
+
+
+def test_a_gap_that_one_seed_closes_is_no_significant_gap() -> None:
+    rows = [_row("naive", "baseline", 1.0), _row("lstm", "model", 0.800, 5000),
+            _row("gru", "model", 0.810, 3000)]
+    errors = _errors(naive=0.2, lstm=0.0)
+    bad, good = BASE + 0.02, BASE + RNG.normal(0, 0.01, len(BASE))  # gru's two seeds
+    d = decide(rows, "forecast", PromoteConfig(), {**errors, "gru": [bad, good]})
+    assert d["winner"] == "gru"  # its good seed is as good as lstm: tied, and cheaper
+    assert d["tests"]["gru"]["pairs"] == 2 and d["tests"]["gru"]["p_value"] > 0.05
+    only_bad = decide(rows, "forecast", PromoteConfig(), {**errors, "gru": [bad, bad + 0.001]})
+    assert only_bad["winner"] == "lstm"
+
+
+def test_a_skipped_reference_is_said_in_the_decision() -> None:
+    rows = [_row("naive", "baseline", 1.0), _row("lstm", "model", 0.8, 10),
+            {"model": "autoets", "kind": "reference", "status": "skipped", "params": 0,
+             "note": "skipped: too long"}]
+    d = decide(rows, "forecast", PromoteConfig(), _errors(naive=0.2, lstm=0.0))
+    assert d["references"] == {"autoets": "autoets was not run: skipped: too long"}
+
+
+def test_must_beat_names_are_checked_before_anything_trains() -> None:
+    from schemas.config import load_config
+    from schemas.errors import UsageError
+
+    with pytest.raises(UsageError, match="unknown autoet"):
+        load_config(None, {"promote.must_beat": ["autoet"]})
+    with pytest.raises(UsageError, match=r"evaluate\.references is false"):
+        load_config(None, {"promote.must_beat": ["autoets"], "evaluate.references": False})

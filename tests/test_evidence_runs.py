@@ -36,8 +36,11 @@ def test_each_fold_is_fitted_on_its_own_past_only(tmp_path: Path) -> None:
     for fold in range(3):
         state, arrays = read_state(layout, fold), read_arrays(layout, fold)
         assert state.fold == fold and state.folds == 3
+        end = 120 - fold * n_test
         last_test = int(arrays["pos_test"].max()) + state.horizon  # one past the last target
-        assert last_test == 120 - fold * n_test
+        first_test = int(arrays["pos_test"].min())
+        assert (first_test, last_test) == (end - n_test, end)  # one test length, k back
+        assert int(arrays["pos_val"].max()) + state.horizon == end - n_test  # val just before
         train_mean = next(r.mean for r in state.scaling if r.column == "y")
         assert train_mean < 100  # the jump lies after every fold's training rows
         rows = np.asarray(arrays["series"])

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from prefect import task
 from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import main
@@ -115,3 +116,17 @@ def test_scheduled_deployment_carries_the_typed_config(tmp_path: Path) -> None:
     assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]
     assert deployment.concurrency_limit == 1
     assert Config.model_validate(deployment.parameters["config"]) == cfg
+
+
+@task
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def test_every_task_of_the_pool_gets_a_fresh_process(prefect_server: None) -> None:
+    from flows.runtime import OwnedProcessPool
+
+    with OwnedProcessPool(max_workers=2) as pool:
+        futures = [pool.submit(_pid, {"_": i}) for i in range(4)]
+        pids = [f.result() for f in futures]
+    assert len(set(pids)) == 4 and os.getpid() not in pids
