@@ -126,7 +126,9 @@ def _evidence(cfg: Config, decision: Decision) -> list[str]:
     best = md_text(decision.best_model or "")
     lines = [f"- {md_text(name)}'s mean error per item minus {best}'s: {t['mean_diff']:+.4g} "
              f"over {t['n']} independent items; one-sided paired permutation test that it is "
-             f"worse: p = {t['p_value']:.3g}"
+             f"worse: p = {t['p_value']:.2g}"
+             + (f" (the least significant of {t['pairs']} seed pairings)"
+                if t.get("pairs", 1) > 1 else "")
              + (" (not significantly worse: tied)" if name in decision.tied else "")
              for name, t in decision.tests.items()]
     return lines + [f"- {md_text(text, LONG)}" for text in decision.references.values()]
