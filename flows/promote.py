@@ -86,7 +86,7 @@ def _gates(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> list
     return [present[n] for n in names]
 
 
-ITEM_ERROR = {"forecast": "the MASE of each non-overlapping test window",
+ITEM_ERROR = {"forecast": "the MASE of each non-overlapping test window of every fold",
               "classify": "0/1 misclassification of each test sequence"}
 
 
@@ -209,7 +209,7 @@ def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig,
                    f"{metric} {base[metric]:.4g}).")
     else:
         reason += _ungated(winner, rows, metric, key)
-    reason += f" The tests compare {ITEM_ERROR[task]} (every fold's)."
+    reason += f" The tests compare {ITEM_ERROR[task]}."
     return {**decision, "winner": winner["model"], "tied": tied, "reason": reason,
             "tests": tests, "references": _references(winner, rows, errors, metric, sign)}
 
