@@ -74,19 +74,19 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
     return runs
 
 
-def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored]) -> dict[str, Any]:
-    """Latency and throughput of the model's kept run (holdout fold, best validation loss),
-    measured after every training ended, one model at a time, on train.threads threads."""
-    kept = min((r for r in runs if r.fold == 0), key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
+def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
+                ) -> dict[str, Any]:
+    """Latency and throughput of the model's kept run (holdout fold, best validation loss) on
+    the holdout test `inputs`, measured after every training ended, one model at a time, on
+    train.threads threads."""
+    kept = min((r for r in runs if r.fold == 0 and r.card),
+               key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
     job = Job(kept.name, kept.seed, 0)
     module, _ = load_model(layout.job_dir(job))
-    state, arrays = read_state(layout), read_arrays(layout)
-    inputs = split_tensors(arrays, state.task, "test")[:-1]
-    big = min(LARGE_BATCH, len(arrays["y_test"]))
     one = latency(module, inputs, 1, cfg.train.threads)
-    many = latency(module, inputs, big, cfg.train.threads)
+    many = latency(module, inputs, LARGE_BATCH, cfg.train.threads)  # cut to the split's size
     return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
-            "batch": big, "batch_latency_ms": many["p50_ms"],
+            "batch": many["batch"], "batch_latency_ms": many["p50_ms"],
             "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
             "size_bytes": layout.weights(job).stat().st_size}
 
@@ -122,6 +122,7 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
     errors = paired_errors(frame)
     naive = [n for n in NAIVE[task] if n in errors]
     base = min(naive, key=lambda n: float(errors[n].mean()))
+    holdout = split_tensors(read_arrays(layout), task, "test")[:-1]  # read once, for latency
     rows = []
     for name in dict.fromkeys(r.name for r in runs):
         mine = [r for r in runs if r.name == name]
@@ -132,7 +133,8 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
             if _failed(name, jobs, failures):
                 continue
             why = _diagnosis(task, mine, errors, base)
-            row |= {"learned": why is None, "diagnosis": why} | _cost_alone(cfg, layout, mine)
+            row |= {"learned": why is None, "diagnosis": why}
+            row |= _cost_alone(cfg, layout, mine, holdout)
         rows.append(row)
     rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
     rows += [{"model": name, "kind": "reference", "status": "skipped", "params": 0,
