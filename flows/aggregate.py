@@ -93,15 +93,6 @@ def error_frame(runs: list[Scored]) -> pl.DataFrame:
         schema_overrides={"fold": pl.Int32, "seed": pl.Int32}) for r in runs])
 
 
-def paired_errors(frame: pl.DataFrame) -> dict[str, np.ndarray]:
-    """Each model's error per independent test item, averaged over its seeds, on one common
-    item order (fold, item): what the paired tests compare."""
-    mean = (frame.filter("independent").group_by("model", "fold", "item")
-            .agg(pl.col("error").mean()).sort("fold", "item"))
-    return {name: part["error"].to_numpy()
-            for (name,), part in mean.partition_by("model", as_dict=True).items()}
-
-
 def run_errors(frame: pl.DataFrame) -> dict[str, list[np.ndarray]]:
     """Each model's (or baseline's) errors per independent test item, one array per seed
     over every fold, items in one common order (fold, item): what the paired tests compare."""
@@ -109,3 +100,9 @@ def run_errors(frame: pl.DataFrame) -> dict[str, list[np.ndarray]]:
     return {name: [run["error"].to_numpy()
                    for _, run in part.group_by("seed", maintain_order=True)]
             for (name,), part in kept.partition_by("model", as_dict=True).items()}
+
+
+def paired_errors(frame: pl.DataFrame) -> dict[str, np.ndarray]:
+    """Each model's error per independent test item averaged over its seeds (the
+    did-not-learn diagnosis compares these)."""
+    return {name: np.mean(runs, axis=0) for name, runs in run_errors(frame).items()}
