@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from flows.procs import crash_point
 from modules.budget import Budget, plan_batch, plan_budget
-from modules.lit import build_module
+from modules.lit import auto_stem, build_module
 from modules.memory import PeakMemory
 from modules.training import (
     BestWeights,
@@ -92,6 +92,8 @@ def train_model(cfg: Config, job: Job) -> dict[str, Any]:
     batch = plan_batch(tc, len(arrays["y_train"]))
     budget = plan_budget(tc, batch, len(TensorBatches(tensors[0], batch, True)))
     n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state.classes)
+    if task == "classify" and spec.stem is None:  # the card records the stride used
+        spec = spec.model_copy(update={"stem": auto_stem(int(arrays["len_train"].max()))})
     module = build_module(task, spec, arrays.n_features, n_out, tc.lr, tc.weight_decay)
     module.warmup_steps = budget.warmup_steps
     trainer, best, callbacks, seconds, memory = _fit(module, tensors, budget, tc, job.seed)

@@ -14,6 +14,7 @@ from modules.backbones import build_backbone
 from schemas.specs import Spec
 
 WARMUP_START = 0.1  # the warm-up starts at this share of lr
+STEM_EVERY, STEM_MAX = 100, 16  # auto stem: stride = longest sequence // 100, at most 16
 
 
 class SequenceModule(pl.LightningModule):
@@ -85,19 +86,49 @@ def pooled(h: torch.Tensor, pad: torch.Tensor, last: torch.Tensor) -> torch.Tens
     return torch.cat([last, mean, peak], dim=-1)  # (B, 3D)
 
 
+def auto_stem(longest: int) -> int:
+    """The stem's stride for sequences of up to `longest` steps: one step per 100, none
+    below 2, at most STEM_MAX."""
+    stride = min(longest // STEM_EVERY, STEM_MAX)
+    return stride if stride >= 2 else 0
+
+
+class Stem(nn.Module):
+    """Strided convolution: step j of the output reads input steps [j*s, j*s + 2s). Steps past
+    a sequence's end read as zeros, batched or alone, so padding never changes an output."""
+
+    WIDTH = 32
+
+    def __init__(self, n_features: int, stride: int) -> None:
+        super().__init__()
+        self.stride, self.kernel = stride, 2 * stride
+        self.conv = nn.Conv1d(n_features, self.WIDTH, self.kernel, stride)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T, F), (B,) -> (B, ceil(T / s), W), (B,) lengths ceil(L / s)."""
+        pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]  # (B, T)
+        x = F.pad(x.masked_fill(pad[..., None], 0.0), (0, 0, 0, self.kernel - 1))  # (B, T+k-1, F)
+        h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)  # (B, ceil(T / s), W)
+        return h, -(-lengths // self.stride)  # (B, T', W), (B,)
+
+
 class ClassifyModule(SequenceModule):
     """Class logits from the state at each sequence's last real step, and with `pool` also
     the mean and max over its real steps: (B, T, F) -> (B, C). Padding is never read."""
 
     def __init__(self, spec: Spec, n_features: int, n_classes: int, lr: float = 1e-3,
-                 weight_decay: float = 0.0, pool: bool = True) -> None:
+                 weight_decay: float = 0.0, pool: bool = True, stem: int = 0) -> None:
         super().__init__(lr, weight_decay)
-        self.backbone = build_backbone(spec, n_features, causal=False)
+        self.stem = Stem(n_features, stem) if stem else None
+        n_in = Stem.WIDTH if stem else n_features
+        self.backbone = build_backbone(spec, n_in, causal=False)
         self.pool = pool
         self.head = nn.Linear(self.backbone.out_dim * (3 if pool else 1), n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = x[:, : int(lengths.max())]  # (B, T, F), trimmed to the batch's longest
+        if self.stem is not None:
+            x, lengths = self.stem(x, lengths)  # (B, T', W)
         pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]  # (B, T)
         h = self.backbone(x, pad)  # (B, T, D)
         last = h[torch.arange(len(x), device=x.device), lengths - 1]  # (B, D)
@@ -114,4 +145,4 @@ def build_module(task: str, spec: Spec, n_features: int, n_out: int,
     of classes."""
     if task == "forecast":
         return ForecastModule(spec, n_features, n_out, lr, weight_decay, spec.instance_norm)
-    return ClassifyModule(spec, n_features, n_out, lr, weight_decay, spec.pool)
+    return ClassifyModule(spec, n_features, n_out, lr, weight_decay, spec.pool, spec.stem or 0)

@@ -26,6 +26,12 @@ class Spec(BaseModel):
     pool: bool = Field(True, description="classify: the head reads the last real step and the "
                        "mean and max over real steps, not the last step alone; forecasting "
                        "ignores it")
+    stem: int | None = Field(None, ge=0, le=64, description="classify: a strided convolution "
+                             "(stride s, kernel 2s, 32 channels, ReLU) turns every s steps "
+                             "into one before the backbone, so it reads local shapes in s "
+                             "times fewer steps; padding never reaches a real step. null: "
+                             "s = longest training sequence // 100 (none below 200 steps); "
+                             "0: none. Forecasting ignores it")
 
 
 class RecurrentSpec(Spec):

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter
 from torch.utils.data import DataLoader, TensorDataset
 
 from modules.backbones import HybridBackbone
-from modules.lit import ForecastModule, build_module
+from modules.lit import ForecastModule, Stem, auto_stem, build_module
 from modules.training import PlateauLR
 from schemas.config import load_config
 from schemas.specs import ARCHS, ModelSpec
@@ -50,7 +50,8 @@ def test_hybrid_modules_forecast_and_classify(bidirectional: bool) -> None:
 
 
 ENCODERS = [(arch, {}) for arch in sorted(ARCHS)] + [
-    (arch, {"bidirectional": False}) for arch in sorted(ARCHS - {"transformer"})]
+    (arch, {"bidirectional": False}) for arch in sorted(ARCHS - {"transformer"})] + [
+    (arch, {"stem": 2}) for arch in sorted(ARCHS)]
 
 
 @pytest.mark.parametrize(("arch", "options"), ENCODERS)
@@ -166,6 +167,14 @@ def test_default_models_have_comparable_sizes(task: str, n_features: int, n_out:
         sizes = {name: sum(p.numel() for p in build_module(task, s, n_features, n_out)
                            .parameters()) for name, s in models.items()}
     assert max(sizes.values()) / min(sizes.values()) < 2, sizes
+
+
+def test_the_stem_shortens_long_sequences_only() -> None:
+    assert [auto_stem(n) for n in (29, 120, 199, 200, 427, 1344, 10_000)] == [0, 0, 0, 2, 4, 13,
+                                                                           16]
+    module = build_module("classify", spec("gru", stem=4), 3, 2)
+    h, lengths = module.stem(torch.randn(2, 10, 3), torch.tensor([10, 5]))
+    assert h.shape == (2, 3, Stem.WIDTH) and lengths.tolist() == [3, 2]  # ceil(L / 4)
 
 
 def test_defaults_turn_instance_norm_and_pooling_on() -> None:
