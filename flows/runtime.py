@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import multiprocessing
 import os
@@ -39,6 +40,7 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
         """Prefect's pool, its executor swapped for one that gives every task a fresh worker
         process (max_tasks_per_child=1): each training alone in its process, so its memory
         peak and its state are its own (a spawn costs a few seconds of imports)."""
+        self._settings = contextvars.copy_context()  # before the forwarder thread starts
         super().__enter__()
         spare = self._executor
         self._executor = ProcessPoolExecutor(
@@ -48,6 +50,12 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
         if spare is not None:
             spare.shutdown(wait=False)  # it never started a process
         return self
+
+    def _forward_subprocess_messages(self) -> None:
+        """Prefect's message-forwarding thread, run in the context that entered the pool.
+        A new thread starts with an empty context, where Prefect sees no API URL and starts
+        a second, unowned API server for the workers' events (orphaned if we are killed)."""
+        self._settings.run(super()._forward_subprocess_messages)
 
     def duplicate(self) -> OwnedProcessPool:
         return type(self)(max_workers=self._max_workers)

@@ -120,3 +120,23 @@ def test_a_model_whose_worker_always_dies_fails_alone(tmp_path: Path,
     assert models["lstm"]["status"] == "failed"
     assert "died twice" in models["lstm"]["error"]
     assert all(models[m]["status"] == "ok" for m in ("rnn", "gru", "transformer"))
+
+
+def test_a_compare_starts_one_prefect_server_and_it_dies_with_the_run(
+        tmp_path: Path, forecast_csv: Path) -> None:
+    """Prefect's message-forwarding thread once started a second, unowned API server for the
+    workers' events (it saw no API URL in its empty context); killed, the run orphaned it."""
+    out = tmp_path / "out"
+    proc = _compare(tmp_path, forecast_csv, out, epochs=2)
+    parent, servers = psutil.Process(proc.pid), {}
+    while proc.poll() is None:
+        try:
+            for child in parent.children(recursive=True):
+                if "uvicorn" in " ".join(child.cmdline()):
+                    servers.setdefault(child.pid, child)
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    assert proc.returncode == 0, proc.stderr.read()
+    assert len(servers) == 1, [p.pid for p in servers.values()]
+    assert not _alive(list(servers.values()))
