@@ -79,14 +79,15 @@ def read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def run_compare(b: sets.Bundle, work: Path, timeout: float) -> dict[str, Any]:
+def run_compare(b: sets.Bundle, work: Path, timeout: float, seeds: int) -> dict[str, Any]:
     """Write the CSV, run `seqarena compare`; the command, exit code, wall time, stderr tail."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     csv = work / f"{b.name}.csv"
     b.frame.write_csv(csv)
-    cmd = [*seqarena_cli(), "compare", str(csv), "--out", str(work / "out"), *b.options]
+    cmd = [*seqarena_cli(), "compare", str(csv), "--out", str(work / "out"), *b.options,
+           "--seeds", str(seeds)]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -193,20 +194,23 @@ def validation_note(out: Path) -> str:
             f"{v.get('rows_quarantined')} quarantined")
 
 
-def run_set(name: str, work: Path, timeout: float) -> dict[str, Any]:
+def run_set(name: str, work: Path, timeout: float, seeds: int) -> dict[str, Any]:
     """Load, compare, reference and check one set; failures are recorded, not raised."""
     result: dict[str, Any] = {"set": name, "status": "ok", "rows": []}
     try:
         b = sets.load(name)
         result.update(task=b.task, source=b.source, info=b.info, options=b.options)
         print(f"[{name}] {b.task}, {b.info}: running seqarena compare ...", flush=True)
-        result["compare"] = run_compare(b, work / name, timeout)
+        result["compare"] = run_compare(b, work / name, timeout, seeds)
         if result["compare"]["rc"] != 0:
             result["status"] = f"compare failed (exit {result['compare']['rc']})"
             return result
         out = work / name / "out"
         result["validation"] = validation_note(out)
         result["rows"] = seqarena_rows(out, b.task)
+        decision = read(out / "decision.json")
+        result["promoted"] = decision.get("winner")
+        result["outcome"] = decision.get("outcome")
         start = time.perf_counter()
         if b.task == "forecast":
             result["checks"], extra = forecast_checks(b, out, result["rows"])
@@ -229,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "results" / "real_data")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per compare")
     p.add_argument("--label", default="", help="a note for the report's title")
+    p.add_argument("--seeds", type=int, default=1, help="train.seeds of each compare "
+                   "(default 1: the issue's 'defaults, one seed')")
     args = p.parse_args(argv)
     names = args.sets.split(",") if args.sets else sets.QUICK if args.quick else sets.DEFAULT
     unknown = [n for n in names if n not in sets.REGISTRY]
@@ -236,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown sets {unknown}; known: {', '.join(sets.REGISTRY)}")
     env = environment()
     work = args.out.with_name(args.out.name + ".work")
-    results = [run_set(n, work, args.timeout) for n in names]
+    results = [run_set(n, work, args.timeout, args.seeds) for n in names]
     report = markdown(env, results, args.label)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(report, encoding="utf-8")

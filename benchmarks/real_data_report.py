@@ -57,6 +57,47 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _score(r: dict[str, Any], model: str | None, metric: str) -> float | None:
+    row = next((x for x in r["rows"] if x["model"] == model and x.get("status") in (None, "ok")),
+               None)
+    return row.get(metric) if row else None
+
+
+def _yes(flag: bool | None) -> str:
+    return "" if flag is None else ("yes" if flag else "**no**")
+
+
+def criteria(results: list[dict[str, Any]]) -> list[str]:
+    """The issue's done-when checks per set, from the rows above."""
+    lines = ["| set | promoted | its score | LSTM - majority | GRU - majority | reference | "
+             "beats it | naive / seasonal naive | beats both | ratio to AutoETS | within 1.5x |",
+             "|---|---|---:|---:|---:|---:|---|---|---|---:|---|"]
+    for r in results:
+        if r["status"] != "ok":
+            continue
+        won = r.get("promoted")
+        if r["task"] == "classify":
+            f1 = _score(r, won, "macro_f1")
+            base = _score(r, "majority", "macro_f1") or 0.0
+            ref = _score(r, "1-NN DTW (aeon)", "macro_f1")
+            gaps = [(_score(r, m, "macro_f1") or 0.0) - base for m in ("lstm", "gru")]
+            lines.append(f"| {r['set']} | {won or r.get('outcome')} | {fmt(f1)} | "
+                         f"{fmt(gaps[0])} {_yes(gaps[0] >= 0.2)} | {fmt(gaps[1])} "
+                         f"{_yes(gaps[1] >= 0.2)} | 1-NN DTW {fmt(ref)} | "
+                         f"{_yes(None if f1 is None or ref is None else f1 > ref)} | | | | |")
+            continue
+        mase = _score(r, won, "mase")
+        naive = [_score(r, n, "mase") for n in ("naive", "seasonal_naive")]
+        ets = _score(r, "AutoETS (statsforecast)", "mase")
+        ratio = None if mase is None or not ets else mase / ets
+        beats = None if mase is None else all(n is None or mase < n for n in naive)
+        lines.append(f"| {r['set']} | {won or r.get('outcome')} | {fmt(mase)} | | | "
+                     f"AutoETS {fmt(ets)} | | {' / '.join(fmt(n) for n in naive)} | "
+                     f"{_yes(beats)} | {fmt(ratio, 2)} | "
+                     f"{_yes(None if ratio is None else ratio <= 1.5)} |")
+    return lines
+
+
 def header(env: dict[str, Any], label: str) -> list[str]:
     """Title, commit, versions, threads, date."""
     v = env["versions"]
@@ -93,7 +134,9 @@ def details(results: list[dict[str, Any]]) -> list[str]:
 
 def markdown(env: dict[str, Any], results: list[dict[str, Any]], label: str) -> str:
     """The whole report."""
-    body = ["## Data sets", "", *summary_table(results), ""]
+    body = ["## Data sets", "", *summary_table(results), "",
+            "## The checks: classification (macro-F1) and forecasting (MASE)", "",
+            *criteria(results), ""]
     for task, title in TITLES.items():
         if any(r.get("task") == task for r in results):
             body += [f"## {title}", "", *results_table(results, task), ""]

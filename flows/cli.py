@@ -8,10 +8,9 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import yaml
-
+from flows.cli_args import build_parser, overrides
 from flows.procs import Terminated, handle_sigterm
 from schemas.errors import (
     EXIT_OK,
@@ -25,91 +24,11 @@ from schemas.errors import (
 if TYPE_CHECKING:
     from schemas.config import Config
 
-STAGES = ("validate", "preprocess", "train", "evaluate", "promote")
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that exits with code 2 and a one-line message (docs/contracts.md)."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def _data_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("data", type=Path, help="CSV, CSV.gz or Parquet file in long format")
-    p.add_argument("--params", type=Path, help="a params.yaml to start from")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a parameter, e.g. --set train.max_steps=500 (repeatable)")
-    p.add_argument("--task", choices=["forecast", "classify"])
-    for role in ("id", "time", "target", "label", "split"):
-        p.add_argument(f"--{role}", metavar="COLUMN", help=f"name of the {role} column")
-    p.add_argument("--features", metavar="A,B", help="comma-separated feature columns")
-    p.add_argument("--out", type=Path, help="output folder (default runs/<data name>)")
-
-
-def build_parser() -> Parser:
-    """The argument parser of every subcommand."""
-    parser = Parser(prog="seqarena", description=__doc__)
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    _data_options(sub.add_parser("validate", help="validate a data file and write the report"))
-    compare = sub.add_parser("compare", help="validate, train, evaluate and promote")
-    _data_options(compare)
-    compare.add_argument("--models", metavar="A,B", help="subset of the configured models")
-    compare.add_argument("--steps", type=int, help="train.max_steps (optimizer steps)")
-    compare.add_argument("--epochs", type=int, help="train.max_epochs (caps passes over the data)")
-    compare.add_argument("--seed", type=int, help="train.seed (the first seed)")
-    compare.add_argument("--seeds", type=int, help="train.seeds (trainings per model and fold)")
-    compare.add_argument("--folds", type=int, help="forecast.folds (rolling origins)")
-    predict = sub.add_parser("predict", help="predict with a promoted model")
-    predict.add_argument("data", type=Path)
-    predict.add_argument("--model", type=Path, required=True, help="a promoted/ folder")
-    predict.add_argument("--out", type=Path, default=Path("predictions.csv"))
-    serve = sub.add_parser("serve", help="serve a scheduled comparison (needs a Prefect server)")
-    serve.add_argument("--params", type=Path, default=Path("params.yaml"))
-    serve.add_argument("--cron", default="0 3 * * *", help="cron schedule (default daily 03:00)")
-    serve.add_argument("--name", default="seqarena-nightly")
-    stage = sub.add_parser("stage", help="run one pipeline stage from params.yaml (for dvc)")
-    stage.add_argument("name", choices=STAGES)
-    stage.add_argument("--params", type=Path, default=Path("params.yaml"))
-    stage.add_argument("--model", help="model name, for the train stage")
-    return parser
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from flows.validation.read import run_name
-
-    out: dict[str, Any] = {"data.path": str(args.data)}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"--set {item}: expected KEY=VALUE, e.g. train.max_steps=500")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError:  # e.g. data.delimiter=, is plain text, not YAML
-            out[key] = value
-    if args.task:
-        out["data.task"] = args.task
-    for role in ("id", "time", "target", "label", "split"):
-        if getattr(args, role):
-            out[f"data.columns.{role}"] = getattr(args, role)
-    if args.features:
-        out["data.columns.features"] = args.features.split(",")
-    out["out_dir"] = str(args.out or Path("runs") / run_name(args.data))
-    for opt, key in (("steps", "train.max_steps"), ("epochs", "train.max_epochs"),
-                     ("seed", "train.seed"), ("seeds", "train.seeds"),
-                     ("folds", "forecast.folds")):
-        if getattr(args, opt, None) is not None:
-            out[key] = getattr(args, opt)
-    return out
-
-
 def _config(args: argparse.Namespace) -> Config:
     """The typed config: --params file, then options; --models picks a subset."""
     from schemas.config import load_config
 
-    cfg = load_config(args.params, _overrides(args))
+    cfg = load_config(args.params, overrides(args))
     if getattr(args, "models", None):
         names = args.models.split(",")
         unknown = [n for n in names if n not in cfg.models]
@@ -156,11 +75,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(leaderboard_table(metrics.rows(), metrics.task, decision))
     print("\nYour data, measured:\n")
     print(measured_markdown(metrics.measured))
-    print(f"\nPromoted: {decision.winner or 'none'}. {decision.reason}")
+    verdict = {"promoted": f"Promoted: {decision.winner}",
+               "kept": f"Champion kept: {decision.champion}",
+               "none": "Promoted: none"}[decision.outcome]
+    print(f"\n{verdict}. {decision.reason}")
     print(f"Report: {layout.report}")
-    if result["champion"]:
-        kept = "" if decision.winner else " (the model promoted earlier stays)"
-        print(f"Model:  {layout.promoted} -> {result['champion']}{kept}")
+    if result["champion_dir"]:
+        kept = "" if decision.outcome == "promoted" else " (the champion stays)"
+        print(f"Model:  {layout.promoted} -> {result['champion_dir']}{kept}")
+    if result.get("gto"):
+        print(f"GTO:    {result['gto']}")
     print(f"Done in {time.perf_counter() - start:.1f} s.")
     return EXIT_OK
 
@@ -168,8 +92,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from flows.predict import predict_file
 
-    frame = predict_file(args.data, args.model, args.out)
-    print(f"{args.out}: {frame.height} predictions")
+    model = args.model or args.source / "promoted"
+    frame = predict_file(args.data, model, args.out)
+    print(f"{args.out}: {frame.height} predictions by {model} "
+          f"({Path(os.path.realpath(model)).name})")
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from flows.rollback import history_table
+
+    print(history_table(args.out))
+    return EXIT_OK
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from flows.rollback import rollback
+    from schemas.config import load_config
+
+    artifact = load_config(args.params).promote.gto_artifact
+    line = rollback(args.out, args.rollback or None, artifact)
+    print(f"{args.out}: champion {line['previous']} -> {line['champion']} ({line['winner']}); "
+          f"{line.get('gto') or ''}")
     return EXIT_OK
 
 
@@ -257,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(argv, debug)
     handle_sigterm()
     commands = {"validate": cmd_validate, "compare": cmd_compare, "predict": cmd_predict,
-                "serve": cmd_serve, "stage": cmd_stage}
+                "serve": cmd_serve, "stage": cmd_stage, "history": cmd_history,
+                "promote": cmd_promote}
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)

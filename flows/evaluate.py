@@ -12,6 +12,7 @@ import torch
 
 from flows.aggregate import Scored, aggregate, error_frame, paired_errors
 from flows.baselines import yardsticks
+from flows.champion import CHAMPION, challenge
 from flows.diagnostics import diagnose, item_errors, non_overlapping
 from flows.measured import measured_table
 from flows.scoring import classify_metrics, forecast_metrics, horizon_errors, length_errors
@@ -62,6 +63,11 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
             notes[y.name] = "; ".join(filter(None, [notes.get(y.name), where + y.note]))
         if y.out is not None:
             runs.append(score(state, arrays, y.out, y.name, y.kind, fold, -1))
+    if fold == 0 and layout.champion.exists():
+        champ = challenge(layout.champion, state, arrays)
+        notes[CHAMPION] = champ.note
+        if champ.out is not None:
+            runs.append(score(state, arrays, champ.out, CHAMPION, CHAMPION, 0, 0))
     inputs = split_tensors(arrays, state.task, "test")[:-1]
     for job in jobs:
         if job.key in failures or not layout.card(job).exists():
@@ -137,8 +143,8 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
             row |= _cost_alone(cfg, layout, mine, holdout)
         rows.append(row)
     rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
-    rows += [{"model": name, "kind": "reference", "status": "skipped", "params": 0,
-              "size_bytes": 0, "note": note}
+    rows += [{"model": name, "kind": CHAMPION if name == CHAMPION else "reference",
+              "status": "skipped", "params": 0, "size_bytes": 0, "note": note}
              for name, note in notes.items() if name not in {r["model"] for r in rows}]
     return rows, frame
 

@@ -14,13 +14,15 @@ from prefect.states import State
 
 from flows.evaluate import evaluate
 from flows.fanout import run_jobs
+from flows.gto_tags import tag_champion
+from flows.history import entry
 from flows.preprocess import preprocess
 from flows.promote import promote
 from flows.runs import RunFolder
 from flows.runtime import prefect_api
 from flows.train import jobs_of, train_model
 from flows.validate import validate
-from schemas.artifacts import read_validation
+from schemas.artifacts import Decision, Metrics, read, read_validation
 from schemas.config import Config
 from schemas.errors import SeqarenaError
 from schemas.layout import Job, Layout
@@ -97,6 +99,19 @@ def _in_run(cfg: Config, run: RunFolder) -> Config:
     return cfg.model_copy(update={"out_dir": str(run.path)})
 
 
+def publish(cfg: Config, run: RunFolder) -> tuple[Path | None, dict[str, Any]]:
+    """Publish a finished compare run, tag a new champion (GTO) and append its history line;
+    the champion, and the line."""
+    layout = run.layout
+    decision = read(Decision, layout.decision).model_dump(mode="json")
+    rows = read(Metrics, layout.metrics).rows()
+    params = cfg.model_dump(mode="json", exclude={"out_dir"})
+    champion = run.publish(entry("compare", decision, rows, Path(cfg.data.path), params))
+    changed = decision["outcome"] == "promoted"
+    gto = tag_champion(run.root, cfg.promote.gto_artifact, champion) if changed else None
+    return champion, run.record(gto=gto)
+
+
 @flow(name="seqarena-compare", log_prints=False)
 def compare_flow(config: Config, run_dir: str | None = None) -> dict[str, Any]:
     """Validate, preprocess, train every model in parallel, evaluate, promote.
@@ -109,7 +124,7 @@ def compare_flow(config: Config, run_dir: str | None = None) -> dict[str, Any]:
         return _stages(config.model_copy(update={"out_dir": run_dir}), validated=True)
     with RunFolder(Path(config.out_dir), "scheduled compare") as run:
         decision = _stages(_in_run(config, run), validated=False)
-        run.publish()
+        publish(config, run)
     return decision
 
 
@@ -127,5 +142,6 @@ def run_compare(cfg: Config) -> dict[str, Any]:
         validate(_in_run(cfg, run))  # bad data is refused in seconds, without a server
         with prefect_api():
             decision = compare_flow(cfg, run_dir=str(run.path))
-        champion = run.publish()
-    return {**decision, "champion": str(champion) if champion else None}
+        champion, line = publish(cfg, run)
+    return {**decision, "champion_dir": str(champion) if champion else None,
+            "gto": line.get("gto")}

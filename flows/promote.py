@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from flows.evidence import paired_test_runs
 from flows.report import render_report
 from modules.budget import Budget
 from schemas.artifacts import (
+    CHAMPION,
     DEFAULT_METRIC,
     LOWER_IS_BETTER,
     METRICS,
@@ -76,7 +78,8 @@ def notes(rows: list[dict[str, Any]], metric: str, lower: bool) -> dict[str, str
 
 def _gates(rows: list[dict[str, Any]], task: str, policy: PromoteConfig) -> list[dict[str, Any]]:
     """The baselines the winner must beat: promote.must_beat, or the naive ones."""
-    present = {r["model"]: r for r in rows if r["kind"] != "model" and r["status"] == "ok"}
+    present = {r["model"]: r for r in rows
+               if r["kind"] in ("baseline", "reference") and r["status"] == "ok"}
     names = policy.must_beat if policy.must_beat is not None else [
         n for n in NAIVE[task] if n in present]
     unknown = [n for n in names if n not in present]
@@ -200,7 +203,8 @@ def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig,
                f"{base['model']} has {base[metric]:.4g}")  # type: ignore[index]
         return {**decision, "reason": f"{why[0].upper()}{why[1:]}. Nothing is promoted."}
     top = min(eligible, key=key)
-    others = [r for r in rows if r["status"] == "ok" and r is not top and r["model"] in errors]
+    others = [r for r in rows if r["status"] == "ok" and r is not top and r["model"] in errors
+              and r["kind"] != CHAMPION]
     tests = {r["model"]: paired_test_runs(errors[r["model"]], errors[top["model"]])
              for r in others}
     winner, tied, reason = _pick(top, eligible, tests, policy.level, metric)
@@ -212,6 +216,46 @@ def decide(rows: list[dict[str, Any]], task: str, policy: PromoteConfig,
     reason += f" The tests compare {ITEM_ERROR[task]}."
     return {**decision, "winner": winner["model"], "tied": tied, "reason": reason,
             "tests": tests, "references": _references(winner, rows, errors, metric, sign)}
+
+
+def against_champion(decision: dict[str, Any], rows: list[dict[str, Any]],
+                     holdout: dict[str, list[np.ndarray]], policy: PromoteConfig,
+                     version: str | None) -> dict[str, Any]:
+    """The challenger (the decision's winner) replaces the champion `version` only if a paired
+    test on this run's holdout test items finds the champion worse at policy.level; a
+    champion that cannot score this data is replaced or kept as policy.unscorable says."""
+    row = next((r for r in rows if r["kind"] == CHAMPION), None)
+    winner = decision["winner"]
+    outcome = "promoted" if winner else "none"
+    if version is None or row is None or not policy.challenge:
+        return {**decision, "outcome": outcome}
+    decision = {**decision, "champion": version}
+    if winner is None:
+        return {**decision, "outcome": "kept",
+                "reason": f"{decision['reason']} The champion {version} stays."}
+    if row["status"] != "ok":
+        keep = policy.unscorable == "keep"
+        verb = "keeps it" if keep else f"promotes {winner} in its place"
+        reason = (f"{decision['reason']} {row['note'][0].upper()}{row['note'][1:]}; "
+                  f"promote.unscorable is '{policy.unscorable}', which {verb}.")
+        if keep:
+            return {**decision, "outcome": "kept", "winner": None, "challenger": winner,
+                    "reason": reason}
+        return {**decision, "outcome": "promoted", "reason": reason}
+    t = paired_test_runs(holdout[CHAMPION], holdout[winner])
+    metric = decision["metric"]
+    ours = next(r for r in rows if r["model"] == winner)
+    said = (f"{winner} ({metric} {ours[metric]:.4g}) against the champion {version} "
+            f"({row[metric]:.4g}) on this run's holdout test items: one-sided test that the "
+            f"champion errs more, {_test_words(t)}")
+    decision = {**decision, "champion_test": t, "challenger": winner}
+    if t["p_value"] <= policy.level:
+        return {**decision, "outcome": "promoted",
+                "reason": f"{decision['reason']} {said}, so {winner} replaces it."}
+    return {**decision, "outcome": "kept", "winner": None,
+            "reason": f"{decision['reason'].replace(' is promoted', ' is the best challenger')}"
+                      f" {said}: not significant at level {policy.level}, so the champion "
+                      f"{version} stays."}
 
 
 def _budget(layout: Layout, rows: list[dict[str, Any]]) -> str:
@@ -229,8 +273,12 @@ def promote(cfg: Config) -> dict[str, Any]:
     state = read_state(layout)
     metrics = read(Metrics, layout.metrics)
     rows = metrics.rows()
-    errors = run_errors(pl.read_parquet(layout.errors))
-    decision = Decision.model_validate(decide(rows, state.task, cfg.promote, errors))
+    frame = pl.read_parquet(layout.errors)
+    decided = decide(rows, state.task, cfg.promote, run_errors(frame))
+    holdout = run_errors(frame.filter(pl.col("fold") == 0))
+    version = Path(os.path.realpath(layout.champion)).name if layout.champion.exists() else None
+    decision = Decision.model_validate(against_champion(decided, rows, holdout, cfg.promote,
+                                                        version))
     new = make_temp_dir(layout.root, ".promoted-")
     if decision.winner:
         kept = next(r["kept_seed"] for r in rows if r["model"] == decision.winner)

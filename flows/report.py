@@ -138,13 +138,15 @@ def render_report(cfg: Config, state: ForecastState | ClassifyState,
                   validation: ValidationReport, rows: list[dict[str, Any]],
                   decision: Decision, budget: str, measured: dict[str, dict[str, str]]) -> str:
     """The whole report.md."""
-    winner = md_text(decision.winner or "none")
+    verdict = {"promoted": f"Promoted: {md_text(decision.winner)}",
+               "kept": f"Champion kept: {md_text(decision.champion)}",
+               "none": "Promoted: none"}[decision.outcome]
     failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
               for r in rows if r["status"] == "failed"]
     runs = next((r for r in rows if r["kind"] == "model" and r["status"] == "ok"), {})
     return "\n".join([
         f"# seqarena report: {md_code(validation.file, LONG)}", "",
-        f"**Promoted: {winner}.** {md_text(decision.reason, LONG)}", "",
+        f"**{verdict}.** {md_text(decision.reason, LONG)}", "",
         "## Data", "",
         *_data_lines(state, validation),
         "",

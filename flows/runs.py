@@ -6,13 +6,17 @@ An output folder (`--out`, default `runs/NAME`) looks like this:
     runs/ID/                 everything one run wrote (validation, prepared, models, report...)
     versions/vNNNN/          promoted models: complete, immutable, never rewritten
     latest -> runs/ID        the last complete run: switched by one os.replace
+    history.jsonl            one line per published run: what was decided (flows/registry.py)
     report.md -> latest/report.md, metrics.json -> latest/metrics.json, ...   fixed links
     promoted -> latest/promoted -> ../../versions/vNNNN
 
 A run writes only below its own `runs/ID`; it publishes by building that folder completely
 (its `promoted` link included) and then swapping `latest` in one `os.replace`. A process
 killed at any moment leaves `latest` (and so `promoted`) at the old or the new run, never a
-mix; a failed run or a "none" outcome never touches the promoted model.
+mix; a failed run or a "none" outcome never touches the promoted model. Each run folder also
+holds `champion`, a link to the version that was the champion when it started (what it was
+challenged against), and `history-entry.json`, its history line, written before the switch and
+appended to history.jsonl after it (or, if the run was killed in between, by the next run).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ import shutil
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
+from flows.history import ENTRY, append, read_json, reconcile, write_json
 from flows.procs import crash_point
 from schemas.errors import UsageError
 from schemas.layout import PUBLISHED, WEIGHTS, Layout
@@ -104,6 +109,9 @@ class RunFolder:
         try:
             self._clean()
             self.path.mkdir(parents=True)
+            champion = self.champion()
+            if champion is not None:
+                os.symlink(os.path.relpath(champion, self.path), self.layout.champion)
         except BaseException:
             self.lock.__exit__()
             raise
@@ -127,24 +135,41 @@ class RunFolder:
         link = Layout(self.root).promoted
         return Path(os.path.realpath(link)) if link.exists() else None
 
-    def publish(self) -> Path | None:
-        """Version a promoted model, then make this run `latest` in one step; its champion."""
+    def publish(self, entry: dict[str, Any] | None = None,
+                restore: Path | None = None) -> Path | None:
+        """Version a promoted model (or make the existing version `restore` the champion),
+        write this run's history entry, then make this run `latest` in one step; the new
+        champion. The entry reaches history.jsonl through `record`."""
+        before = self.champion()
         promoted = self.layout.promoted
-        if promoted.is_dir() and (promoted / WEIGHTS).exists():
+        if restore is not None:
+            version: Path | None = restore
+        elif promoted.is_dir() and not promoted.is_symlink() and (promoted / WEIGHTS).exists():
             version = self._new_version(promoted)
         else:
             shutil.rmtree(promoted, ignore_errors=True)
-            version = self.champion()
+            version = before
         crash_point("publish:versioned")
         if version is not None:
             os.symlink(os.path.relpath(version, self.path), promoted)
         crash_point("publish:linked")
+        if entry is not None:  # a decision (compare, rollback), not a validate run
+            write_json(self.path / ENTRY, {**entry, "run": self.id, "previous": before.name
+                                           if before else None,
+                                           "champion": version.name if version else None})
         _symlink_replace(os.path.relpath(self.path, self.root), self.root / "latest")
         self.published = True
         crash_point("publish:switched")
         self._links()
         self._prune()
         return version
+
+    def record(self, **extra: Any) -> dict[str, Any]:
+        """Append this published run's history entry (with `extra`) to history.jsonl."""
+        entry = {**read_json(self.path / ENTRY), **extra}
+        crash_point("publish:recording")
+        append(self.root, entry)
+        return entry
 
     def _new_version(self, folder: Path) -> Path:
         versions = self.root / "versions"
@@ -171,6 +196,7 @@ class RunFolder:
             stale.unlink(missing_ok=True)
         for stale in [*self.root.glob(".promoted-*"), *self.root.glob("versions/.*")]:
             shutil.rmtree(stale, ignore_errors=True)
+        reconcile(self.root)
 
     def _prune(self) -> None:
         """Keep the newest KEEP_RUNS run folders and the one `latest` names."""

@@ -79,6 +79,7 @@ LOWER_IS_BETTER = {"mae": True, "rmse": True, "smape": True, "mase": True,
 METRICS = {"forecast": ("mae", "rmse", "smape", "mase"), "classify": ("accuracy", "macro_f1")}
 DEFAULT_METRIC = {"forecast": "mase", "classify": "macro_f1"}
 NAIVE = {"forecast": ("naive", "seasonal_naive"), "classify": ("majority",)}  # must_beat default
+CHAMPION = "champion"  # the leaderboard row (and kind) of the model promoted before this run
 
 
 class Interval(BaseModel):
@@ -100,7 +101,7 @@ class Row(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["model", "baseline", "reference"]
+    kind: Literal["model", "baseline", "reference", "champion"]
     status: Literal["ok", "failed", "skipped"]
     params: int = 0
     size_bytes: int = 0
@@ -168,6 +169,12 @@ class Decision(Artifact):
         "the paired test of the best model against each other model and baseline"))
     references: dict[str, str] = Field(default_factory=dict, description=(
         "whether the winner beats each reference baseline, in words"))
+    outcome: Literal["promoted", "kept", "none"] = Field("none", description=(
+        "promoted: `winner` is the new champion; kept: the champion stays; none: nothing"))
+    champion: str | None = Field(None, description="the version challenged (versions/NAME)")
+    challenger: str | None = Field(None, description="the best challenger, when it was tested "
+                                   "against the champion")
+    champion_test: dict[str, Any] | None = None
 
 
 # ---- reading and writing ---------------------------------------------------------------------

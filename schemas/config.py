@@ -142,6 +142,15 @@ class PromoteConfig(Strict):
     must_beat: list[str] | None = Field(None, description=(
         "baselines the winner must beat on the metric; null: the naive ones (naive, "
         "seasonal_naive, majority); []: none"))
+    challenge: bool = Field(True, description=(
+        "the winner replaces the champion (the model promoted before) only if a paired test "
+        "on this run's holdout test items finds the champion worse at `level`"))
+    unscorable: Literal["replace", "keep"] = Field("replace", description=(
+        "when the champion cannot score this run's data (other columns, classes or series)"))
+    gto_artifact: str | None = Field("seqarena-model", pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+                                     description=(
+        "in a git repository, each new champion is tagged NAME@v0.0.N and NAME#prod#K (GTO); "
+        "null: no tags"))
 
 
 def default_models() -> dict[str, Any]:

@@ -56,6 +56,11 @@ class Layout:
         return self.root / "validated.parquet"
 
     @property
+    def champion(self) -> Path:
+        """A link to the version that was the champion when this run started (if any)."""
+        return self.root / "champion"
+
+    @property
     def prepared(self) -> Path:
         return self.root / "prepared"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandera.polars as pa
 import polars as pl
 
+KINDS = ["model", "baseline", "reference", "champion"]  # leaderboard row kinds
+
 
 def _finite(name: str) -> pa.Check:
     return pa.Check(lambda d: d.lazyframe.select(pl.col(d.key).is_finite()), name=name)
@@ -27,7 +29,7 @@ scaling_schema = pa.DataFrameSchema(
 leaderboard_schema = pa.DataFrameSchema(
     {
         "model": pa.Column(str, nullable=False, unique=True),
-        "kind": pa.Column(str, checks=[pa.Check.isin(["model", "baseline", "reference"])]),
+        "kind": pa.Column(str, checks=[pa.Check.isin(KINDS)]),
         "status": pa.Column(str, checks=[pa.Check.isin(["ok", "failed", "skipped"])]),
         "params": pa.Column(pl.Int64, checks=[pa.Check.ge(0)]),
         "train_seconds": pa.Column(pl.Float64, nullable=True, checks=[pa.Check.ge(0)]),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prefect.testing.utilities import prefect_test_harness
 
 from tests.helpers import classify_frame, forecast_frame
 
@@ -21,3 +24,14 @@ def classify_csv(tmp_path: Path) -> Path:
     path = tmp_path / "classify.csv"
     classify_frame().write_csv(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    saved = os.environ.get("PREFECT_API_URL")
+    with prefect_test_harness():
+        yield
+    if saved is None:
+        os.environ.pop("PREFECT_API_URL", None)
+    else:
+        os.environ["PREFECT_API_URL"] = saved

@@ -1,13 +1,11 @@
 """The Prefect flow end to end (process-pool training) under a temporary Prefect server."""
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 from prefect import task
-from prefect.testing.utilities import prefect_test_harness
 
 from flows.cli import main
 from flows.pipeline import compare_flow, run_compare
@@ -15,17 +13,6 @@ from schemas.errors import DataValidationError
 from schemas.files import read_json
 from schemas.layout import Layout
 from tests.helpers import forecast_frame, tiny_config
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Iterator[None]:
-    saved = os.environ.get("PREFECT_API_URL")
-    with prefect_test_harness():
-        yield
-    if saved is None:
-        os.environ.pop("PREFECT_API_URL", None)
-    else:
-        os.environ["PREFECT_API_URL"] = saved
 
 
 def test_flow_trains_every_model_and_promotes(prefect_server: None, forecast_csv: Path,

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
+from flows.history import read_history
 from flows.runs import KEEP_RUNS, FolderLock, RunFolder
 from schemas.errors import UsageError
 
@@ -24,7 +25,9 @@ def _fake_run(root: Path, winner: str | None, fail: bool = False) -> Path | None
                 (run.path / "promoted" / "weights.safetensors").write_text(winner)
             if fail:
                 raise RuntimeError("training failed")
-            return run.publish()
+            version = run.publish({"event": "compare", "winner": winner})
+            run.record()
+            return version
     except RuntimeError:
         return None
 
@@ -109,11 +112,13 @@ with RunFolder(root, "crash test") as run:
     (run.path / "report.md").write_text(winner)
     (run.path / "promoted").mkdir()
     (run.path / "promoted" / "weights.safetensors").write_text(winner)
-    run.publish()
+    run.publish({"event": "compare", "winner": winner})
+    run.record()
 """
 
 
-@pytest.mark.parametrize("point", ["publish:versioned", "publish:linked", "publish:switched"])
+@pytest.mark.parametrize("point", ["publish:versioned", "publish:linked", "publish:switched",
+                                   "publish:recording"])
 def test_a_kill_during_publish_leaves_old_or_new(tmp_path: Path, point: str) -> None:
     root = tmp_path / "out"
     _fake_run(root, "old")
@@ -122,8 +127,14 @@ def test_a_kill_during_publish_leaves_old_or_new(tmp_path: Path, point: str) -> 
                           cwd=ROOT, timeout=60)
     assert proc.returncode == -9
     champion = (root / "promoted" / "weights.safetensors").read_text()
-    assert champion == ("new" if point == "publish:switched" else "old")
+    switched = point in ("publish:switched", "publish:recording")
+    assert champion == ("new" if switched else "old")
     assert (root / "report.md").read_text() == champion.replace("old", "winner old\n")
     assert _fake_run(root, "next") is not None  # the next run is not blocked
     assert (root / "promoted" / "weights.safetensors").read_text() == "next"
     assert not list(root.glob(".*.tmp"))
+    lines, broken = read_history(root)  # the killed run's line, appended by the next run
+    assert broken == 0
+    assert [e["winner"] for e in lines] == ["old", *(["new"] if switched else []), "next"]
+    assert [bool(e.get("recovered")) for e in lines] == [False, *([True] if switched else []),
+                                                         False]

@@ -1,0 +1,125 @@
+"""kill -9 a small `seqarena compare` at random moments, again and again, and check after every
+kill that the champion still loads: `seqarena predict` (default: the champion) must succeed,
+the history must read, and every version folder must be complete.
+
+Usage: python benchmarks/kill_loop.py [--kills 24] [--out benchmarks/results/kill_loop.md]
+
+Every fourth compare runs to the end (promote.challenge=false, so each completed run makes a
+new version and moves the champion): kills then land before, during and after switches. Half
+of the kills land in the last fifth of a run (where it versions, switches and appends its
+history), the rest anywhere in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEQARENA = [sys.executable, "-m", "flows.cli"]
+TINY = ["--models", "lstm,gru", "--set", "models.lstm.hidden=8", "--set", "models.gru.hidden=8",
+        "--set", "train.max_epochs=3", "--set", "train.seeds=1", "--set", "train.workers=2",
+        "--set", "evaluate.references=false", "--set", "promote.must_beat=[]",
+        "--set", "promote.challenge=false", "--set", "forecast.horizon=7"]
+
+
+def compare(data: Path, out: Path, kill_after: float | None) -> tuple[int, float]:
+    """Run one compare; SIGKILL it after `kill_after` seconds (None: let it finish)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([*SEQARENA, "compare", str(data), "--out", str(out), *TINY],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        proc.wait(timeout=kill_after)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return proc.returncode, time.perf_counter() - start
+
+
+def check(data: Path, out: Path, work: Path) -> dict:
+    """What a user would see now: the champion predicts, the history reads, versions whole."""
+    promoted = out / "promoted"
+    result: dict = {"champion": promoted.resolve().name if promoted.exists() else None}
+    if promoted.exists():
+        pred = subprocess.run([*SEQARENA, "predict", str(data), "--from", str(out),
+                               "--out", str(work / "p.csv")], cwd=ROOT, capture_output=True,
+                              text=True)
+        result["predict_rc"] = pred.returncode
+        result["predict_err"] = pred.stderr.strip()[-300:]
+    history = out / "history.jsonl"
+    lines = history.read_text().splitlines() if history.exists() else []
+    result["history_lines"] = len(lines)
+    result["history_broken"] = sum(1 for ln in lines if not _json(ln))
+    versions = sorted((out / "versions").glob("v*")) if (out / "versions").exists() else []
+    result["incomplete_versions"] = [v.name for v in versions if not all(
+        (v / f).exists() for f in ("weights.safetensors", "model.json", "preprocessing.json",
+                                   "decision.json"))]
+    return result
+
+
+def _json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except json.JSONDecodeError:
+        return False
+    return True
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--kills", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "kill_loop.md")
+    args = p.parse_args()
+    rng = random.Random(args.seed)
+    work = Path(tempfile.mkdtemp(prefix="seqarena-kill-"))
+    data, out = ROOT / "data" / "forecast.csv", work / "out"
+    rc, full = compare(data, out, None)
+    assert rc == 0, "the first compare must finish"
+    rows, kills, bad = [], 0, 0
+    step = 0
+    while kills < args.kills:
+        step += 1
+        finish = step % 4 == 0
+        at = None if finish else (rng.uniform(0.8, 1.1) if rng.random() < 0.5
+                                  else rng.uniform(0.05, 1.0)) * full
+        rc, seconds = compare(data, out, at)
+        killed = rc == -signal.SIGKILL
+        kills += killed
+        seen = check(data, out, work)
+        ok = (seen.get("predict_rc", 0) == 0 and seen["champion"] is not None
+              and not seen["history_broken"] and not seen["incomplete_versions"])
+        bad += not ok
+        rows.append({"run": step, "kill_at_s": None if at is None else round(at, 2),
+                     "killed": killed, "rc": rc, "seconds": round(seconds, 1), **seen,
+                     "ok": ok})
+        print(json.dumps(rows[-1]), flush=True)
+    report = [f"# kill -9 loop: {kills} kills, {bad} bad states\n",
+              f"- command: `python benchmarks/kill_loop.py --kills {args.kills} --seed "
+              f"{args.seed}`; a full compare took {full:.1f} s; date "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+              "- after each run: `seqarena predict data/forecast.csv --from OUT` (the champion), "
+              "history.jsonl parsed line by line, every versions/vNNNN complete\n",
+              "| run | killed at s | killed | rc | champion | predict rc | history lines | "
+              "incomplete versions | ok |", "|---:|---:|---|---:|---|---:|---:|---|---|"]
+    for r in rows:
+        report.append(f"| {r['run']} | {r['kill_at_s'] if r['kill_at_s'] is not None else '-'}"
+                      f" | {r['killed']} | {r['rc']} | {r['champion']} | "
+                      f"{r.get('predict_rc', '-')} | {r['history_lines']} | "
+                      f"{', '.join(r['incomplete_versions']) or '-'} | {r['ok']} |")
+    args.out.write_text("\n".join(report) + "\n", encoding="utf-8")
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"{kills} kills, {bad} bad states; {args.out}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
