@@ -99,6 +99,22 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from flows.review import write_reports
+    from flows.runs import FolderLock
+    from schemas.layout import Layout
+
+    run = args.run / "latest" if (args.run / "latest").exists() else args.run
+    if not (run / "decision.json").exists():
+        raise UsageError(f"{args.run}: no finished run here (decision.json missing); pass an "
+                         "output folder of `seqarena compare` or one of its runs/ID folders.")
+    root = args.run if run != args.run else args.run.parent.parent
+    with FolderLock(root, "report"):
+        md, page = write_reports(Layout(Path(os.path.realpath(run))))
+    print(f"{md}\n{page}")
+    return EXIT_OK
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from flows.rollback import history_table
 
@@ -202,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     handle_sigterm()
     commands = {"validate": cmd_validate, "compare": cmd_compare, "predict": cmd_predict,
                 "serve": cmd_serve, "stage": cmd_stage, "history": cmd_history,
-                "promote": cmd_promote}
+                "report": cmd_report, "promote": cmd_promote}
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)

@@ -55,6 +55,9 @@ def build_parser() -> Parser:
     predict.add_argument("--from", dest="source", type=Path, default=Path("results"),
                          help="an output folder whose champion predicts (default results)")
     predict.add_argument("--out", type=Path, default=Path("predictions.csv"))
+    report = sub.add_parser("report", help="rebuild report.md and report.html of a run")
+    report.add_argument("run", type=Path, help="an output folder (its latest run) or a run "
+                        "folder (OUT/runs/ID)")
     history = sub.add_parser("history", help="print the promotion history of an output folder")
     history.add_argument("--out", type=Path, required=True, help="the output folder")
     promote = sub.add_parser("promote", help="change the champion by hand")

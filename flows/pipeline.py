@@ -6,8 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from prefect import Task, flow, task
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.client.schemas.objects import TaskRun
 from prefect.deployments.runner import RunnerDeployment
 from prefect.states import State
@@ -89,10 +94,20 @@ def _stages(cfg: Config, validated: bool) -> dict[str, Any]:
     failures = run_jobs(cfg, train_task, jobs)
     evaluate_task(cfg, failures)
     decision = promote_task(cfg)
-    report = Layout(Path(cfg.out_dir)).report
-    create_markdown_artifact(report.read_text(encoding="utf-8"), key="seqarena-report",
-                             description=f"seqarena comparison of {cfg.data.path}")
+    _artifacts(cfg, Layout(Path(cfg.out_dir)))
     return decision
+
+
+def _artifacts(cfg: Config, layout: Layout) -> None:
+    """The run page's artifacts: the Markdown report, the leaderboard as a table, and a link
+    to the HTML report (a file:// URL on the machine that ran the flow)."""
+    what = f"seqarena comparison of {cfg.data.path}"
+    create_markdown_artifact(layout.report.read_text(encoding="utf-8"), key="seqarena-report",
+                             description=what)
+    board = pl.read_csv(layout.leaderboard, infer_schema_length=None)
+    create_table_artifact(board.to_dicts(), key="seqarena-leaderboard", description=what)
+    create_link_artifact(layout.report_html.resolve().as_uri(), link_text="report.html",
+                         key="seqarena-report-html", description=what)
 
 
 def _in_run(cfg: Config, run: RunFolder) -> Config:

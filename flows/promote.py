@@ -12,8 +12,7 @@ import polars as pl
 
 from flows.aggregate import run_errors
 from flows.evidence import paired_test_runs
-from flows.report import render_report
-from modules.budget import Budget
+from flows.review import write_reports
 from schemas.artifacts import (
     CHAMPION,
     DEFAULT_METRIC,
@@ -22,15 +21,13 @@ from schemas.artifacts import (
     NAIVE,
     Decision,
     Metrics,
-    ModelCard,
     read,
     read_state,
-    read_validation,
     write,
 )
 from schemas.config import Config, PromoteConfig
 from schemas.errors import RunFailedError, UsageError
-from schemas.files import make_temp_dir, write_text
+from schemas.files import make_temp_dir
 from schemas.layout import DECISION, MODEL_CARD, PREPROCESSING, WEIGHTS, Job, Layout
 
 ARTIFACT_FILES = (WEIGHTS, MODEL_CARD)
@@ -258,15 +255,6 @@ def against_champion(decision: dict[str, Any], rows: list[dict[str, Any]],
                       f"{version} stays."}
 
 
-def _budget(layout: Layout, rows: list[dict[str, Any]]) -> str:
-    """The training budget in words, from a trained model's card (every model had it)."""
-    trained = [r for r in rows if r["kind"] == "model" and r["status"] == "ok"]
-    if not trained:
-        return "no model trained"
-    job = Job(trained[0]["model"], trained[0]["kept_seed"], 0)
-    return Budget(**read(ModelCard, layout.card(job)).budget).describe()
-
-
 def promote(cfg: Config) -> dict[str, Any]:
     """Decide, write promoted/ (model + preprocessing state + decision) and report.md."""
     layout = Layout(Path(cfg.out_dir))
@@ -288,9 +276,7 @@ def promote(cfg: Config) -> dict[str, Any]:
     write(new / DECISION, decision)
     replace_dir(new, layout.promoted)
     write(layout.decision, decision)
-    report = render_report(cfg, state, read_validation(layout), rows, decision,
-                           _budget(layout, rows), metrics.measured)
-    write_text(layout.report, report)
+    write_reports(layout)
     if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):
         raise RunFailedError(f"every model failed to train; see {layout.report}.")
     return decision.model_dump(mode="json")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flows.text import LONG, md_code, md_text
-from schemas.artifacts import METRICS, Decision, ValidationReport
-from schemas.config import Config
+from schemas.artifacts import METRICS, Decision, ModelCard, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
@@ -22,9 +22,9 @@ def _cell(value: Any, fmt: str, scale: float = 1.0) -> str:
     return fmt.format(value / scale if scale != 1.0 else value)
 
 
-def _names(values: list[Any]) -> str:
+def _names(values: list[Any], esc: Callable[..., str] = md_text) -> str:
     """User-given names (classes, features, series ids), escaped, comma-separated."""
-    return ", ".join(md_text(v) for v in values)
+    return ", ".join(esc(v) for v in values)
 
 
 def _score(row: dict[str, Any], metric: str) -> str:
@@ -83,9 +83,9 @@ def leaderboard_table(rows: list[dict[str, Any]], task: str,
     return "\n".join(lines)
 
 
-def _setup(state: ForecastState | ClassifyState) -> str:
+def _setup(state: ForecastState | ClassifyState, esc: Callable[..., str] = md_text) -> str:
     if isinstance(state, ClassifyState):
-        return f"classes: {_names(state.classes)}"
+        return f"classes: {_names(state.classes, esc)}"
     text = f"lookback {state.lookback}, horizon {state.horizon}, season {state.season}"
     if state.inferred_settings:
         keys = " and ".join(f"forecast.{k}" for k in state.inferred_settings)
@@ -94,26 +94,29 @@ def _setup(state: ForecastState | ClassifyState) -> str:
     return text
 
 
-def _data_lines(state: ForecastState | ClassifyState, validation: ValidationReport) -> list[str]:
-    """The report's data section: rows, validation actions, splits, features, notes."""
+def data_lines(state: ForecastState | ClassifyState, validation: ValidationReport,
+               esc: Callable[..., str] = md_text, code: Callable[..., str] = md_code
+               ) -> list[str]:
+    """The report's data section: rows, validation actions, splits, features, notes; user
+    values through `esc` (text) and `code` (column names)."""
     counts, unit = state.counts, "windows" if state.task == "forecast" else "sequences"
     too_short = state.too_short if isinstance(state, ForecastState) else []
     v = validation
     return [
-        f"- task: {state.task}; {_setup(state)}",
+        f"- task: {state.task}; {_setup(state, esc)}",
         f"- rows read {v.rows_in}, used {v.rows_used}, quarantined {v.rows_quarantined}, "
         f"inserted {v.rows_added} (validation.md has the checks, quarantine.csv the rows "
         "set aside)",
-        *[f"- validation {c['check']} on {md_code(c['column'])}: {c['action']} "
+        *[f"- validation {c['check']} on {code(c['column'])}: {c['action']} "
           f"{c['set_aside']} rows of {c['groups']} {v.unit}"
-          + (f" ({md_text(c['note'], LONG)})" if c["note"] else "")
+          + (f" ({esc(c['note'], LONG)})" if c["note"] else "")
           for c in v.checks if c["set_aside"] or c["note"]],
         f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
         "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
-        f"- features: {_names(state.columns)}",
-        *[f"- {line}" for line in state.notes(md_text)],
+        f"- features: {_names(state.columns, esc)}",
+        *[f"- {line}" for line in state.notes(esc)],
         *([f"- series too short for one window (lookback + horizon), so not used: "
-           f"{_names(too_short)}"] if too_short else []),
+           f"{_names(too_short, esc)}"] if too_short else []),
     ]
 
 
@@ -121,50 +124,72 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def _evidence(cfg: Config, decision: Decision) -> list[str]:
+def evidence(decision: Decision, esc: Callable[..., str] = md_text) -> list[str]:
     """The paired tests behind the decision, and the references."""
-    best = md_text(decision.best_model or "")
-    lines = [f"- {md_text(name)}'s mean error per item minus {best}'s: {t['mean_diff']:+.4g} "
+    best = esc(decision.best_model or "")
+    lines = [f"- {esc(name)}'s mean error per item minus {best}'s: {t['mean_diff']:+.4g} "
              f"over {t['n']} independent items; one-sided paired permutation test that it is "
              f"worse: p = {t['p_value']:.2g}"
              + (f" (the least significant of {t['pairs']} seed pairings)"
                 if t.get("pairs", 1) > 1 else "")
              + (" (not significantly worse: tied)" if name in decision.tied else "")
              for name, t in decision.tests.items()]
-    return lines + [f"- {md_text(text, LONG)}" for text in decision.references.values()]
+    return lines + [f"- {esc(text, LONG)}" for text in decision.references.values()]
 
 
-def render_report(cfg: Config, state: ForecastState | ClassifyState,
-                  validation: ValidationReport, rows: list[dict[str, Any]],
-                  decision: Decision, budget: str, measured: dict[str, dict[str, str]]) -> str:
+def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
+    """The outcome in a few words: promoted X, champion kept, or none."""
+    return {"promoted": f"Promoted: {esc(decision.winner)}",
+            "kept": f"Champion kept: {esc(decision.champion)}",
+            "none": "Promoted: none"}[decision.outcome]
+
+
+def history_lines(past: list[dict[str, Any]], shown: int = 10) -> list[str]:
+    """The last decisions of the output folder, newest first, as Markdown list items."""
+    if not past:
+        return ["- no earlier decisions in this output folder"]
+    return [f"- {md_text(e.get('time', ''))} {md_text(e.get('event', ''))}: "
+            f"{md_text(e.get('outcome', ''))}, champion {md_text(e.get('champion') or '-')} "
+            f"(was {md_text(e.get('previous') or '-')}), winner "
+            f"{md_text(e.get('winner') or '-')}"
+            + (f", challenger {md_text(e['challenger'])}" if e.get("challenger") else "")
+            for e in reversed(past[-shown:])]
+
+
+def render_report(state: ForecastState | ClassifyState, validation: ValidationReport,
+                  rows: list[dict[str, Any]], decision: Decision, budget: str,
+                  measured: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
+                  past: list[dict[str, Any]]) -> str:
     """The whole report.md."""
-    verdict = {"promoted": f"Promoted: {md_text(decision.winner)}",
-               "kept": f"Champion kept: {md_text(decision.champion)}",
-               "none": "Promoted: none"}[decision.outcome]
+    runs_of = [c for runs in cards.values() for c in runs]
+    seeds = sorted({c.seed for c in runs_of})
+    threads = runs_of[0].threads if runs_of else 1
     failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
               for r in rows if r["status"] == "failed"]
     runs = next((r for r in rows if r["kind"] == "model" and r["status"] == "ok"), {})
     return "\n".join([
         f"# seqarena report: {md_code(validation.file, LONG)}", "",
-        f"**{verdict}.** {md_text(decision.reason, LONG)}", "",
+        f"**{verdict(decision, md_text)}.** {md_text(decision.reason, 4000)}", "",
         "## Data", "",
-        *_data_lines(state, validation),
+        *data_lines(state, validation),
         "",
         f"## Leaderboard (test split, ranked by {decision.metric}, "
         f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
         leaderboard_table(rows, state.task, decision), "",
         f"Scores: mean [95% interval] over {runs.get('runs', 1)} runs per model "
         f"({_count(runs.get('seeds', 1), 'seed')} x {_count(runs.get('folds', 1), 'fold')}; seeds "
-        f"{', '.join(map(str, cfg.seeds()))}). Every model trained with the same budget: "
+        f"{', '.join(map(str, seeds))}). Every model trained with the same budget: "
         f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
         "runs; latency p50/p95 at batch 1 and throughput at a large batch were measured after "
-        f"all training, one model at a time, on {cfg.train.threads} thread(s).",
+        f"all training, one model at a time, on {threads} thread(s).",
         "",
         *failed,
         "## Evidence (paired tests on the same test items)", "",
-        *_evidence(cfg, decision), "",
+        *evidence(decision), "",
         "## Your data, measured", "",
         measured_markdown(measured), "",
+        "## Champion and history", "",
+        *history_lines(past), "",
         "## Policy", "",
         f"- primary metric: {decision.metric}; the winner must beat: "
         f"{', '.join(decision.must_beat) or 'nothing (promote.must_beat is empty)'}",

@@ -11,14 +11,16 @@ from typing import Any
 
 from flows.gto_tags import tag_champion
 from flows.history import read_history
+from flows.report_html import CSP, esc
 from flows.runs import VERSION, RunFolder
+from flows.text import md_text
 from modules.model_files import check_card, check_preprocessing, check_weights
 from schemas.artifacts import Decision, read, write
 from schemas.errors import UsageError
 from schemas.files import write_text
 from schemas.layout import PUBLISHED, Layout
 
-OWN = ("decision.json", "report.md", "promoted")  # written by the rollback run itself
+OWN = ("decision.json", "report.md", "report.html", "promoted")  # the rollback run's own
 
 
 def versions(root: Path) -> list[str]:
@@ -79,8 +81,12 @@ def rollback(root: Path, version: str | None, artifact: str | None) -> dict[str,
         decision = Decision(metric=old.metric, lower_is_better=old.lower_is_better,
                             winner=old.winner, outcome="promoted", champion=was, reason=reason)
         write(Layout(run.path).decision, decision)
-        write_text(Layout(run.path).report, f"# seqarena: rollback\n\n{reason}\n\nThe other "
-                   "files of this run are those of the last comparison.\n")
+        write_text(Layout(run.path).report, f"# seqarena: rollback\n\n{md_text(reason, 4000)}"
+                   "\n\nThe other files of this run are those of the last comparison.\n")
+        write_text(Layout(run.path).report_html, "<!doctype html><html lang=\"en\"><head>"
+                   f"<meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" "
+                   f"content=\"{CSP}\"><title>seqarena: rollback</title></head><body>"
+                   f"<h1>seqarena: rollback</h1><p>{esc(reason, 4000)}</p></body></html>\n")
         line = {"time": _now(), "event": "rollback", "outcome": "promoted",
                 "winner": old.winner, "metric": old.metric, "reason": reason}
         run.publish(line, restore=target)

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from flows.history import ENTRY, append, read_json, reconcile, write_json
+from flows.history import ENTRY, HISTORY, append, read_json, reconcile, write_json
 from flows.procs import crash_point
 from schemas.errors import UsageError
 from schemas.layout import PUBLISHED, WEIGHTS, Layout
@@ -112,6 +112,7 @@ class RunFolder:
             champion = self.champion()
             if champion is not None:
                 os.symlink(os.path.relpath(champion, self.path), self.layout.champion)
+            os.symlink(os.path.relpath(self.root / HISTORY, self.path), self.layout.history)
         except BaseException:
             self.lock.__exit__()
             raise

@@ -8,7 +8,7 @@ from pathlib import Path
 # the names at the top of an output folder, each a link into its `latest` run (flows/runs.py)
 PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantine.csv",
              "quarantine.parquet", "prepared", "models", "metrics.json", "leaderboard.csv",
-             "errors.parquet", "decision.json", "report.md", "promoted")
+             "errors.parquet", "decision.json", "report.md", "report.html", "promoted")
 
 # the files of a model folder (models/NAME/, promoted/, versions/vNNNN/)
 WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
@@ -123,3 +123,12 @@ class Layout:
     @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+    @property
+    def report_html(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def history(self) -> Path:
+        """history.jsonl of the output folder (in a run folder: a link to it)."""
+        return self.root / "history.jsonl"

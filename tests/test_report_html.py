@@ -1,0 +1,69 @@
+"""report.html: self-contained, escaped, rebuilt by `seqarena report`, opened by a browser."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.cli import main
+from flows.report_html import CSP
+from schemas.layout import Layout
+from tests.helpers import classify_frame, run_stages, tiny_config
+
+HOSTILE = ["<script>alert(1)</script>", "a|b\nc", "\u202eevil", "$x$ \\"]
+
+
+def _hostile_run(tmp_path: Path) -> Layout:
+    """A classification run whose labels and feature name are hostile strings."""
+    frame = classify_frame().with_columns(
+        pl.col("label").replace({"up": HOSTILE[0], "down": HOSTILE[1] + HOSTILE[2]}))
+    frame = frame.rename({"f2": HOSTILE[3]})
+    data = tmp_path / "<b>data|.csv"
+    frame.write_csv(data)
+    cfg = tiny_config(data, tmp_path / "out", **{"promote.must_beat": []})
+    run_stages(cfg)
+    return Layout(tmp_path / "out")
+
+
+def test_the_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
+    layout = _hostile_run(tmp_path)
+    page = layout.report_html.read_text(encoding="utf-8")
+    assert f'content="{CSP}"' in page  # no script, no external resource may load
+    assert "<script" not in page and "\u202e" not in page and "<b>data" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;U+202E&gt;evil" in page
+    # nothing outside the page: SVG refers only to its own fragments (#id)
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)|url\((?!#)|@import""", page)
+    assert page.count("<svg") >= 3  # intervals, cost, learning curves (inline)
+    assert "Leaderboard" in page and "Promoted: " in page and "Your data, measured" in page
+    md = layout.report.read_text(encoding="utf-8")
+    assert "<script>" not in md and "&lt;script&gt;" in md
+
+
+def test_seqarena_report_rebuilds_both_reports(tmp_path: Path) -> None:
+    layout = _hostile_run(tmp_path)
+    layout.report_html.unlink()
+    layout.report.write_text("stale")
+    assert main(["report", str(layout.root)]) == 0
+    assert layout.report_html.exists() and "## Leaderboard" in layout.report.read_text()
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_a_headless_browser_opens_the_report_offline(tmp_path: Path) -> None:
+    layout = _hostile_run(tmp_path)
+    shot = tmp_path / "report.png"
+    out = subprocess.run(
+        ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu",
+         "--enable-logging=stderr", "--v=0", "--proxy-server=127.0.0.1:9",
+         f"--screenshot={shot}", "--window-size=1200,3000", layout.report_html.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert shot.exists() and shot.stat().st_size > 10_000
+    console = [ln for ln in out.stderr.splitlines() if "CONSOLE" in ln or "Refused" in ln]
+    assert not console, console
