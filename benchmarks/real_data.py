@@ -87,7 +87,7 @@ def run_compare(b: sets.Bundle, work: Path, timeout: float, seeds: int) -> dict[
     csv = work / f"{b.name}.csv"
     b.frame.write_csv(csv)
     cmd = [*seqarena_cli(), "compare", str(csv), "--out", str(work / "out"), *b.options,
-           "--seeds", str(seeds)]
+           "--seeds", str(seeds), "--set", "promote.gto_artifact=null"]  # no tags in this repo
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
