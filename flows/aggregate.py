@@ -41,6 +41,8 @@ class Scored:
     independent: np.ndarray
     profile: list[Any] = field(default_factory=list)
     card: ModelCard | None = None
+    truth: np.ndarray | None = None  # classify: the true and predicted class of each item
+    pred: np.ndarray | None = None
 
 
 def _mean_profile(profiles: list[list[Any]]) -> list[Any]:
@@ -85,11 +87,15 @@ def aggregate(task: str, runs: list[Scored]) -> dict[str, Any]:
 
 def error_frame(runs: list[Scored]) -> pl.DataFrame:
     """Every run's per-item test errors, long: model, kind, fold, seed, item, independent,
-    error (baselines have seed -1)."""
+    error (baselines have seed -1), and to classify the true and predicted class index."""
+    def classes(r: Scored, values: np.ndarray | None) -> pl.Series:
+        return pl.Series(values if values is not None else [None] * len(r.errors),
+                         dtype=pl.Int32)
     return pl.concat([pl.DataFrame({
         "model": r.name, "kind": r.kind, "fold": r.fold, "seed": r.seed,
         "item": np.arange(len(r.errors)), "independent": r.independent,
-        "error": r.errors.astype(float)},
+        "error": r.errors.astype(float), "truth": classes(r, r.truth),
+        "pred": classes(r, r.pred)},
         schema_overrides={"fold": pl.Int32, "seed": pl.Int32}) for r in runs])
 
 

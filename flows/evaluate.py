@@ -45,7 +45,7 @@ def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind
         y, pred = arrays["y_test"], out.argmax(axis=1)
         return Scored(name, kind, fold, seed, classify_metrics(y, pred, len(state.classes)),
                       item_errors("classify", y, out, None), np.ones(len(y), bool),
-                      length_errors(y, pred, arrays["len_test"]))
+                      length_errors(y, pred, arrays["len_test"]), truth=y, pred=pred)
     y, yhat, scale = _in_units(state, arrays, out)
     keep = non_overlapping(arrays["sid_test"], arrays["pos_test"], state.horizon)
     return Scored(name, kind, fold, seed, forecast_metrics(y, yhat, scale),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from typing import Any
 
 import matplotlib
@@ -14,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
+from flows.text import one_line
 from schemas.artifacts import ModelCard
 
 plt.rcParams.update({"svg.fonttype": "path", "font.size": 8, "axes.titlesize": 9,
@@ -21,12 +23,14 @@ plt.rcParams.update({"svg.fonttype": "path", "font.size": 8, "axes.titlesize": 9
 COLORS = {"model": "tab:blue", "baseline": "tab:gray", "reference": "tab:green",
           "champion": "tab:red"}
 LABEL_CHARS = 40
+COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 def label(value: object) -> str:
-    """A user's string as plot text: shortened, `$` and backslashes literal."""
-    text = str(value)
-    text = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+    """A user's string as plot text: one line, controls shown as <U+XXXX>, shortened, `$`
+    and backslashes literal, and no `--` (matplotlib copies text into SVG comments)."""
+    text = one_line(value, LABEL_CHARS)
+    text = text.replace("--", "-\u2010")
     return text.replace("\\", "\\\\").replace("$", r"\$")
 
 
@@ -36,7 +40,7 @@ def svg(fig: Figure) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return COMMENT.sub("", text[text.index("<svg"):])  # they repeat the labels as text
 
 
 def _num(x: float | None) -> float:
@@ -141,4 +145,27 @@ def profiles(rows: list[dict[str, Any]], task: str) -> str | None:
     ax.set_xlabel("horizon step" if task == "forecast" else "sequence length")
     ax.set_ylabel("MASE" if task == "forecast" else "error rate")
     ax.legend(fontsize=6, ncol=2)
+    return svg(fig)
+
+
+def confusion(counts: list[list[int]], classes: list[str], model: str) -> str | None:
+    """Test sequences by true (rows) and predicted (columns) class, counts in the cells."""
+    if not counts:
+        return None
+    n = len(classes)
+    size = min(max(4.0, 1.0 + 0.45 * n), 9.0)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85), layout="constrained")
+    ax.imshow(counts, cmap="Blues")
+    names = [label(c) for c in classes]
+    ax.set_xticks(range(n), names, rotation=45, ha="right")
+    ax.set_yticks(range(n), names)
+    if n <= 20:
+        peak = max(max(row) for row in counts) or 1
+        for i, row in enumerate(counts):
+            for j, v in enumerate(row):
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                        color="white" if v > peak / 2 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"confusion matrix: {label(model)}")
     return svg(fig)

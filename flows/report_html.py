@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from flows.plots import cost_vs_score, intervals, learning_curves, profiles
+from flows.plots import confusion, cost_vs_score, intervals, learning_curves, profiles
 from flows.report import COST, _cell, _score, data_lines, evidence, ranked, verdict
 from flows.text import LIMIT, LONG, one_line
 from schemas.artifacts import METRICS, Decision, ModelCard, ValidationReport
@@ -80,6 +80,19 @@ def history(lines: list[dict[str, Any]]) -> str:
     return _table(["time", "event", "outcome", "champion", "was", "winner (challenger)"], rows)
 
 
+def _per_class(classes: dict[str, Any] | None) -> list[str]:
+    """The confusion matrix and per-class scores of the promoted (or best) model."""
+    if not classes:
+        return []
+    s = classes["scores"]
+    rows = [[esc(c), str(s["support"][i]), f"{s['precision'][i]:.3f}", f"{s['recall'][i]:.3f}",
+             f"{s['f1'][i]:.3f}"] for i, c in enumerate(classes["classes"])]
+    return [f"<h2>Per class: {esc(classes['model'])} on the holdout test sequences</h2>",
+            _figure(confusion(classes["counts"], classes["classes"], classes["model"]),
+                    "rows: true class; columns: predicted class"),
+            _table(["class", "test sequences", "precision", "recall", "F1"], rows)]
+
+
 def _figure(svg: str | None, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>" if svg else ""
 
@@ -101,7 +114,7 @@ def _plots(rows: list[dict[str, Any]], task: str, decision: Decision,
 def render_html(state: ForecastState | ClassifyState, validation: ValidationReport,
                 rows: list[dict[str, Any]], decision: Decision, budget: str,
                 table: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
-                past: list[dict[str, Any]]) -> str:
+                past: list[dict[str, Any]], classes: dict[str, Any] | None = None) -> str:
     """The whole report.html."""
     title = f"seqarena report: {esc(validation.file, LONG)}"
     return "\n".join([
@@ -117,6 +130,7 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
         leaderboard(rows, state.task, decision),
         f"<p>Every model trained with the same budget: {esc(budget, LONG)}.</p>",
         "<h2>Plots</h2>", _plots(rows, state.task, decision, cards),
+        *_per_class(classes),
         "<h2>Evidence (paired tests on the same test items)</h2>",
         _items(evidence(decision, esc)),
         "<h2>Your data, measured</h2>", measured(table),

@@ -7,7 +7,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchmetrics.functional.classification import multiclass_accuracy, multiclass_f1_score
+from torchmetrics.functional.classification import (
+    multiclass_accuracy,
+    multiclass_f1_score,
+    multiclass_precision,
+    multiclass_recall,
+)
 from torchmetrics.functional.regression import (
     mean_absolute_error,
     mean_squared_error,
@@ -55,6 +60,16 @@ def classify_metrics(y: np.ndarray, yhat: np.ndarray, n_classes: int) -> dict[st
     present = _labels(np.union1d(y, yhat))
     accuracy = multiclass_accuracy(p, t, num_classes=n_classes, average="micro")
     return {"accuracy": float(accuracy), "macro_f1": float(per_class[present].mean())}
+
+
+def per_class(y: np.ndarray, yhat: np.ndarray, n_classes: int) -> dict[str, list[float]]:
+    """Precision, recall and F1 of each class (index order), and its test support."""
+    t, p = _labels(y), _labels(yhat)
+    kw = {"num_classes": n_classes, "average": "none"}
+    return {"precision": multiclass_precision(p, t, **kw).tolist(),
+            "recall": multiclass_recall(p, t, **kw).tolist(),
+            "f1": multiclass_f1_score(p, t, **kw).tolist(),
+            "support": np.bincount(np.asarray(y), minlength=n_classes).tolist()}
 
 
 def length_edges(lengths: np.ndarray, bins: int) -> np.ndarray:

@@ -8,7 +8,8 @@ from pathlib import Path
 # the names at the top of an output folder, each a link into its `latest` run (flows/runs.py)
 PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantine.csv",
              "quarantine.parquet", "prepared", "models", "metrics.json", "leaderboard.csv",
-             "errors.parquet", "decision.json", "report.md", "report.html", "promoted")
+             "errors.parquet", "decision.json", "report.md", "report.html", "plots",
+             "promoted")
 
 # the files of a model folder (models/NAME/, promoted/, versions/vNNNN/)
 WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
@@ -127,6 +128,11 @@ class Layout:
     @property
     def report_html(self) -> Path:
         return self.root / "report.html"
+
+    @property
+    def plots(self) -> Path:
+        """The plot tables (CSV) that dvc.yaml declares as plots."""
+        return self.root / "plots"
 
     @property
     def history(self) -> Path:

@@ -48,3 +48,8 @@ def test_dvc_repro_twice_and_metrics(tmp_path: Path) -> None:
     shown = next(iter(metrics.values()))["data"]["results/metrics.json"]["data"]["models"]
     assert {"rnn", "lstm", "gru", "transformer", "naive", "seasonal_naive"} <= set(shown)
     assert (repo / "results" / "report.md").exists()
+    assert (repo / "results" / "report.html").exists()
+    plots = _run(repo, *dvc, "plots", "show", "--json")
+    for table in ("learning_curves.csv", "profile.csv", "confusion.csv"):
+        assert f"results/plots/{table}" in plots
+    assert '"errors"' not in plots, plots[:2000]

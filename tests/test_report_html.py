@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -30,18 +31,28 @@ def _hostile_run(tmp_path: Path) -> Layout:
     return Layout(tmp_path / "out")
 
 
+def json_counts(layout: Layout) -> dict:
+    return json.loads(layout.state.read_text())["counts"]
+
+
 def test_the_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
     layout = _hostile_run(tmp_path)
     page = layout.report_html.read_text(encoding="utf-8")
     assert f'content="{CSP}"' in page  # no script, no external resource may load
     assert "<script" not in page and "\u202e" not in page and "<b>data" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;U+202E&gt;evil" in page
-    # nothing outside the page: SVG refers only to its own fragments (#id)
-    assert not re.search(r"""(src|href)\s*=\s*["'](?!#)|url\((?!#)|@import""", page)
+    # nothing outside the page: SVG refers only to its own fragments (#id) and data: images
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!#|data:)|url\((?!#)|@import""", page)
     assert page.count("<svg") >= 3  # intervals, cost, learning curves (inline)
     assert "Leaderboard" in page and "Promoted: " in page and "Your data, measured" in page
     md = layout.report.read_text(encoding="utf-8")
     assert "<script>" not in md and "&lt;script&gt;" in md
+    assert "Per class: " in page and "rows: true class" in page
+    confusion = pl.read_csv(layout.plots / "confusion.csv")
+    assert confusion.height == json_counts(layout)["test"]
+    assert set(confusion["actual"]) <= {HOSTILE[0], HOSTILE[1] + HOSTILE[2]}
+    for table in ("learning_curves.csv", "profile.csv"):
+        assert pl.read_csv(layout.plots / table).height > 0
 
 
 def test_seqarena_report_rebuilds_both_reports(tmp_path: Path) -> None:
