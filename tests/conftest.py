@@ -26,7 +26,7 @@ def classify_csv(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def prefect_server() -> Iterator[None]:
     saved = os.environ.get("PREFECT_API_URL")
     with prefect_test_harness():
