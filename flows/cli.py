@@ -108,7 +108,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not (run / "decision.json").exists():
         raise UsageError(f"{args.run}: no finished run here (decision.json missing); pass an "
                          "output folder of `seqarena compare` or one of its runs/ID folders.")
-    root = args.run if run != args.run else args.run.parent.parent
+    in_runs = run == args.run and args.run.resolve().parent.name == "runs"
+    root = args.run.resolve().parent.parent if in_runs else args.run  # the folder locked
     with FolderLock(root, "report"):
         md, page = write_reports(Layout(Path(os.path.realpath(run))))
     print(f"{md}\n{page}")
