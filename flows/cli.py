@@ -63,7 +63,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _config(args)
     from flows.pipeline import run_compare
-    from flows.report import leaderboard_table, measured_markdown
+    from flows.report import leaderboard_table, measured_markdown, verdict
     from schemas.artifacts import Decision, Metrics, read
     from schemas.layout import Layout
 
@@ -75,10 +75,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(leaderboard_table(metrics.rows(), metrics.task, decision))
     print("\nYour data, measured:\n")
     print(measured_markdown(metrics.measured))
-    verdict = {"promoted": f"Promoted: {decision.winner}",
-               "kept": f"Champion kept: {decision.champion}",
-               "none": "Promoted: none"}[decision.outcome]
-    print(f"\n{verdict}. {decision.reason}")
+    print(f"\n{verdict(decision)}. {decision.reason}")
     print(f"Report: {layout.report}")
     if result["champion_dir"]:
         kept = "" if decision.outcome == "promoted" else " (the champion stays)"

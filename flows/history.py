@@ -101,12 +101,24 @@ def metric_summary(rows: list[dict[str, Any]], metric: str) -> dict[str, dict[st
     return out
 
 
+def now() -> str:
+    """The local time as history lines record it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def who(line: dict[str, Any]) -> str:
+    """A history line's winner, else its challenger in parentheses, else '-'."""
+    if line.get("winner"):
+        return str(line["winner"])
+    return f"({line['challenger']})" if line.get("challenger") else "-"
+
+
 def entry(event: str, decision: dict[str, Any], rows: list[dict[str, Any]], data: Path,
           params: dict[str, Any]) -> dict[str, Any]:
     """A history line for a run that decided `decision` (without run and versions: `publish`
     adds them)."""
     winner = next((r for r in rows if r["model"] == decision.get("winner")), {})
-    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event,
+    return {"time": now(), "event": event,
             "outcome": decision.get("outcome", "none"), "winner": decision.get("winner"),
             "challenger": decision.get("challenger"),
             "arch": winner.get("arch"), "metric": decision.get("metric"),

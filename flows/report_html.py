@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from flows.history import who
 from flows.plots import confusion, cost_vs_score, intervals, learning_curves, profiles
 from flows.report import COST, _cell, _score, data_lines, evidence, ranked, verdict
 from flows.text import LIMIT, LONG, one_line
@@ -75,7 +76,7 @@ def history(lines: list[dict[str, Any]]) -> str:
         return "<p>No earlier decisions in this output folder.</p>"
     rows = [[esc(e.get("time", "")), esc(e.get("event", "")), esc(e.get("outcome", "")),
              esc(e.get("champion") or "-"), esc(e.get("previous") or "-"),
-             esc(e.get("winner") or (f"({e['challenger']})" if e.get("challenger") else "-"))]
+             esc(who(e))]
             for e in reversed(lines[-HISTORY_SHOWN:])]
     return _table(["time", "event", "outcome", "champion", "was", "winner (challenger)"], rows)
 

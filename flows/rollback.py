@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.gto_tags import tag_champion
-from flows.history import read_history
+from flows.history import now, read_history, who
 from flows.report_html import CSP, esc
 from flows.runs import VERSION, RunFolder
 from flows.text import md_text
@@ -87,21 +87,10 @@ def rollback(root: Path, version: str | None, artifact: str | None) -> dict[str,
                    f"<meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" "
                    f"content=\"{CSP}\"><title>seqarena: rollback</title></head><body>"
                    f"<h1>seqarena: rollback</h1><p>{esc(reason, 4000)}</p></body></html>\n")
-        line = {"time": _now(), "event": "rollback", "outcome": "promoted",
+        line = {"time": now(), "event": "rollback", "outcome": "promoted",
                 "winner": old.winner, "metric": old.metric, "reason": reason}
         run.publish(line, restore=target)
         return run.record(gto=tag_champion(root, artifact, target))
-
-
-def _now() -> str:
-    import time
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def _who(e: dict[str, Any]) -> str:
-    if e.get("winner"):
-        return str(e["winner"])
-    return f"({e['challenger']})" if e.get("challenger") else "-"
 
 
 def history_table(root: Path) -> str:
@@ -116,7 +105,7 @@ def history_table(root: Path) -> str:
         mark = " (recovered)" if e.get("recovered") else ""
         out.append(f"{e.get('time', ''):<25} {e.get('event', ''):<9} {e.get('outcome', ''):<9} "
                    f"{e.get('champion') or '-':<9} {e.get('previous') or '-':<9} "
-                   f"{_who(e)}{mark}")
+                   f"{who(e)}{mark}")
     if broken:
         out.append(f"! {broken} unreadable line(s) in {root / 'history.jsonl'} (cut by a crash)")
     return "\n".join(out)
