@@ -1,6 +1,6 @@
 """The one fan-out: every training (model x fold x seed) is an independent Prefect task
-submitted to one task runner, largest models first. The runner is chosen here only, so a
-Dask or Ray runner can replace the process pool without touching the stages."""
+submitted to one task runner, largest models first. The runner is chosen here only
+(train.runner): the process pool, or Dask (flows/dask_runner.py); the stages never know."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
 
+from flows.dask_runner import dask_runner, lost_worker
 from flows.runtime import OwnedProcessPool
 from schemas.config import Config
 from schemas.layout import Job
@@ -22,9 +23,12 @@ Submit = Callable[..., Any]
 
 
 def task_runner(cfg: Config, jobs: int) -> TaskRunner:
-    """The runner for `jobs` trainings: a process pool of train.workers (0: one per core)."""
-    workers = cfg.train.workers or os.cpu_count() or 1
-    return OwnedProcessPool(max_workers=max(1, min(workers, jobs)))
+    """The runner for `jobs` trainings: a process pool, or a Dask cluster, of train.workers
+    (0: one per core)."""
+    workers = max(1, min(cfg.train.workers or os.cpu_count() or 1, jobs))
+    if cfg.train.runner == "dask":
+        return dask_runner(workers, cfg.train.address)
+    return OwnedProcessPool(max_workers=workers)
 
 
 def model_size(cfg: Config, name: str) -> int:
@@ -56,6 +60,11 @@ def _round(cfg: Config, task: Any, jobs: list[Job], failures: dict[str, str],
             try:
                 result = future.result(raise_on_failure=False)
             except BrokenProcessPool:  # a worker died hard: killed, out of memory
+                died.append(job)
+                continue
+            except Exception as error:  # Dask gave up on a task whose workers kept dying
+                if not lost_worker(error):
+                    raise
                 died.append(job)
                 continue
             if isinstance(result, BaseException):

@@ -116,7 +116,20 @@ class TrainConfig(Strict):
         "trainings per model and fold, one seed each, each in its own process"))
     workers: int = Field(0, ge=0, description="parallel training processes; 0 = CPU cores")
     threads: int = Field(1, ge=1, description="torch threads per training process")
-    accelerator: Literal["cpu", "gpu", "auto"] = "cpu"
+    accelerator: Literal["cpu", "gpu", "auto"] = Field("cpu", description=(
+        "auto: a GPU when torch sees one, else the CPU; each model card records the device"))
+    runner: Literal["process", "dask"] = Field("process", description=(
+        "process: a pool of fresh processes on this machine; dask: prefect-dask's "
+        "DaskTaskRunner on a local cluster of train.workers single-thread workers, or on the "
+        "scheduler at train.address"))
+    address: str | None = Field(None, description=(
+        "an existing Dask scheduler (tcp://host:8786) for runner: dask; null: a local cluster"))
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> TrainConfig:
+        if self.address and self.runner != "dask":
+            raise ValueError("train.address names a Dask scheduler: set train.runner: dask too")
+        return self
 
 
 BASELINES = ["naive", "seasonal_naive", "majority"]
