@@ -14,6 +14,7 @@ from flows.aggregate import Scored, aggregate, error_frame, paired_errors
 from flows.baselines import yardsticks
 from flows.champion import CHAMPION, challenge
 from flows.diagnostics import diagnose, item_errors, non_overlapping
+from flows.forecast_sample import ForecastSample, no_sample
 from flows.measured import measured_table
 from flows.scoring import classify_metrics, forecast_metrics, horizon_errors, length_errors
 from modules.cost import latency
@@ -53,31 +54,40 @@ def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind
 
 
 def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
-          notes: dict[str, str]) -> list[Scored]:
-    """Every baseline and every trained job of one fold, scored."""
+          notes: dict[str, str]) -> tuple[list[Scored], ForecastSample | None]:
+    """Every baseline and every trained job of one fold, scored; on fold 0 when forecasting,
+    the sample of forecasts the report draws (every baseline, each model's first seed)."""
     state, arrays = read_state(layout, fold), read_arrays(layout, fold)
-    runs = []
+    sample = ForecastSample(state, arrays) if fold == 0 and isinstance(state, ForecastState) \
+        else None
+    first, runs = cfg.seeds()[0], []
+
+    def scored(out: np.ndarray, name: str, kind: str, seed: int) -> Scored:
+        if sample and (seed in (-1, first) or kind == CHAMPION):
+            sample.add(kind, out, name)
+        return score(state, arrays, out, name, kind, fold, seed)
+
     for y in yardsticks(state, arrays, cfg.evaluate.references):
         if y.note:
             where = f"fold {fold}: " if getattr(state, "folds", 1) > 1 else ""
             notes[y.name] = "; ".join(filter(None, [notes.get(y.name), where + y.note]))
         if y.out is not None:
-            runs.append(score(state, arrays, y.out, y.name, y.kind, fold, -1))
+            runs.append(scored(y.out, y.name, y.kind, -1))
     if fold == 0 and layout.champion.exists():
         champ = challenge(layout.champion, state, arrays)
         notes[CHAMPION] = champ.note
         if champ.out is not None:
-            runs.append(score(state, arrays, champ.out, CHAMPION, CHAMPION, 0, 0))
+            runs.append(scored(champ.out, CHAMPION, CHAMPION, 0))
     inputs = split_tensors(arrays, state.task, "test")[:-1]
     for job in jobs:
         if job.key in failures or not layout.card(job).exists():
             failures.setdefault(job.key, "no trained model")
             continue
         module, card = load_model(layout.job_dir(job))
-        run = score(state, arrays, predict(module, inputs), job.name, "model", fold, job.seed)
+        run = scored(predict(module, inputs), job.name, "model", job.seed)
         run.card = card
         runs.append(run)
-    return runs
+    return runs, sample
 
 
 def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
@@ -152,7 +162,7 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
 def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Score every run and baseline (jobs in `failures`, by job key or model name, are
     reported failed); write
-    metrics.json, leaderboard.csv and errors.parquet."""
+    metrics.json, leaderboard.csv, errors.parquet and forecasts.parquet."""
     quiet_lightning()
     torch.set_num_threads(cfg.train.threads)
     layout, notes = Layout(Path(cfg.out_dir)), {}
@@ -161,15 +171,20 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[s
     jobs = cfg.jobs(folds)
     failures = {j.key: (failures or {}).get(j.key) or (failures or {}).get(j.name) for j in jobs}
     failures = {k: v for k, v in failures.items() if v}  # by job key, or a model's every job
-    runs = [run for fold in range(folds) for run in
-            _fold(cfg, layout, fold, [j for j in jobs if j.fold == fold], failures, notes)]
+    runs, sample = [], None
+    for fold in range(folds):
+        scored, drawn = _fold(cfg, layout, fold, [j for j in jobs if j.fold == fold], failures,
+                              notes)
+        runs, sample = runs + scored, sample or drawn
     rows, frame = _rows(cfg, layout, state.task, runs, jobs, failures, notes)
     board = leaderboard_schema.validate(_flat(rows))
+    forecasts = sample.frame() if sample else no_sample()
     metrics = Metrics(task=state.task, measured=measured_table(rows, state.task), models={
         r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None} for r in rows})
     write(layout.metrics, metrics, exclude_none=True)
     atomic_write(layout.leaderboard, board.write_csv)
     atomic_write(layout.errors, frame.write_parquet)
+    atomic_write(layout.forecasts, forecasts.write_parquet)
     return metrics.rows()
 
 

@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import polars as pl
 from matplotlib.figure import Figure
 
 from flows.text import one_line
@@ -168,4 +169,34 @@ def confusion(counts: list[list[int]], classes: list[str], model: str) -> str | 
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"confusion matrix: {label(model)}")
+    return svg(fig)
+
+
+def forecast_vs_actual(frame: pl.DataFrame, target: str) -> str | None:
+    """One panel per series: the lookback history and the actual future (black), each
+    model's (solid) and baseline's (dotted) forecast, the horizon shaded; one legend."""
+    if frame.is_empty():
+        return None
+    names = list(dict.fromkeys(frame["series"].to_list()))
+    lines = frame.filter(pl.col("model").is_not_null()).select("model", "kind").unique(
+        maintain_order=True).rows()
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names) + 1.4, 2.6),
+                             squeeze=False, sharey=False, layout="constrained")
+    for ax, name in zip(axes.flat, names, strict=True):
+        part = frame.filter(pl.col("series") == name).sort("step")
+        history, actual = (part.filter(pl.col("kind") == k) for k in ("history", "actual"))
+        ax.axvspan(0.5, actual["step"].max() + 0.5, color="0.92", lw=0, label="horizon")
+        ax.plot(history["step"], history["value"], color="black", lw=1, label="history")
+        joined = pl.concat([history.tail(1), actual])  # the actual line starts at the origin
+        ax.plot(joined["step"], joined["value"], color="black", lw=1.4, marker=".", ms=3,
+                markevery=list(range(1, joined.height)), label="actual")
+        for i, (model, kind) in enumerate(lines):
+            mine = part.filter(pl.col("model") == model)
+            ax.plot(mine["step"], mine["value"], color=f"C{i % 10}", lw=1,
+                    ls="-" if kind == "model" else ":", label=label(model))
+        ax.set_title(f"series {label(name)}")
+        ax.set_xlabel("steps from the forecast origin")
+    axes.flat[0].set_ylabel(label(target))
+    handles, texts = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside right upper", fontsize=6)
     return svg(fig)

@@ -7,8 +7,17 @@ from __future__ import annotations
 import html
 from typing import Any
 
+import polars as pl
+
 from flows.history import who
-from flows.plots import confusion, cost_vs_score, intervals, learning_curves, profiles
+from flows.plots import (
+    confusion,
+    cost_vs_score,
+    forecast_vs_actual,
+    intervals,
+    learning_curves,
+    profiles,
+)
 from flows.report import COST, _cell, _score, data_lines, evidence, ranked, verdict
 from flows.text import LIMIT, LONG, one_line
 from schemas.artifacts import METRICS, Decision, ModelCard, ValidationReport
@@ -98,6 +107,16 @@ def _figure(svg: str | None, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>" if svg else ""
 
 
+def _forecasts(state: ForecastState | ClassifyState, forecasts: pl.DataFrame | None) -> str:
+    """Forecast against actual for a few series (forecasting, when evaluate kept them)."""
+    if forecasts is None or not isinstance(state, ForecastState):
+        return ""
+    return _figure(forecast_vs_actual(forecasts, state.target),
+                   "forecast against actual: the last holdout test window of the first "
+                   f"{forecasts['series'].n_unique()} series, the horizon shaded (models: "
+                   "first seed; dotted: baselines)")
+
+
 def _plots(rows: list[dict[str, Any]], task: str, decision: Decision,
            cards: dict[str, list[ModelCard]]) -> str:
     metric = decision.metric
@@ -115,7 +134,8 @@ def _plots(rows: list[dict[str, Any]], task: str, decision: Decision,
 def render_html(state: ForecastState | ClassifyState, validation: ValidationReport,
                 rows: list[dict[str, Any]], decision: Decision, budget: str,
                 table: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
-                past: list[dict[str, Any]], classes: dict[str, Any] | None = None) -> str:
+                past: list[dict[str, Any]], classes: dict[str, Any] | None = None,
+                forecasts: pl.DataFrame | None = None) -> str:
     """The whole report.html."""
     title = f"seqarena report: {esc(validation.file, LONG)}"
     return "\n".join([
@@ -131,6 +151,7 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
         leaderboard(rows, state.task, decision),
         f"<p>Every model trained with the same budget: {esc(budget, LONG)}.</p>",
         "<h2>Plots</h2>", _plots(rows, state.task, decision, cards),
+        _forecasts(state, forecasts),
         *_per_class(classes),
         "<h2>Evidence (paired tests on the same test items)</h2>",
         _items(evidence(decision, esc)),

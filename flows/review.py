@@ -8,17 +8,21 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from pandera.errors import SchemaError
 
 from flows.history import read_history
 from flows.report import render_report
 from flows.report_html import render_html
 from flows.scoring import per_class
+from flows.text import LONG, one_line
 from flows.validation.report import formula_safe
 from modules.budget import Budget
 from schemas.artifacts import Decision, Metrics, ModelCard, read, read_state, read_validation
+from schemas.errors import UsageError
 from schemas.files import atomic_write, write_text
 from schemas.layout import Job, Layout
 from schemas.prepared import ClassifyState
+from schemas.stages import FORECASTS, forecasts_schema
 
 
 def _cards(layout: Layout, rows: list[dict], folds: int) -> dict[str, list[ModelCard]]:
@@ -67,9 +71,27 @@ def _classes(layout: Layout, state: ClassifyState, rows: list[dict], decision: D
             "scores": per_class(truth, pred, n), "truth": truth, "pred": pred}
 
 
+def _forecasts(layout: Layout, rows: list[dict]) -> pl.DataFrame | None:
+    """The sample of forecasts evaluate kept (forecasts.parquet), lines of models without a
+    result dropped; None when classifying or for a run made before the file existed."""
+    if not layout.forecasts.exists():
+        return None
+    try:
+        frame = forecasts_schema.validate(pl.read_parquet(layout.forecasts))
+    except (OSError, pl.exceptions.PolarsError, SchemaError) as exc:
+        raise UsageError(f"{layout.forecasts}: not a forecasts table ({one_line(exc, LONG)}); "
+                         "delete it to report without that plot, or rerun the comparison") \
+            from exc
+    ok = [r["model"] for r in rows if r["status"] == "ok"]
+    frame = frame.filter(pl.col("model").is_null() | pl.col("model").is_in(ok))
+    return None if frame.is_empty() else frame
+
+
 def _plot_tables(layout: Layout, cards: dict[str, list[ModelCard]], rows: list[dict],
-                 task: str, classes: dict[str, Any] | None) -> None:
-    """plots/learning_curves.csv, plots/profile.csv and plots/confusion.csv (dvc.yaml)."""
+                 task: str, classes: dict[str, Any] | None,
+                 forecasts: pl.DataFrame | None) -> None:
+    """plots/learning_curves.csv, profile.csv, confusion.csv (dvc.yaml) and forecasts.csv
+    (header only when there is no sample)."""
     curves = pl.DataFrame([{"model": name, "fold": c.fold, "seed": c.seed, "step": h.step,
                             "val_loss": h.val_loss, "train_loss": h.train_loss}
                            for name, runs in cards.items() for c in runs for h in c.history],
@@ -90,7 +112,9 @@ def _plot_tables(layout: Layout, cards: dict[str, list[ModelCard]], rows: list[d
         {"actual": [names[i] for i in classes["truth"]] if classes else [],
          "predicted": [names[i] for i in classes["pred"]] if classes else []},
         schema={"actual": pl.String, "predicted": pl.String})
-    tables = {"learning_curves.csv": curves, "profile.csv": profile, "confusion.csv": confusion}
+    sample = forecasts if forecasts is not None else pl.DataFrame(schema=FORECASTS)
+    tables = {"learning_curves.csv": curves, "profile.csv": profile, "confusion.csv": confusion,
+              "forecasts.csv": sample}
     for file, frame in tables.items():
         atomic_write(layout.plots / file, formula_safe(frame).write_csv)
 
@@ -105,9 +129,11 @@ def write_reports(layout: Layout) -> tuple[Path, Path]:
     budget = _budget(cards)
     classes = _classes(layout, state, rows, decision) if isinstance(state, ClassifyState) \
         else None
-    _plot_tables(layout, cards, rows, state.task, classes)
+    forecasts = _forecasts(layout, rows) if state.task == "forecast" else None
+    _plot_tables(layout, cards, rows, state.task, classes, forecasts)
     write_text(layout.report, render_report(state, validation, rows, decision, budget,
                                             metrics.measured, cards, past))
     write_text(layout.report_html, render_html(state, validation, rows, decision, budget,
-                                               metrics.measured, cards, past, classes))
+                                               metrics.measured, cards, past, classes,
+                                               forecasts))
     return layout.report, layout.report_html

@@ -8,8 +8,8 @@ from pathlib import Path
 # the names at the top of an output folder, each a link into its `latest` run (flows/runs.py)
 PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantine.csv",
              "quarantine.parquet", "prepared", "models", "metrics.json", "leaderboard.csv",
-             "errors.parquet", "decision.json", "report.md", "report.html", "plots",
-             "promoted")
+             "errors.parquet", "forecasts.parquet", "decision.json", "report.md", "report.html",
+             "plots", "promoted")
 
 # the files of a model folder (models/NAME/, promoted/, versions/vNNNN/)
 WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
@@ -104,6 +104,12 @@ class Layout:
     def errors(self) -> Path:
         """Per-item test errors of every model, seed and fold (the paired tests read them)."""
         return self.root / "errors.parquet"
+
+    @property
+    def forecasts(self) -> Path:
+        """A few test windows of fold 0 with history, actual future and forecasts (the report
+        draws them; only the columns when classifying)."""
+        return self.root / "forecasts.parquet"
 
     @property
     def metrics(self) -> Path:

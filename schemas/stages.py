@@ -1,4 +1,5 @@
-"""Contracts between stages: fitted scaling state and the evaluation leaderboard."""
+"""Contracts between stages: fitted scaling state, the evaluation leaderboard and the
+forecasts kept for the report."""
 
 from __future__ import annotations
 
@@ -37,4 +38,23 @@ leaderboard_schema = pa.DataFrameSchema(
         "size_bytes": pa.Column(pl.Int64, checks=[pa.Check.ge(0)]),
     },
     strict=False,
+)
+
+# forecasts.parquet: a few test windows of fold 0 in the user's units, long: the lookback
+# `history` (steps 1-lookback .. 0), the `actual` future and each run's forecast (1 .. horizon)
+LINES = ["history", "actual"]  # rows of data, not of a forecast: their `model` is null
+FORECASTS = {"series": pl.String, "kind": pl.String, "model": pl.String, "step": pl.Int32,
+             "value": pl.Float64}  # the columns, in order
+forecasts_schema = pa.DataFrameSchema(
+    {
+        "series": pa.Column(str, nullable=False),
+        "kind": pa.Column(str, checks=[pa.Check.isin(LINES + KINDS)]),
+        "model": pa.Column(str, nullable=True),
+        "step": pa.Column(pl.Int32, nullable=False),
+        "value": pa.Column(pl.Float64, nullable=True),  # null where a forecast was not finite
+    },
+    checks=[pa.Check(lambda d: d.lazyframe.select(
+        pl.col("model").is_null() == pl.col("kind").is_in(LINES)), name="model_iff_forecast")],
+    unique=["series", "kind", "model", "step"],
+    strict=True,
 )

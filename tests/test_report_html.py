@@ -8,13 +8,16 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import polars as pl
 import pytest
 
 from flows.cli import main
+from flows.plots import forecast_vs_actual
 from flows.report_html import CSP
 from schemas.layout import Layout
-from tests.helpers import classify_frame, run_stages, tiny_config
+from schemas.stages import forecasts_schema
+from tests.helpers import TINY_MODELS, classify_frame, forecast_frame, run_stages, tiny_config
 
 HOSTILE = ["<script>alert(1)</script>", "a|b\nc", "\u202eevil", "$x$ \\"]
 
@@ -27,6 +30,18 @@ def _hostile_run(tmp_path: Path) -> Layout:
     data = tmp_path / "<b>data|.csv"
     frame.write_csv(data)
     cfg = tiny_config(data, tmp_path / "out", **{"promote.must_beat": []})
+    run_stages(cfg)
+    return Layout(tmp_path / "out")
+
+
+def _hostile_forecast_run(tmp_path: Path) -> Layout:
+    """A forecasting run (one tiny model) whose three series ids are hostile strings."""
+    ids = {f"s{i}": HOSTILE[i] for i in range(3)}
+    frame = forecast_frame(n_series=3).with_columns(pl.col("unique_id").replace(ids))
+    data = tmp_path / "forecast.csv"
+    frame.write_csv(data)
+    cfg = tiny_config(data, tmp_path / "out", models={"gru": TINY_MODELS["gru"]},
+                      **{"promote.must_beat": []})
     run_stages(cfg)
     return Layout(tmp_path / "out")
 
@@ -62,6 +77,32 @@ def test_seqarena_report_rebuilds_both_reports(tmp_path: Path) -> None:
     assert main(["report", str(layout.root)]) == 0
     assert layout.report_html.exists() and "## Leaderboard" in layout.report.read_text()
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_the_forecast_report_draws_forecasts_against_actuals(tmp_path: Path) -> None:
+    layout = _hostile_forecast_run(tmp_path)
+    sample = forecasts_schema.validate(pl.read_parquet(layout.forecasts))
+    assert layout.forecasts.stat().st_size < 20_000 and set(sample["series"]) == set(HOSTILE[:3])
+    assert set(sample["kind"]) == {"history", "actual", "model", "baseline"}
+    assert set(sample["model"].drop_nulls()) == {"gru", "naive", "seasonal_naive"}
+    assert sample.filter(pl.col("kind") == "history")["step"].max() == 0  # then 1 .. horizon
+    page = layout.report_html.read_text(encoding="utf-8")
+    assert "forecast against actual" in page and page.count("<svg") >= 5
+    assert "<script" not in page and "\u202e" not in page
+    table = pl.read_csv(layout.plots / "forecasts.csv")
+    assert table.height == sample.height and set(table["series"]) == set(HOSTILE[:3])
+    with plt.rc_context({"svg.fonttype": "none"}):  # text as <text>: what the labels say
+        drawn = forecast_vs_actual(sample, "y") or ""
+    assert "series &lt;script&gt;alert(1)&lt;/script&gt;" in drawn and "a|b c" in drawn
+    assert "&lt;U+202E&gt;evil" in drawn and "\u202e" not in drawn and "seasonal_naive" in drawn
+    layout.forecasts.write_bytes(b"not parquet")  # a damaged file: a usage error, exit 2
+    assert main(["report", str(layout.root)]) == 2
+    # a run folder made before evaluate kept forecasts: the report, without that plot
+    layout.forecasts.unlink()
+    assert main(["report", str(layout.root)]) == 0
+    page = layout.report_html.read_text(encoding="utf-8")
+    assert "forecast against actual" not in page and "Leaderboard" in page
+    assert pl.read_csv(layout.plots / "forecasts.csv").height == 0
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None,
