@@ -49,6 +49,7 @@ def sandbox(tmp_path: Path) -> Path:
     bin_.mkdir()
     venv.mkdir(parents=True)
     _stub(bin_ / "python3", "exit 0")
+    _stub(tmp_path / ".ci" / "chromium", "exit 0")
     _stub(venv / "pip", "exit 0")
     _stub(venv / "dvc", "exit 0")
     _stub(venv / "seqarena", '[ "$2" = "${FAIL_ON:-}" ] && exit 3; exit 0')
@@ -68,8 +69,8 @@ def _ci(sandbox: Path, **env: str) -> tuple[int, list[str]]:
 def test_ci_passes_when_every_command_passes(sandbox: Path) -> None:
     rc, calls = _ci(sandbox)
     assert rc == 0
-    assert [c.split()[0] for c in calls] == ["python3", "pip", "dvc", "seqarena", "seqarena",
-                                            "python"]
+    assert [c.split()[0] for c in calls] == ["python3", "pip", "chromium", "dvc", "seqarena",
+                                            "seqarena", "python"]
 
 
 @pytest.mark.parametrize("data", ["data/forecast.csv", "data/classify.csv"])
