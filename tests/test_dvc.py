@@ -53,3 +53,22 @@ def test_dvc_repro_twice_and_metrics(tmp_path: Path) -> None:
     for table in ("learning_curves.csv", "profile.csv", "confusion.csv"):
         assert f"results/plots/{table}" in plots
     assert '"errors"' not in plots, plots[:2000]
+    _plots_diff_between_experiments(repo, dvc)
+
+
+def _plots_diff_between_experiments(repo: Path, dvc: list[str]) -> None:
+    """A second experiment (another seed), then `dvc plots diff` draws both side by side."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    _run(repo, *git, "add", "-A")
+    _run(repo, *git, "commit", "-qm", "first experiment")
+    _run(repo, *dvc, "exp", "run", "-S", "train.seed=1", "-n", "seed1")
+    diff = json.loads(_run(repo, *dvc, "plots", "diff", "HEAD", "seed1", "--json"))
+    assert "errors" not in diff, diff.get("errors")
+    for table in ("learning_curves.csv", "profile.csv"):
+        shown = diff["data"][f"results/plots/{table}"]
+        assert [plot["revisions"] for plot in shown] == [["HEAD", "seed1"]], table
+        rows = shown[0]["content"]["data"]["values"]
+        assert {row["rev"] for row in rows} == {"HEAD", "seed1"}, table
+    _run(repo, *dvc, "plots", "diff", "HEAD", "seed1", "-o", "diff")
+    page = (repo / "diff" / "index.html").read_text()
+    assert "learning curves" in page and "seed1" in page
