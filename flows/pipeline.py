@@ -27,9 +27,10 @@ from flows.runs import RunFolder
 from flows.runtime import prefect_api
 from flows.train import jobs_of, train_model
 from flows.validate import validate
+from modules.training import no_gpu_for
 from schemas.artifacts import Decision, Metrics, read, read_validation
 from schemas.config import Config
-from schemas.errors import SeqarenaError
+from schemas.errors import SeqarenaError, UsageError
 from schemas.layout import Job, Layout
 
 log = logging.getLogger("seqarena")
@@ -153,6 +154,8 @@ def build_deployment(cfg: Config, name: str, cron: str) -> RunnerDeployment:
 def run_compare(cfg: Config) -> dict[str, Any]:
     """Lock the output folder, validate (before any Prefect server starts), run the flow,
     publish the run; the decision, with the promoted model folder after it as `champion`."""
+    if cfg.train.runner == "process" and (problem := no_gpu_for(cfg.train.accelerator)):
+        raise UsageError(problem)  # before any work; a Dask worker checks its own GPU
     with RunFolder(Path(cfg.out_dir), "compare") as run:
         validate(_in_run(cfg, run))  # bad data is refused in seconds, without a server
         with prefect_api():

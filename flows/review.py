@@ -42,7 +42,10 @@ def _cards(layout: Layout, rows: list[dict], folds: int) -> dict[str, list[Model
 def _budget(cards: dict[str, list[ModelCard]]) -> str:
     """The training budget in words, from a trained model's card (every model had it)."""
     first = next((c for runs in cards.values() for c in runs), None)
-    return Budget(**first.budget).describe() if first else "no model trained"
+    if not first:
+        return "no model trained"
+    devices = sorted({c.device for runs in cards.values() for c in runs})
+    return f"{Budget(**first.budget).describe()}; trained on {', '.join(devices)}"
 
 
 def _history_root(layout: Layout) -> Path:

@@ -21,13 +21,14 @@ from modules.training import (
     StepStopping,
     TensorBatches,
     TimeCap,
+    no_gpu_for,
     quiet_lightning,
     seed_everything,
     split_tensors,
 )
 from schemas.artifacts import ModelCard, read_arrays, read_state, write
 from schemas.config import Config, TrainConfig
-from schemas.errors import RunFailedError
+from schemas.errors import RunFailedError, UsageError
 from schemas.files import atomic_write
 from schemas.layout import Job, Layout
 
@@ -52,6 +53,14 @@ def _trainer(budget: Budget, accelerator: str, grad_clip: float,
         check_val_every_n_epoch=None, accelerator=accelerator, devices=1, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, gradient_clip_val=grad_clip or None, callbacks=callbacks)
+
+
+def _device(trainer: pl.Trainer) -> str:
+    """The device the trainer used: cpu, or cuda:K with the GPU's name."""
+    device = trainer.strategy.root_device
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return str(device)
 
 
 def _stopped(trainer: pl.Trainer, budget: Budget, callbacks: list[pl.Callback]) -> str:
@@ -82,6 +91,8 @@ def train_model(cfg: Config, job: Job) -> dict[str, Any]:
     """Train one job (model, seed, fold); write models/NAME/fold-K/seed-S/{weights,model.json}."""
     quiet_lightning()
     name, tc, spec = job.name, cfg.train, cfg.models[job.name]
+    if problem := no_gpu_for(tc.accelerator):  # checked where it trains: a Dask worker, say
+        raise UsageError(problem)
     torch.set_num_threads(tc.threads)
     seed_everything(job.seed)
     crash_point(f"train:{name}")
@@ -109,7 +120,7 @@ def train_model(cfg: Config, job: Job) -> dict[str, Any]:
         steps=steps, ms_per_step=1000 * seconds / max(steps, 1), best_step=best.best_step,
         best_val_loss=best.best, val_improved=best.learned,
         stopped=_stopped(trainer, budget, callbacks), budget=asdict(budget), seed=job.seed,
-        fold=job.fold, threads=tc.threads, peak_rss_mib=memory.rss_mib,
+        fold=job.fold, threads=tc.threads, device=_device(trainer), peak_rss_mib=memory.rss_mib,
         rss_growth_mib=memory.growth_mib,
         peak_torch_mib=memory.torch_mib, history=best.history)
     write(layout.card(job), card)

@@ -27,6 +27,14 @@ from modules.batching import (
 )
 
 
+def no_gpu_for(accelerator: str) -> str | None:
+    """Why train.accelerator cannot run here (gpu asked, torch sees none), else None."""
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        return ("train.accelerator is gpu but torch on this machine sees no GPU (a CPU build of "
+                "torch, or no driver): set train.accelerator: auto (a GPU when present) or cpu")
+    return None
+
+
 def quiet_lightning() -> None:
     """Silence Lightning's start-up banners and hints; real warnings about our code stay."""
     for name in ("pytorch_lightning", "lightning", "lightning_fabric"):

@@ -66,6 +66,7 @@ class ModelCard(Artifact):
     seed: int = 0
     fold: int = 0
     threads: int = 1
+    device: str = Field("cpu", max_length=200, description="where it trained: cpu, cuda:0 (name)")
     peak_rss_mib: float | None = None
     rss_growth_mib: float | None = None
     peak_torch_mib: float | None = None
