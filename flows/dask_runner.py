@@ -16,6 +16,17 @@ from prefect.task_runners import TaskRunner
 LOST = ("KilledWorker", "FutureCancelledError", "CommClosedError")
 
 
+def keep_glibc_trim() -> None:
+    """Start local workers without the MALLOC_TRIM_THRESHOLD_=65536 that Dask's nanny sets by
+    default: glibc then hands memory back to the OS on almost every free, and one GRU training
+    took 9.4 s instead of 7.0 s here (benchmarks/results/runners.md)."""
+    import dask
+
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    dask.config.set({"distributed.nanny.pre-spawn-environ": env})
+
+
 def dask_runner(workers: int, address: str | None) -> TaskRunner:
     """A DaskTaskRunner on `address`, or on a new local cluster of `workers` processes of one
     thread each, without a dashboard, stopped with the runner."""
@@ -24,6 +35,7 @@ def dask_runner(workers: int, address: str | None) -> TaskRunner:
     logging.getLogger("distributed").setLevel(logging.ERROR)  # its INFO lines drown ours
     if address:
         return DaskTaskRunner(address=address)
+    keep_glibc_trim()
     cluster: dict[str, Any] = {"n_workers": workers, "threads_per_worker": 1, "processes": True,
                                "dashboard_address": None, "scheduler_kwargs": {"dashboard": False},
                                "silence_logs": logging.ERROR}
