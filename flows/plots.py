@@ -28,11 +28,12 @@ COMMENT = re.compile(r"<!--.*?-->", re.S)
 
 
 def label(value: object) -> str:
-    """A user's string as plot text: one line, controls shown as <U+XXXX>, shortened, `$`
-    and backslashes literal, and no `--` (matplotlib copies text into SVG comments)."""
+    """A user's string as plot text: one line, controls shown as <U+XXXX>, shortened, every
+    `$` escaped (so matplotlib never parses mathtext and shows backslashes as they are), and
+    no `--` (matplotlib copies text into SVG comments)."""
     text = one_line(value, LABEL_CHARS)
     text = text.replace("--", "-\u2010")
-    return text.replace("\\", "\\\\").replace("$", r"\$")
+    return text.replace("$", r"\$")
 
 
 def svg(fig: Figure) -> str:

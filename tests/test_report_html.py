@@ -131,3 +131,16 @@ def test_a_headless_browser_opens_the_report_offline(tmp_path: Path) -> None:
     assert shot.exists() and shot.stat().st_size > 10_000
     console = [ln for ln in out.stderr.splitlines() if "CONSOLE" in ln or "Refused" in ln]
     assert not console, console
+
+
+@pytest.mark.parametrize("name", ["$x$ \\", "a\\$b", "\\alpha $\\beta$", "50$ -- 60$"])
+def test_plot_text_shows_a_users_string_as_typed(name: str) -> None:
+    """No mathtext, no doubled backslashes: matplotlib draws the user's characters."""
+    from flows.plots import label
+
+    fig = plt.figure()
+    text = fig.text(0, 0, label(name))
+    shown, is_math = text._preprocess_math(text.get_text())
+    plt.close(fig)
+    assert not is_math
+    assert shown == name.replace("--", "-\u2010")
