@@ -13,7 +13,7 @@ from typing import Any
 from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
 
-from flows.dask_runner import dask_runner, lost_worker
+from flows.dask_runner import dask_failure, dask_runner
 from flows.runtime import OwnedProcessPool
 from schemas.config import Config
 from schemas.layout import Job
@@ -62,11 +62,10 @@ def _round(cfg: Config, task: Any, jobs: list[Job], failures: dict[str, str],
             except BrokenProcessPool:  # a worker died hard: killed, out of memory
                 died.append(job)
                 continue
-            except Exception as error:  # Dask gave up on a task whose workers kept dying
-                if not lost_worker(error):
+            except Exception as error:  # Dask gave up: its workers kept dying, or no scheduler
+                if (why := dask_failure(error)) is None:
                     raise
-                died.append(job)
-                continue
+                result = RuntimeError(why)
             if isinstance(result, BaseException):
                 failures[job.key] = f"{type(result).__name__}: {result}"
                 log.info("✗ %-28s failed: %s", job.key, failures[job.key])

@@ -154,8 +154,8 @@ def build_deployment(cfg: Config, name: str, cron: str) -> RunnerDeployment:
 def run_compare(cfg: Config) -> dict[str, Any]:
     """Lock the output folder, validate (before any Prefect server starts), run the flow,
     publish the run; the decision, with the promoted model folder after it as `champion`."""
-    if cfg.train.runner == "process" and (problem := no_gpu_for(cfg.train.accelerator)):
-        raise UsageError(problem)  # before any work; a Dask worker checks its own GPU
+    if not cfg.train.address and (problem := no_gpu_for(cfg.train.accelerator)):
+        raise UsageError(problem)  # before any work; a remote Dask worker checks its own GPU
     with RunFolder(Path(cfg.out_dir), "compare") as run:
         validate(_in_run(cfg, run))  # bad data is refused in seconds, without a server
         with prefect_api():

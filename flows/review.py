@@ -44,7 +44,7 @@ def _budget(cards: dict[str, list[ModelCard]]) -> str:
     first = next((c for runs in cards.values() for c in runs), None)
     if not first:
         return "no model trained"
-    devices = sorted({c.device for runs in cards.values() for c in runs})
+    devices = sorted({c.device or "a device not recorded" for runs in cards.values() for c in runs})
     return f"{Budget(**first.budget).describe()}; trained on {', '.join(devices)}"
 
 

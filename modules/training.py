@@ -29,7 +29,8 @@ from modules.batching import (
 
 def no_gpu_for(accelerator: str) -> str | None:
     """Why train.accelerator cannot run here (gpu asked, torch sees none), else None."""
-    if accelerator == "gpu" and not torch.cuda.is_available():
+    if accelerator == "gpu" and not (torch.cuda.is_available()
+                                     or torch.backends.mps.is_available()):
         return ("train.accelerator is gpu but torch on this machine sees no GPU (a CPU build of "
                 "torch, or no driver): set train.accelerator: auto (a GPU when present) or cpu")
     return None

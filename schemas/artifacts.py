@@ -66,7 +66,8 @@ class ModelCard(Artifact):
     seed: int = 0
     fold: int = 0
     threads: int = 1
-    device: str = Field("cpu", max_length=200, description="where it trained: cpu, cuda:0 (name)")
+    device: str | None = Field(None, max_length=200, description=(
+        "where it trained: cpu, cuda:0 (name); None on cards written before it was recorded"))
     peak_rss_mib: float | None = None
     rss_growth_mib: float | None = None
     peak_torch_mib: float | None = None

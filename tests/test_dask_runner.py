@@ -44,18 +44,45 @@ def process_scores(tmp_path_factory: pytest.TempPathFactory, prefect_server: Non
     return {"data": data, "scores": _scores(root / "out")}
 
 
-def test_dask_runner_gives_the_process_pools_metrics(process_scores: dict,
-                                                     tmp_path: Path) -> None:
+@pytest.fixture
+def runners(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every task runner the fan-out builds, in order."""
+    import flows.fanout
+
+    built: list[Any] = []
+    real = flows.fanout.task_runner
+
+    def spy(cfg: Any, jobs: int) -> Any:
+        built.append(real(cfg, jobs))
+        return built[-1]
+
+    monkeypatch.setattr(flows.fanout, "task_runner", spy)
+    return built
+
+
+def test_dask_runner_gives_the_process_pools_metrics(process_scores: dict, tmp_path: Path,
+                                                     runners: list[Any]) -> None:
+    import os
+
+    before = dict(os.environ)
     cfg = _config(process_scores["data"], tmp_path / "out", **{"train.runner": "dask"})
     run_compare(cfg)
+    assert [type(r).__name__ for r in runners] == ["LocalDaskRunner"]
     assert _scores(tmp_path / "out") == process_scores["scores"]
     assert set(process_scores["scores"]) == set(MODELS)
+    assert dict(os.environ) == before  # the nannies' OMP_NUM_THREADS=1 etc. are undone
 
 
 def test_a_lost_dask_worker_is_retried_on_another(process_scores: dict, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 runners: list[Any],
+                                                 caplog: pytest.LogCaptureFixture) -> None:
     """SIGKILL the first worker that starts training gru: the scheduler at train.address
     runs that training again on a live worker, and the run ends as an undisturbed one."""
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("seqarena"), "propagate", True)  # the CLI turns it off
+    caplog.set_level("INFO", logger="seqarena")
     marker = tmp_path / "killed"
     monkeypatch.setenv("SEQARENA_CRASH_AT", "train:gru")
     monkeypatch.setenv("SEQARENA_CRASH_MARKER", str(marker))
@@ -65,6 +92,9 @@ def test_a_lost_dask_worker_is_retried_on_another(process_scores: dict, tmp_path
                       **{"train.runner": "dask", "train.address": cluster.scheduler_address})
         run_compare(cfg)
     assert marker.exists(), "no worker was killed: the test did not test anything"
+    assert [r.address for r in runners] == [cfg.train.address]  # one runner: Dask's retry
+    assert "gru/fold-0/seed-0" in caplog.text  # the fan-out's lines are captured, and
+    assert "training it again alone" not in caplog.text  # none says the pool fallback ran
     assert _scores(tmp_path / "out") == process_scores["scores"]
 
 

@@ -75,7 +75,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     with log.open("w") as out:
         proc = subprocess.Popen(
             [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--analytics-off"], env=_env(root / "home"), stdout=out, stderr=subprocess.STDOUT,
+             "--analytics-off"], stdout=out, stderr=subprocess.STDOUT,
+            env=_env(root / "home", PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS="2"),
             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}/api"
@@ -88,7 +89,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
 def _client(url: str) -> Any:
     from prefect.client.orchestration import get_client
 
-    return get_client(sync_client=True, httpx_settings={"base_url": url})
+    client = get_client(sync_client=True, httpx_settings={"base_url": url})
+    return client.__enter__()
 
 
 def _wait_deployment(client: Any, name: str, serve: subprocess.Popen[Any], log: Path) -> Any:
@@ -141,14 +143,23 @@ def test_served_deployment_runs_one_at_a_time_with_its_artifacts(server: dict[st
             ids = [run_deployment("seqarena-compare/it", timeout=0).id for _ in range(2)]
             runs = _wait_final(client, ids, serve, log)
             states = {r.id: [s.name for s in client.read_flow_run_states(r.id)] for r in runs}
-            artifacts = client.read_artifacts(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[runs[0].id])))
+            artifacts = [client.read_artifacts(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id]))) for r in runs]
+            client.__exit__(None, None, None)
     finally:
         _stop(serve)
     assert [r.state.name for r in runs] == ["Completed", "Completed"], states
     first, second = sorted(runs, key=lambda r: r.start_time)
     assert first.end_time <= second.start_time, "the two runs overlapped"
     assert any("AwaitingConcurrencySlot" in names for names in states.values()), states
+    for run_artifacts in artifacts:
+        _check_artifacts(run_artifacts)
+    history = (root / "out" / "history.jsonl").read_text().splitlines()
+    assert len(history) == 2  # both scheduled runs published, one after the other
+
+
+def _check_artifacts(artifacts: list[Any]) -> None:
+    """The run page's report, leaderboard table and link to the run's own report.html."""
     by_key = {a.key: a for a in artifacts}
     link = by_key["seqarena-report-html"].data  # Prefect stores a link as Markdown
     assert link.startswith("[report.html](file://") and link.endswith("/report.html)")
@@ -158,5 +169,3 @@ def test_served_deployment_runs_one_at_a_time_with_its_artifacts(server: dict[st
     assert by_key["seqarena-leaderboard"].type == "table"
     assert '"model": "rnn"' in by_key["seqarena-leaderboard"].data
     assert by_key["seqarena-validation"].type == "markdown"
-    history = (root / "out" / "history.jsonl").read_text().splitlines()
-    assert len(history) == 2  # both scheduled runs published, one after the other
