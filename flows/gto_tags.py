@@ -27,6 +27,26 @@ def repo_of(where: Path) -> Path | None:
     return Path(top.stdout.strip()) if top.returncode == 0 and head.returncode == 0 else None
 
 
+OWNER = "output folder: "  # the line of a registration's tag message naming its folder
+
+
+def folder_of(repo: Path, root: Path) -> str:
+    """The output folder `root` as the registry names it: relative to the repository."""
+    try:
+        return root.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return str(root.resolve())
+
+
+def owner(repo: Path, artifact: str) -> str | None:
+    """The output folder whose champions `artifact` tags (from its registrations), if any."""
+    out = subprocess.run(["git", "-C", str(repo), "for-each-ref", f"refs/tags/{artifact}@*",
+                          "--format=%(contents)"], capture_output=True, text=True, timeout=10,
+                         check=False).stdout
+    return next((ln[len(OWNER):].strip() for ln in out.splitlines() if ln.startswith(OWNER)),
+                None)
+
+
 def semver(version: Path) -> str:
     """vNNNN -> v0.0.N."""
     match = VERSION.match(version.name)
@@ -48,14 +68,19 @@ def tag_champion(root: Path, artifact: str | None, version: Path | None) -> str:
         from gto.exceptions import ArtifactNotFound, GTOException, VersionExistsForCommit
     except ImportError:
         return "GTO tags skipped: the gto package is not installed"
-    number = semver(version)
+    number, here = semver(version), folder_of(repo, root)
+    if (first := owner(repo, artifact)) not in (None, here):
+        return (f"GTO tags skipped: {artifact} tags the champions of {first}, not of {here}; "
+                "give this output folder a name of its own (promote.gto_artifact)")
     try:
         try:
             known = {v["version"] for v in gto.show(str(repo), artifact)}
         except ArtifactNotFound:
             known = set()
         if number not in known:
-            gto.register(str(repo), artifact, "HEAD", version=number, **AUTHOR)
+            gto.register(str(repo), artifact, "HEAD", version=number, **AUTHOR,
+                         message=f"Registering artifact {artifact} version {number}\n\n"
+                                 f"{OWNER}{here}")
     except VersionExistsForCommit:
         return (f"GTO tags for {artifact}@{number} skipped: GTO allows one version per commit "
                 f"and HEAD of {repo} carries one already; commit, then run `gto register "

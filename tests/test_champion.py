@@ -181,3 +181,10 @@ def test_gto_tags_each_new_champion_in_a_git_repository(prefect_server: None, tm
     import gto.api
     stages = gto.api.show(str(repo), "seqarena-model")[0]["stages"]
     assert [s["stage"] for s in stages] == ["prod"]
+    # another output folder's champion never takes over the artifact's versions or prod
+    other = repo / "runs" / "other"
+    _compare(forecast_csv, other)
+    line = read_history(other)[0][0]["gto"]
+    assert "seqarena-model tags the champions of runs/demo, not of runs/other" in line
+    after = subprocess.run([*git, "tag"], capture_output=True, text=True, check=True).stdout
+    assert after == tags
