@@ -211,6 +211,8 @@ def run_set(name: str, work: Path, timeout: float, seeds: int) -> dict[str, Any]
         decision = read(out / "decision.json")
         result["promoted"] = decision.get("winner")
         result["outcome"] = decision.get("outcome")
+        result["verdict"] = {k: decision.get(k) for k in (
+            "best_model", "rule", "margin", "detectable", "units", "bounds", "metric")}
         start = time.perf_counter()
         if b.task == "forecast":
             result["checks"], extra = forecast_checks(b, out, result["rows"])
@@ -233,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "results" / "real_data")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per compare")
     p.add_argument("--label", default="", help="a note for the report's title")
+    p.add_argument("--before", type=Path, help="an earlier STEM.json: its verdicts are shown "
+                   "beside this run's")
     p.add_argument("--seeds", type=int, default=1, help="train.seeds of each compare "
                    "(default 1: the issue's 'defaults, one seed')")
     args = p.parse_args(argv)
@@ -243,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     work = args.out.with_name(args.out.name + ".work")
     results = [run_set(n, work, args.timeout, args.seeds) for n in names]
-    report = markdown(env, results, args.label)
+    before = json.loads(args.before.read_text())["results"] if args.before else None
+    report = markdown(env, results, args.label, before)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".md").write_text(report, encoding="utf-8")
     raw = {"environment": env, "results": results}

@@ -132,9 +132,50 @@ def details(results: list[dict[str, Any]]) -> list[str]:
     return body
 
 
-def markdown(env: dict[str, Any], results: list[dict[str, Any]], label: str) -> str:
-    """The whole report."""
-    body = ["## Data sets", "", *summary_table(results), "",
+def _reason_class(r: dict[str, Any]) -> str:
+    v = r.get("verdict") or {}
+    if r.get("promoted") is None:
+        return "nothing promoted"
+    if "rule" not in v:  # a run before the non-inferiority rule: the cheapest 'tied' model
+        return ("best mean" if _best_mean(r) == r["promoted"]
+                else "not shown worse, cheaper (old rule)")
+    return {"better": "better", "non_inferior": "non-inferior and cheaper",
+            "cannot_tell": "cannot tell apart (best mean)"}[v["rule"]]
+
+
+def _best_mean(r: dict[str, Any]) -> str | None:
+    """The model with the best mean of the deciding metric among the trained rows."""
+    if (r.get("verdict") or {}).get("best_model"):
+        return r["verdict"]["best_model"]
+    metric = "macro_f1" if r.get("task") == "classify" else "mase"
+    sign = -1 if metric == "macro_f1" else 1
+    models = [x for x in r.get("rows", []) if x.get("kind") == "model" and x.get(metric)]
+    return min(models, key=lambda x: sign * x[metric])["model"] if models else None
+
+
+def verdicts(results: list[dict[str, Any]], label: str) -> list[str]:
+    """Per set: best mean, promoted, the decision's reason class; then wins per family."""
+    lines = [f"| set | best mean ({label}) | promoted | reason | bound of the promoted "
+             "(upper / margin) | detectable | units |", "|---|---|---|---|---|---:|---:|"]
+    wins: dict[str, int] = {}
+    for r in results:
+        v, won = r.get("verdict") or {}, r.get("promoted")
+        wins[won or "none"] = wins.get(won or "none", 0) + 1
+        b = (v.get("bounds") or {}).get(won) if won else None
+        bound = f"{b['upper']:.3g} / {b['margin']:.3g}" if b else ""
+        lines.append(f"| {r['set']} | {_best_mean(r) or ''} | {won or 'none'} | "
+                     f"{_reason_class(r)} | {bound} | {fmt(v.get('detectable'))} | "
+                     f"{fmt(v.get('units'), 0)} |")
+    counts = ", ".join(f"{k} {n}" for k, n in sorted(wins.items(), key=lambda kv: -kv[1]))
+    return [*lines, "", f"Sets each family is promoted on ({label}): {counts}."]
+
+
+def markdown(env: dict[str, Any], results: list[dict[str, Any]], label: str,
+             before: list[dict[str, Any]] | None = None) -> str:
+    """The whole report; `before`: an earlier run's results, whose verdicts come first."""
+    body = ["## Verdicts", "", *([*verdicts(before, "before"), ""] if before else []),
+            *verdicts(results, "this run"), "",
+            "## Data sets", "", *summary_table(results), "",
             "## The checks: classification (macro-F1) and forecasting (MASE)", "",
             *criteria(results), ""]
     for task, title in TITLES.items():

@@ -1,6 +1,7 @@
 """From scored runs (a model with one seed on one fold, or a baseline on one fold) to one
-leaderboard row per model: every metric as mean, standard deviation and a 95% interval
-over seeds and folds, the error profile, and the training cost averaged over runs."""
+leaderboard row per model: every metric as its mean over seeds and folds, their standard
+deviation (the seed spread) and a 95% bootstrap interval over test items and seeds, the
+error profile, and the training cost averaged over runs."""
 
 from __future__ import annotations
 
@@ -10,21 +11,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from flows.evidence import interval
+from flows.bootstrap import Bootstrap
 from schemas.artifacts import METRICS, ModelCard
 
-BOUNDS = {"mae": (0.0, None), "rmse": (0.0, None), "mase": (0.0, None), "smape": (0.0, 200.0),
-          "accuracy": (0.0, 1.0), "macro_f1": (0.0, 1.0)}
-
-
-def bounded(metric: str, ci: dict[str, Any]) -> dict[str, Any]:
-    """The interval clipped to the metric's range (a t interval knows no bounds)."""
-    low, high = BOUNDS[metric]
-    if ci["lo"] is None:
-        return ci
-    lo = max(ci["lo"], low)
-    hi = ci["hi"] if high is None else min(ci["hi"], high)
-    return {**ci, "lo": lo, "hi": hi}
+WINDOW_SUMS = ("abs_error", "sq_error", "smape_error")  # per forecast window, in user units
 
 
 @dataclass
@@ -43,6 +33,9 @@ class Scored:
     card: ModelCard | None = None
     truth: np.ndarray | None = None  # classify: the true and predicted class of each item
     pred: np.ndarray | None = None
+    stratum: np.ndarray | None = None  # the bootstrap's units: class, or series ...
+    block: np.ndarray | None = None  # ... and its block of `horizon` consecutive windows
+    sums: dict[str, np.ndarray] = field(default_factory=dict)  # forecast: per-window errors
 
 
 def _mean_profile(profiles: list[list[Any]]) -> list[Any]:
@@ -71,15 +64,23 @@ def _cost(cards: list[ModelCard]) -> dict[str, Any]:
             "peak_torch_mib": peak("peak_torch_mib")}
 
 
-def aggregate(task: str, runs: list[Scored]) -> dict[str, Any]:
-    """One row from all runs of one model or baseline."""
+def spread(name: str, metric: str, values: list[float], boot: Bootstrap) -> dict[str, Any]:
+    """Mean and sd over runs (sd None for one run), and the bootstrap's 95% interval."""
+    lo, hi = boot.interval(name, metric)
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return {"mean": float(np.mean(values)), "sd": sd, "lo": lo, "hi": hi, "n": len(values)}
+
+
+def aggregate(task: str, runs: list[Scored], boot: Bootstrap) -> dict[str, Any]:
+    """One row from all runs of one model or baseline; `boot` resamples the error frame."""
     first = runs[0]
     values = {m: [r.metrics[m] for r in runs] for m in METRICS[task]}
     row: dict[str, Any] = {"model": first.name, "kind": first.kind, "status": "ok",
                            "runs": len(runs), "seeds": len({r.seed for r in runs}),
                            "folds": len({r.fold for r in runs}),
                            **{m: float(np.mean(v)) for m, v in values.items()},
-                           "interval": {m: bounded(m, interval(v)) for m, v in values.items()},
+                           "interval": {m: spread(first.name, m, v, boot)
+                                        for m, v in values.items()},
                            "profile": _mean_profile([r.profile for r in runs])}
     cards = [r.card for r in runs if r.card is not None]
     return row | (_cost(cards) if cards else {"params": 0, "size_bytes": 0})
@@ -87,15 +88,18 @@ def aggregate(task: str, runs: list[Scored]) -> dict[str, Any]:
 
 def error_frame(runs: list[Scored]) -> pl.DataFrame:
     """Every run's per-item test errors, long: model, kind, fold, seed, item, independent,
-    error (baselines have seed -1), and to classify the true and predicted class index."""
-    def classes(r: Scored, values: np.ndarray | None) -> pl.Series:
+    error (baselines have seed -1), the bootstrap's stratum and block, to classify the true
+    and predicted class index, and to forecast each window's abs, squared and sMAPE error."""
+    def ints(r: Scored, values: np.ndarray | None) -> pl.Series:
         return pl.Series(values if values is not None else [None] * len(r.errors),
                          dtype=pl.Int32)
     return pl.concat([pl.DataFrame({
         "model": r.name, "kind": r.kind, "fold": r.fold, "seed": r.seed,
         "item": np.arange(len(r.errors)), "independent": r.independent,
-        "error": r.errors.astype(float), "truth": classes(r, r.truth),
-        "pred": classes(r, r.pred)},
+        "error": r.errors.astype(float), "truth": ints(r, r.truth),
+        "pred": ints(r, r.pred), "stratum": ints(r, r.stratum), "block": ints(r, r.block),
+        **{name: r.sums[name].astype(float) if name in r.sums else
+           pl.Series([None] * len(r.errors), dtype=pl.Float64) for name in WINDOW_SUMS}},
         schema_overrides={"fold": pl.Int32, "seed": pl.Int32}) for r in runs])
 
 

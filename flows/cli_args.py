@@ -47,7 +47,7 @@ def build_parser() -> Parser:
     compare.add_argument("--epochs", type=int, help="train.max_epochs (caps passes over the data)")
     compare.add_argument("--seed", type=int, help="train.seed (the first seed)")
     compare.add_argument("--seeds", type=int, help="train.seeds (trainings per model and fold)")
-    compare.add_argument("--folds", type=int, help="forecast.folds (rolling origins)")
+    compare.add_argument("--folds", type=_folds, help="forecast.folds: rolling origins, or auto")
     predict = sub.add_parser("predict", help="predict with a promoted model")
     predict.add_argument("data", type=Path)
     predict.add_argument("--model", type=Path, help="a model folder (promoted/ or "
@@ -102,3 +102,13 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, opt, None) is not None:
             out[key] = getattr(args, opt)
     return out
+
+
+def _folds(text: str) -> int | str:
+    """--folds: a whole number or auto (the config checks the range)."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number or auto") from None

@@ -24,9 +24,20 @@ def item_errors(task: str, y: np.ndarray, out: np.ndarray, scale: np.ndarray | N
 def non_overlapping(sid: np.ndarray, pos: np.ndarray, horizon: int) -> np.ndarray:
     """Test windows that share no target step: every `horizon`-th window of each series.
     Stride-1 windows share horizon - 1 targets, so their errors are far from independent."""
+    return _offsets(sid, pos) % horizon == 0
+
+
+def _offsets(sid: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Each window's position after its series' first test window."""
     first = np.full(int(sid.max()) + 1, np.iinfo(np.int64).max)
     np.minimum.at(first, sid, pos)
-    return (pos - first[sid]) % horizon == 0
+    return pos - first[sid]
+
+
+def window_blocks(sid: np.ndarray, pos: np.ndarray, horizon: int) -> np.ndarray:
+    """Each test window's block within its series: `horizon` consecutive windows, starting at
+    each independent one, so windows of two blocks share targets only at their border."""
+    return _offsets(sid, pos) // horizon
 
 
 def better_p(task: str, model: np.ndarray, baseline: np.ndarray) -> tuple[float, int]:

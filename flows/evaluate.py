@@ -12,16 +12,32 @@ import torch
 
 from flows.aggregate import Scored, aggregate, error_frame, paired_errors
 from flows.baselines import yardsticks
+from flows.bootstrap import Bootstrap
 from flows.champion import CHAMPION, challenge
-from flows.diagnostics import diagnose, item_errors, non_overlapping
+from flows.diagnostics import diagnose, item_errors, non_overlapping, window_blocks
 from flows.forecast_sample import ForecastSample, no_sample
 from flows.measured import measured_table
-from flows.scoring import classify_metrics, forecast_metrics, horizon_errors, length_errors
+from flows.scoring import (
+    classify_metrics,
+    forecast_metrics,
+    horizon_errors,
+    length_errors,
+    window_errors,
+)
 from modules.cost import latency
 from modules.inference import Scaler, predict
+from modules.lit import build_module
 from modules.model_files import load_model
 from modules.training import quiet_lightning, split_tensors
-from schemas.artifacts import NAIVE, Metrics, PreparedArrays, read_arrays, read_state, write
+from schemas.artifacts import (
+    NAIVE,
+    Metrics,
+    ModelCard,
+    PreparedArrays,
+    read_arrays,
+    read_state,
+    write,
+)
 from schemas.config import Config
 from schemas.files import atomic_write
 from schemas.layout import Job, Layout
@@ -46,11 +62,15 @@ def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind
         y, pred = arrays["y_test"], out.argmax(axis=1)
         return Scored(name, kind, fold, seed, classify_metrics(y, pred, len(state.classes)),
                       item_errors("classify", y, out, None), np.ones(len(y), bool),
-                      length_errors(y, pred, arrays["len_test"]), truth=y, pred=pred)
+                      length_errors(y, pred, arrays["len_test"]), truth=y, pred=pred,
+                      stratum=y, block=np.arange(len(y)))
     y, yhat, scale = _in_units(state, arrays, out)
-    keep = non_overlapping(arrays["sid_test"], arrays["pos_test"], state.horizon)
+    sid, pos = arrays["sid_test"], arrays["pos_test"]
     return Scored(name, kind, fold, seed, forecast_metrics(y, yhat, scale),
-                  item_errors("forecast", y, yhat, scale), keep, horizon_errors(y, yhat, scale))
+                  item_errors("forecast", y, yhat, scale),
+                  non_overlapping(sid, pos, state.horizon), horizon_errors(y, yhat, scale),
+                  stratum=sid, block=window_blocks(sid, pos, state.horizon),
+                  sums=window_errors(y, yhat))
 
 
 def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
@@ -88,6 +108,20 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
         run.card = card
         runs.append(run)
     return runs, sample
+
+
+EQUAL_WIDTH = 64  # the folklore's "GRU has fewer parameters" is a fact of the cells at one width
+
+
+def equal_width(card: ModelCard) -> int | None:
+    """Parameters of the card's model with its recurrent width set to EQUAL_WIDTH (None for
+    models without one), for this data's inputs and outputs; shapes only, no memory."""
+    if not hasattr(card.spec, "hidden"):
+        return None
+    spec = card.spec.model_copy(update={"hidden": EQUAL_WIDTH})
+    with torch.device("meta"):
+        module = build_module(card.task, spec, card.n_features, card.n_out)
+    return sum(p.numel() for p in module.parameters())
 
 
 def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
@@ -135,14 +169,14 @@ def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
 def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list[Job],
           failures: dict[str, str], notes: dict[str, str]) -> tuple[list[dict], pl.DataFrame]:
     frame = error_frame(runs)
-    errors = paired_errors(frame)
+    errors, boot = paired_errors(frame), Bootstrap(frame, task)
     naive = [n for n in NAIVE[task] if n in errors]
     base = min(naive, key=lambda n: float(errors[n].mean()))
     holdout = split_tensors(read_arrays(layout), task, "test")[:-1]  # read once, for latency
     rows = []
     for name in dict.fromkeys(r.name for r in runs):
         mine = [r for r in runs if r.name == name]
-        row = aggregate(task, mine)
+        row = aggregate(task, mine, boot)
         if name in notes:
             row["note"] = notes[name]
         if row["kind"] == "model":
@@ -151,6 +185,7 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
             why = _diagnosis(task, mine, errors, base)
             row |= {"learned": why is None, "diagnosis": why}
             row |= _cost_alone(cfg, layout, mine, holdout)
+            row["params_equal_width"] = equal_width(mine[0].card)  # type: ignore[arg-type]
         rows.append(row)
     rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
     rows += [{"model": name, "kind": CHAMPION if name == CHAMPION else "reference",

@@ -9,7 +9,7 @@ from typing import Any
 from schemas.artifacts import DEFAULT_METRIC, LOWER_IS_BETTER
 
 CLAIMS = {
-    "parameters": "GRU has fewer parameters than LSTM",
+    "parameters": "GRU has fewer parameters than LSTM (here: sizes matched; at one width)",
     "training speed (ms/step)": "GRU trains faster than LSTM; RNN fastest",
     "time to best (s)": "GRU converges sooner than LSTM",
     "peak memory (MiB, process RSS)": "GRU lighter than LSTM; Transformer heaviest",
@@ -51,7 +51,9 @@ def _memory(row: dict[str, Any]) -> str:
 
 def _cells(row: dict[str, Any], task: str, metric: str) -> list[str]:
     to_best = row.get("best_step", 0) * row.get("ms_per_step", 0.0) / 1000
-    return [f"{row['params']:,}", f"{row.get('ms_per_step', 0):.2f}", f"{to_best:.1f}",
+    width = row.get("params_equal_width")
+    params = f"{row['params']:,}" + (f" ({width:,} at width 64)" if width else "")
+    return [params, f"{row.get('ms_per_step', 0):.2f}", f"{to_best:.1f}",
             _memory(row),
             f"{row.get('latency_ms', 0):.2f} / {row.get('latency_p95_ms', 0):.2f}",
             f"{row.get('throughput_per_s', 0):,.0f}", _capability(row, task),

@@ -113,7 +113,7 @@ def cost_vs_score(rows: list[dict[str, Any]], metric: str, lower: bool) -> str |
 
 
 def intervals(rows: list[dict[str, Any]], metric: str) -> str | None:
-    """Each row's mean with its 95% interval over runs, coloured by kind."""
+    """Each row's mean with its 95% bootstrap interval, coloured by kind."""
     shown = [r for r in rows if r["status"] == "ok" and r.get(metric) is not None]
     if not shown:
         return None
@@ -121,12 +121,13 @@ def intervals(rows: list[dict[str, Any]], metric: str) -> str | None:
     for i, r in enumerate(reversed(shown)):
         ci = (r.get("interval") or {}).get(metric) or {}
         lo, hi = ci.get("lo"), ci.get("hi")
-        err = [[r[metric] - lo], [hi - r[metric]]] if lo is not None and hi is not None else None
+        err = ([[max(r[metric] - lo, 0.0)], [max(hi - r[metric], 0.0)]]  # a percentile
+               if lo is not None and hi is not None else None)  # interval may miss the mean
         ax.errorbar(r[metric], i, xerr=err, fmt="o", ms=4, capsize=3,
                     color=COLORS.get(r["kind"], "black"))
     ax.set_yticks(range(len(shown)), [label(r["model"]) for r in reversed(shown)])
-    ax.set_xlabel(f"{metric}: mean and 95% interval over runs (blue: models, grey: baselines, "
-                  "green: references, red: champion)")
+    ax.set_xlabel(f"{metric}: mean and 95% interval over test items and seeds (blue: models, "
+                  "grey: baselines, green: references, red: champion)")
     return svg(fig)
 
 

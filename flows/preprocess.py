@@ -205,7 +205,8 @@ def _prepare(cfg: Config, v: Validated, report: ValidationReport, fold: int
              ) -> tuple[dict[str, Any], State]:
     """One fold's arrays and state (classification has the one fold)."""
     if v.roles.task == "forecast":
-        shape = {"season": report.season, "lookback": report.lookback}
+        shape = {"season": report.season, "lookback": report.lookback,
+                 "folds": folds_of(cfg, v, report.lookback)}
         arrays, fitted = prepare_forecast(v, cfg.forecast.model_copy(update=shape), fold)
         fitted |= {"step": report.step, "grid": report.grid,
                    "inferred_settings": report.inferred_settings}
@@ -226,9 +227,29 @@ def _prepare(cfg: Config, v: Validated, report: ValidationReport, fold: int
     return arrays, state
 
 
-def folds_of(cfg: Config, v: Validated) -> int:
-    """Rolling origins: forecast.folds for a time split; one for classification."""
+AUTO_UNITS, AUTO_FOLDS = 30, 5  # folds: auto wants 30 independent test windows, <= 5 folds
+
+
+def auto_folds(v: Validated, fc: ForecastConfig, lookback: int) -> int:
+    """The fewest rolling origins whose test windows hold AUTO_UNITS that share no target
+    step, at most AUTO_FOLDS, each fold keeping a training window in some series."""
+    sid = pl.col(v.roles.id) if v.roles.id else pl.lit(0)
+    n = v.frame.group_by(sid.alias("__sid")).len()["len"].to_numpy()
+    test, val, h = np.ceil(n * fc.test_fraction), np.ceil(n * fc.val_fraction), fc.horizon
+    per_fold = int(np.where(test >= h, np.ceil((test - h + 1) / h), 0).sum())
+    folds = 1
+    while (folds < AUTO_FOLDS and folds * per_fold < AUTO_UNITS
+           and (n - (folds + 1) * test - val >= lookback + h).any()):
+        folds += 1
+    return folds
+
+
+def folds_of(cfg: Config, v: Validated, lookback: int | None = None) -> int:
+    """Rolling origins: forecast.folds (auto: see auto_folds) for a time split; one for
+    classification and for a split column."""
     folds = cfg.forecast.folds if v.roles.task == "forecast" else 1
+    if folds == "auto":
+        return 1 if v.roles.split else auto_folds(v, cfg.forecast, lookback or 1)
     if folds > 1 and v.roles.split:
         raise UsageError(f"forecast.folds is {folds}, but column '{v.roles.split}' fixes the "
                          "split; drop the split column or set forecast.folds to 1.")
@@ -243,7 +264,7 @@ def preprocess(cfg: Config) -> dict[str, Any]:
     v, report = read_validated(layout), read_validation(layout)
     if v.roles.task == "forecast":
         _same_shape(cfg, {"season": report.season, "lookback": report.lookback}, layout)
-    folds = folds_of(cfg, v)
+    folds = folds_of(cfg, v, report.lookback)
     for old in layout.prepared.glob("fold-*"):
         shutil.rmtree(old)
     for fold in reversed(range(folds)):  # the holdout last: its state.json marks a whole set

@@ -28,14 +28,15 @@ def _names(values: list[Any], esc: Callable[..., str] = md_text) -> str:
 
 
 def _score(row: dict[str, Any], metric: str) -> str:
-    """The mean, and its 95% interval when there is one (clipped, so not always symmetric)."""
+    """The mean, its 95% bootstrap interval and the seed spread (sd over runs), when known."""
     value = row.get(metric)
     if value is None:
         return "-"
     ci = (row.get("interval") or {}).get(metric) or {}
     if ci.get("lo") is None:
         return f"{value:.4f}"
-    return f"{value:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]"
+    spread = f" sd {ci['sd']:.2g}" if ci.get("sd") is not None else ""
+    return f"{value:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]{spread}"
 
 
 def measured_markdown(table: dict[str, dict[str, str]]) -> str:
@@ -125,15 +126,24 @@ def _count(n: int, noun: str) -> str:
 
 
 def evidence(decision: Decision, esc: Callable[..., str] = md_text) -> list[str]:
-    """The paired tests behind the decision, and the references."""
-    best = esc(decision.best_model or "")
+    """The tests behind the decision: paired tests against the best, non-inferiority bounds
+    of the cheaper models, what the test size can detect, and the references."""
+    best, metric = esc(decision.best_model or ""), decision.metric
     lines = [f"- {esc(name)}'s mean error per item minus {best}'s: {t['mean_diff']:+.4g} "
              f"over {t['n']} independent items; one-sided paired permutation test that it is "
-             f"worse: p = {t['p_value']:.2g}"
-             + (f" (the least significant of {t['pairs']} seed pairings)"
-                if t.get("pairs", 1) > 1 else "")
-             + (" (not significantly worse: tied)" if name in decision.tied else "")
+             f"worse: p = {t['p_value']:.2g}, Holm-adjusted p = {t.get('p_holm', 1.0):.2g}"
+             + (" (cannot be told apart)" if name in decision.tied else "")
              for name, t in decision.tests.items()]
+    lines += [f"- {esc(name)} is cheaper ({decision.prefer}); its excess {metric} over {best}: "
+              f"{b.excess:+.4g}, one-sided {1 - decision.level:.0%} upper bound {b.upper:.4g}, "
+              f"margin {b.margin:.4g}, Holm-adjusted p = {b.p_holm:.2g}: "
+              + ("shown non-inferior" if b.shown else "not shown non-inferior")
+              for name, b in decision.bounds.items()]
+    if decision.units is not None:
+        lines.append(f"- independent test units resampled by the bootstrap: {decision.units}"
+                     + (f"; the smallest {metric} difference from the runner-up that the test "
+                        f"detects with 80% power: {decision.detectable:.3g}"
+                        if decision.detectable is not None else ""))
     return lines + [f"- {esc(text, LONG)}" for text in decision.references.values()]
 
 
@@ -176,7 +186,8 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
         f"## Leaderboard (test split, ranked by {decision.metric}, "
         f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
         leaderboard_table(rows, state.task, decision), "",
-        f"Scores: mean [95% interval] over {runs.get('runs', 1)} runs per model "
+        "Scores: mean [95% bootstrap interval over test items and seeds] and sd over "
+        f"{runs.get('runs', 1)} runs per model "
         f"({_count(runs.get('seeds', 1), 'seed')} x {_count(runs.get('folds', 1), 'fold')}; seeds "
         f"{', '.join(map(str, seeds))}). Every model trained with the same budget: "
         f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
@@ -193,7 +204,10 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
         "## Policy", "",
         f"- primary metric: {decision.metric}; the winner must beat: "
         f"{', '.join(decision.must_beat) or 'nothing (promote.must_beat is empty)'}",
-        f"- a model is tied with the best unless a one-sided paired permutation test on the "
-        f"per-item test errors (averaged over seeds) finds it worse at level {decision.level}; "
-        "among the tied, the one with fewer parameters, then lower latency, wins", "",
+        f"- the best mean wins, unless a model with a lower {decision.prefer} is shown "
+        f"non-inferior: the one-sided {1 - decision.level:.0%} bootstrap bound of its excess "
+        f"{decision.metric} stays below the margin {decision.margin or 0:.3g} (Holm-adjusted); "
+        "the winner must be shown better than each baseline it must beat (one-sided paired "
+        f"permutation test at level {decision.level}); intervals are 95% bootstrap intervals "
+        "over test items (blocks within classes or series) and seeds", "",
     ])

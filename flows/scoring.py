@@ -46,6 +46,18 @@ def forecast_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict
             "mase": float(mean_absolute_error(p_scaled, t_scaled))}
 
 
+SMAPE_EPS = 1.17e-06  # torchmetrics' floor for |y| + |yhat|
+
+
+def window_errors(y: np.ndarray, yhat: np.ndarray) -> dict[str, np.ndarray]:
+    """Each window's mean absolute, squared and sMAPE (%) error over its H steps: their
+    means over windows (rmse: the root of the mean) are forecast_metrics' values."""
+    diff = np.abs(np.asarray(y, np.float64) - np.asarray(yhat, np.float64))  # (N, H)
+    floor = np.maximum(np.abs(y) + np.abs(yhat), SMAPE_EPS)
+    return {"abs_error": diff.mean(axis=1), "sq_error": (diff**2).mean(axis=1),
+            "smape_error": 200 * (diff / floor).mean(axis=1)}
+
+
 def horizon_errors(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> list[float]:
     """MASE at each horizon step: H values, one per column of y, yhat (N, H)."""
     t, p = _scaled(y, yhat, scale)

@@ -85,8 +85,8 @@ CHAMPION = "champion"  # the leaderboard row (and kind) of the model promoted be
 
 
 class Interval(BaseModel):
-    """A metric over a model's runs (seeds x folds): mean, sample sd and a 95% Student-t
-    interval (sd, lo and hi are None for a single run)."""
+    """A metric over a model's runs (seeds x folds): mean, sample sd over runs (None for one
+    run), and a 95% bootstrap interval over test items (blocks within strata) and seeds."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -118,6 +118,8 @@ class Row(BaseModel):
     peak_rss_mib: float | None = None
     rss_growth_mib: float | None = None
     peak_torch_mib: float | None = None
+    params_equal_width: int | None = Field(None, description=(
+        "parameters at recurrent width 64, for this data's inputs and outputs"))
     kept_seed: int | None = None
     latency_ms: float | None = None
     latency_p95_ms: float | None = None
@@ -154,6 +156,21 @@ class Metrics(Artifact):
                 for name, row in self.models.items()]
 
 
+class Bound(BaseModel):
+    """Non-inferiority of a cheaper model to the best mean, in the metric's units: its excess
+    error (positive: worse), the bootstrap's one-sided upper bound at the decision's level,
+    the margin, and the p-value that the excess reaches the margin (raw and Holm-adjusted)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    excess: float
+    upper: float
+    margin: float
+    p_value: float
+    p_holm: float
+    shown: bool
+
+
 class Decision(Artifact):
     """decision.json: the winner under the promotion policy (or None) and why."""
 
@@ -177,6 +194,16 @@ class Decision(Artifact):
     challenger: str | None = Field(None, description="the best challenger, when it was tested "
                                    "against the champion")
     champion_test: dict[str, Any] | None = None
+    rule: Literal["better", "non_inferior", "cannot_tell"] | None = Field(None, description=(
+        "better: the best mean is significantly better than every other eligible model; "
+        "non_inferior: a cheaper model shown within the margin; cannot_tell: neither"))
+    margin: float | None = Field(None, description="the non-inferiority margin, metric units")
+    prefer: str = "latency"
+    bounds: dict[str, Bound] = Field(default_factory=dict, description=(
+        "each model cheaper than the best mean, tested for non-inferiority"))
+    detectable: float | None = Field(None, description=(
+        "the smallest difference from the runner-up the test detects (80% power)"))
+    units: int | None = Field(None, description="independent test units (blocks) resampled")
 
 
 # ---- reading and writing ---------------------------------------------------------------------

@@ -77,9 +77,18 @@ class ForecastConfig(Strict):
         "quarterly 4, yearly 1, otherwise 1)"))
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
-    folds: int = Field(1, ge=1, le=20, description=(
-        "rolling origins (expanding window): fold 0 is the holdout; fold k moves the cut-off "
-        "back k test lengths; everything is refitted per fold on its training rows"))
+    folds: int | Literal["auto"] = Field(1, description=(
+        "rolling origins (expanding window), 1-20: fold 0 is the holdout; fold k moves the "
+        "cut-off back k test lengths; everything is refitted per fold on its training rows; "
+        "auto: one, or more (at most 5, as the series allow) until the test windows hold 30 "
+        "that share no target step"))
+
+    @field_validator("folds")
+    @classmethod
+    def _folds_range(cls, folds: int | str) -> int | str:
+        if isinstance(folds, int) and not 1 <= folds <= 20:
+            raise ValueError("forecast.folds: use 1-20 or auto")
+        return folds
 
 
 class ClassifyConfig(Strict):
@@ -150,11 +159,18 @@ class PromoteConfig(Strict):
 
     metric: str | None = Field(None, description="default: mase (forecast), macro_f1 (classify)")
     level: float = Field(0.05, gt=0, lt=1, description=(
-        "a model is tied with the best unless a paired test finds it worse at this level; "
-        "the cheapest tied model wins"))
+        "the level of every test of the decision (one-sided; Holm-adjusted within a family)"))
+    margin: float | None = Field(None, gt=0, lt=1, description=(
+        "non-inferiority margin: a cheaper model replaces the best mean only if its excess "
+        "error is shown below it; absolute for accuracy and macro_f1, a fraction of the best "
+        "model's value for error metrics; null: 0.01 (accuracy, macro_f1), 0.02 (mae, rmse, "
+        "smape, mase)"))
+    prefer: Literal["latency", "parameters", "train_seconds"] = Field("latency", description=(
+        "the cost that makes a model cheaper: p50 latency at batch 1 (measured alone), "
+        "parameters, or training seconds"))
     must_beat: list[str] | None = Field(None, description=(
-        "baselines the winner must beat on the metric; null: the naive ones (naive, "
-        "seasonal_naive, majority); []: none"))
+        "baselines the winner must be shown better than (the paired test at `level`); null: "
+        "the naive ones (naive, seasonal_naive, majority); []: none"))
     challenge: bool = Field(True, description=(
         "the winner replaces the champion (the model promoted before) only if a paired test "
         "on this run's holdout test items finds the champion worse at `level`"))
@@ -167,13 +183,14 @@ class PromoteConfig(Strict):
 
 
 def default_models() -> dict[str, Any]:
-    """The five architectures of the comparison, sized for comparable parameter counts (as in
-    params.yaml; tests/test_config.py keeps the two equal)."""
+    """The five architectures of the comparison (as in params.yaml; tests/test_config.py keeps
+    the two equal): widths solved so the four recurrent families have the same parameter
+    count within 1% for 1-12 inputs and 3-12 outputs (tests/test_backbones_heads.py)."""
     return {
         "rnn": {"arch": "rnn", "hidden": 128},
         "lstm": {"arch": "lstm", "hidden": 64},
-        "gru": {"arch": "gru", "hidden": 72},
-        "hybrid": {"arch": "hybrid", "hidden": 72},
+        "gru": {"arch": "gru", "hidden": 74},
+        "hybrid": {"arch": "hybrid", "hidden": 70},
         "transformer": {"arch": "transformer"},
     }
 

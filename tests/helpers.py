@@ -52,7 +52,8 @@ def tiny_config(data: Path, out: Path, **overrides: object) -> Config:
     base = {"data.path": str(data), "out_dir": str(out), "models": TINY_MODELS,
             "train.max_epochs": 2, "train.patience": 2, "train.batch_size": 16,
             "train.workers": 2, "train.seeds": 1,
-            "evaluate.references": False, "forecast.lookback": 8, "forecast.horizon": 3}
+            "evaluate.references": False, "forecast.lookback": 8, "forecast.horizon": 3,
+            "promote.must_beat": []}  # 8 test items cannot show a model beats a baseline
     return load_config(None, {**base, **overrides})
 
 
@@ -70,3 +71,53 @@ def run_stages(cfg: Config) -> dict:
         train_jobs(cfg, name)
     evaluate(cfg)
     return promote(cfg)
+
+
+def synthetic_frame(task: str, runs: dict[str, list[np.ndarray]],
+                    kinds: dict[str, str] | None = None, seed: int = 0) -> pl.DataFrame:
+    """An errors.parquet frame from per-item errors, one array per seed: forecast errors are
+    each window's MASE (one series, one window per block); classify errors are 0/1 on two
+    balanced classes, the prediction the other class where wrong."""
+    from flows.aggregate import Scored, error_frame
+
+    scored = []
+    for name, arrays in runs.items():
+        kind = (kinds or {}).get(name, "model")
+        for s, e in enumerate(arrays):
+            e = np.asarray(e, dtype=float)
+            n = len(e)
+            common = {"independent": np.ones(n, bool), "stratum": np.zeros(n, int),
+                      "block": np.arange(n)}
+            if task == "classify":
+                truth = np.arange(n) % 2
+                common |= {"truth": truth, "pred": np.where(e > 0, 1 - truth, truth),
+                           "stratum": truth}
+            else:
+                common["sums"] = {"abs_error": e, "sq_error": e**2, "smape_error": e}
+            scored.append(Scored(name, kind, 0, s if kind == "model" else -1, {}, e, **common))
+    return error_frame(scored)
+
+
+def synthetic_rows(task: str, frame: pl.DataFrame, costs: dict[str, float]) -> list[dict]:
+    """Leaderboard rows from a synthetic frame: each metric's mean over seeds, the bootstrap
+    interval, and `costs` as both latency and parameters (0 for baselines)."""
+    from flows.aggregate import spread
+    from flows.bootstrap import Bootstrap
+    from flows.scoring import classify_metrics
+    from schemas.artifacts import METRICS
+
+    boot, rows = Bootstrap(frame, task), []
+    for (name, kind), part in frame.group_by("model", "kind", maintain_order=True):
+        per_seed = []
+        for _, run in part.group_by("seed", maintain_order=True):
+            if task == "classify":
+                per_seed.append(classify_metrics(run["truth"].to_numpy(),
+                                                 run["pred"].to_numpy(), 2))
+            else:
+                per_seed.append({m: float(run["error"].mean()) for m in METRICS[task]})
+        values = {m: [v[m] for v in per_seed] for m in METRICS[task]}
+        rows.append({"model": name, "kind": kind, "status": "ok",
+                     **{m: float(np.mean(v)) for m, v in values.items()},
+                     "interval": {m: spread(name, m, v, boot) for m, v in values.items()},
+                     "params": int(costs.get(name, 0)), "latency_ms": costs.get(name, 0.0)})
+    return rows

@@ -159,7 +159,9 @@ def test_learning_rate_warms_up_then_halves_when_validation_stalls() -> None:
 
 
 @pytest.mark.parametrize(("task", "n_features", "n_out"), [("forecast", 3, 7),
-                                                           ("classify", 1, 5)])
+                                                           ("forecast", 1, 12),
+                                                           ("classify", 1, 5),
+                                                           ("classify", 12, 9)])
 def test_default_models_have_comparable_sizes(task: str, n_features: int, n_out: int) -> None:
     models = load_config(ROOT / "params.yaml").models
     assert set(models) == ARCHS
@@ -167,6 +169,8 @@ def test_default_models_have_comparable_sizes(task: str, n_features: int, n_out:
         sizes = {name: sum(p.numel() for p in build_module(task, s, n_features, n_out)
                            .parameters()) for name, s in models.items()}
     assert max(sizes.values()) / min(sizes.values()) < 2, sizes
+    for arch in ("rnn", "gru", "hybrid"):  # equal budgets: GRU is no longer the smallest
+        assert abs(sizes[arch] / sizes["lstm"] - 1) < 0.01, sizes
 
 
 def test_the_stem_shortens_long_sequences_only() -> None:

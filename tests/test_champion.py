@@ -15,10 +15,10 @@ from torch import nn
 from flows.champion import _classify, _forecast
 from flows.cli import main
 from flows.history import read_history
-from flows.promote import against_champion, decide
+from flows.rule import against_champion, decide
 from schemas.config import PromoteConfig
-from tests.helpers import TINY_MODELS
-from tests.test_evaluate_promote import _errors, _row
+from tests.helpers import TINY_MODELS, synthetic_frame, synthetic_rows
+from tests.test_evaluate_promote import KINDS, _errors
 
 OPTS = ["--set", "promote.must_beat=[]", "--set", "train.max_epochs=2",
         "--set", "train.patience=2", "--set", "train.seeds=1", "--set", "train.workers=2",
@@ -35,11 +35,13 @@ def _compare(data: Path, out: Path, *extra: str) -> dict:
 
 
 def _decided(champion_shift: float, status: str = "ok", **policy: object) -> dict:
-    rows = [_row("naive", "baseline", 1.0), _row("lstm", "model", 0.8, 10),
-            {**_row("champion", "champion", 0.8 + champion_shift), "status": status,
-             "note": "the champion v0001 (gru): cannot score this data: other columns"}]
     errors = _errors(naive=0.2, lstm=0.0, champion=champion_shift)
-    d = decide(rows, "forecast", PromoteConfig(**policy), errors)
+    frame = synthetic_frame("forecast", errors, KINDS)
+    rows = synthetic_rows("forecast", frame, {"lstm": 10})
+    rows = [r if r["kind"] != "champion" else {
+        **r, "status": status,
+        "note": "the champion v0001 (gru): cannot score this data: other columns"} for r in rows]
+    d = decide(rows, "forecast", PromoteConfig(**policy), frame)
     return against_champion(d, rows, errors, PromoteConfig(**policy), "v0001")
 
 

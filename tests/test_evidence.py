@@ -1,47 +1,66 @@
-"""Intervals over repeats and the paired test, on constructed data."""
+"""The paired test, Holm's adjustment and the bootstrap, on constructed data."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+import polars as pl
 import pytest
 from scipy import stats
 
-from flows.evidence import PAIRED_TEST, interval, paired_test
-
-T_975_DF2 = 4.302652729911275  # Student t, 97.5% quantile, 2 degrees of freedom (tables)
-
-
-def test_interval_known_values() -> None:
-    got = interval([1.0, 2.0, 3.0])
-    # mean 2, sd 1, sem 1/sqrt(3); half width 4.3027 / sqrt(3) = 2.4841
-    half = T_975_DF2 / np.sqrt(3)
-    assert got == pytest.approx({"mean": 2.0, "sd": 1.0, "lo": 2 - half, "hi": 2 + half, "n": 3})
+from flows.bootstrap import Bootstrap
+from flows.evidence import PAIRED_TEST, holm, paired_test
+from flows.scoring import classify_metrics, forecast_metrics, window_errors
+from tests.helpers import synthetic_frame
 
 
-def test_a_higher_level_is_wider() -> None:
-    narrow, wide = interval([0.91, 0.95, 0.94], 0.95), interval([0.91, 0.95, 0.94], 0.99)
-    assert wide["lo"] < narrow["lo"] < narrow["mean"] < narrow["hi"] < wide["hi"]
+def test_holm_matches_the_step_down_by_hand() -> None:
+    got = holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    assert got == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})  # 3p, max(2p, prev), ...
 
 
-def test_interval_of_one_or_no_value() -> None:
-    assert interval([0.7]) == {"mean": 0.7, "sd": None, "lo": None, "hi": None, "n": 1}
-    assert interval([]) == {"mean": None, "sd": None, "lo": None, "hi": None, "n": 0}
+def test_the_bootstrap_at_unit_weights_gives_the_scored_metrics() -> None:
+    """Every metric recomputed from the per-item sums equals scoring.py's on the same items."""
+    rng = np.random.default_rng(3)
+    y, yhat, scale = rng.normal(5, 2, (40, 3)), rng.normal(5, 2, (40, 3)), rng.uniform(1, 2, 40)
+    from flows.bootstrap import item_columns, metric_of
+
+    sums = window_errors(y, yhat) | {"error": (np.abs(y - yhat) / scale[:, None]).mean(1)}
+    part = pl.DataFrame(sums)
+    ones = item_columns(part, "forecast", 0).sum(axis=0, keepdims=True)
+    for m, v in forecast_metrics(y, yhat, scale).items():
+        assert metric_of(ones, "forecast", m, 0)[0] == pytest.approx(v, rel=1e-9)
+    truth, pred = rng.integers(0, 4, 90), rng.integers(0, 4, 90)
+    part = pl.DataFrame({"truth": truth, "pred": pred})
+    ones = item_columns(part, "classify", 4).sum(axis=0, keepdims=True)
+    for m, v in classify_metrics(truth, pred, 4).items():
+        assert metric_of(ones, "classify", m, 4)[0] == pytest.approx(v, rel=1e-6)
 
 
-def test_interval_of_equal_values_is_a_point_without_warnings() -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        got = interval([0.5, 0.5, 0.5, 0.5])
-    assert got == {"mean": 0.5, "sd": 0.0, "lo": 0.5, "hi": 0.5, "n": 4}
+def test_the_bootstrap_interval_covers_the_true_accuracy_about_95_percent_of_the_time() -> None:
+    rng, covered = np.random.default_rng(0), []
+    for _ in range(60):
+        frame = synthetic_frame("classify", {"m": [(rng.random(300) < 0.2).astype(float)]})
+        lo, hi = Bootstrap(frame, "classify", draws=400).interval("m", "accuracy")
+        covered.append(lo <= 0.8 <= hi)
+    assert 0.85 <= np.mean(covered) <= 1.0
 
 
-def test_interval_covers_the_true_mean_about_95_percent_of_the_time() -> None:
-    rng = np.random.default_rng(0)
-    draws = rng.normal(3.0, 2.0, (2000, 4))
-    covered = [(r := interval(row))["lo"] <= 3.0 <= r["hi"] for row in draws]
-    assert 0.93 < np.mean(covered) < 0.97
+def test_seeds_widen_the_interval_and_two_seeds_do_not_make_it_vacuous() -> None:
+    rng = np.random.default_rng(1)
+    same = [(rng.random(500) < 0.1).astype(float)] * 2
+    apart = [(rng.random(500) < 0.05).astype(float), (rng.random(500) < 0.15).astype(float)]
+    boot = Bootstrap(synthetic_frame("classify", {"same": same, "apart": apart}), "classify")
+    lo_s, hi_s = boot.interval("same", "accuracy")
+    lo_a, hi_a = boot.interval("apart", "accuracy")
+    assert hi_a - lo_a > hi_s - lo_s and hi_a - lo_a < 0.5
+
+
+def test_blocks_stay_whole_and_strata_keep_their_size() -> None:
+    frame = synthetic_frame("classify", {"m": [np.zeros(30)]})
+    boot = Bootstrap(frame, "classify", draws=50)
+    counts = boot._counts[0]  # (draws, blocks): each class keeps its 15 sequences
+    for ids in boot.units.strata:
+        assert (counts[:, ids].sum(axis=1) == len(ids)).all()
 
 
 def _worse(n: int = 60, gap: float = 0.3, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
