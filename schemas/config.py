@@ -77,7 +77,7 @@ class ForecastConfig(Strict):
         "quarterly 4, yearly 1, otherwise 1)"))
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
-    folds: int | Literal["auto"] = Field(1, description=(
+    folds: int | Literal["auto"] = Field("auto", description=(
         "rolling origins (expanding window), 1-20: fold 0 is the holdout; fold k moves the "
         "cut-off back k test lengths; everything is refitted per fold on its training rows; "
         "auto: one, or more (at most 5, as the series allow) until the test windows hold 30 "

@@ -23,7 +23,7 @@ from tests.test_evaluate_promote import KINDS, _errors
 OPTS = ["--set", "promote.must_beat=[]", "--set", "train.max_epochs=2",
         "--set", "train.patience=2", "--set", "train.seeds=1", "--set", "train.workers=2",
         "--set", "evaluate.references=false", "--set", "forecast.lookback=8",
-        "--set", "forecast.horizon=3"]
+        "--set", "forecast.horizon=3", "--folds", "1"]
 
 
 def _compare(data: Path, out: Path, *extra: str) -> dict:

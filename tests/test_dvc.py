@@ -31,7 +31,7 @@ def test_dvc_repro_twice_and_metrics(tmp_path: Path) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["models"] = TINY_MODELS
     params["train"].update(max_epochs=2, patience=2, batch_size=16)
-    params["forecast"].update(lookback=8, horizon=3)
+    params["forecast"].update(lookback=8, horizon=3, folds=1)
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
     (repo / "data").mkdir()
     forecast_frame().write_csv(repo / "data" / "forecast.csv")

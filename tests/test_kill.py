@@ -35,7 +35,7 @@ def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
               "train": {"max_epochs": epochs, "max_steps": 10_000_000, "patience": epochs,
                         "batch_size": 16, "workers": 2, "seeds": 1},
               "evaluate": {"references": False},
-              "forecast": {"lookback": 8, "horizon": 3}, "promote": {"must_beat": []}}
+              "forecast": {"lookback": 8, "horizon": 3, "folds": 1}, "promote": {"must_beat": []}}
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
