@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from flows.runtime import startup_timeout
 from tests.helpers import classify_frame, forecast_frame
 
 
@@ -29,7 +30,7 @@ def classify_csv(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def prefect_server() -> Iterator[None]:
     saved = os.environ.get("PREFECT_API_URL")
-    with prefect_test_harness():
+    with prefect_test_harness(server_startup_timeout=startup_timeout()):
         yield
     if saved is None:
         os.environ.pop("PREFECT_API_URL", None)
