@@ -40,9 +40,16 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def watch_parent(interval: float = 0.5) -> None:
-    """Exit this process within `interval` seconds of its parent's death (any signal)."""
-    parent = os.getppid()
+def watch_parent(parent: int | None = None, interval: float = 0.5) -> None:
+    """Exit this process within `interval` seconds of its parent's death (any signal).
+
+    `parent`: the PID the caller knows as this process's parent. A spawned worker must be
+    given it: by the time its initializer runs (seconds of imports after the spawn) the parent
+    may already be dead, and `os.getppid()` would then name whoever adopted the orphan.
+    """
+    parent = os.getppid() if parent is None else parent
+    if os.getppid() != parent:
+        os._exit(137)
 
     def watch() -> None:
         while os.getppid() == parent:

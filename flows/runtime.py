@@ -46,7 +46,8 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
         self._executor = ProcessPoolExecutor(
             max_workers=self._max_workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_initialize_process_pool_worker,
-            initargs=(self._subprocess_message_queue, watch_parent, ()), max_tasks_per_child=1)
+            initargs=(self._subprocess_message_queue, watch_parent, (os.getpid(),)),
+            max_tasks_per_child=1)
         if spare is not None:
             spare.shutdown(wait=False)  # it never started a process
         return self

@@ -94,6 +94,40 @@ def test_a_killed_compare_leaves_nothing_running(tmp_path: Path, forecast_csv: P
         assert "terminated" in proc.stderr.read() and "Traceback" not in proc.stderr.read()
 
 
+def test_a_worker_whose_parent_died_before_its_watchdog_started_exits() -> None:
+    """The watchdog is told its parent's PID: a process adopted before it starts exits."""
+    code = ("import time; from flows.procs import watch_parent; "
+            "watch_parent(parent=2**22 + 7); time.sleep(30)")
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60)
+    assert done.returncode == 137 and time.monotonic() - start < 20
+
+
+def test_a_compare_killed_while_its_workers_start_leaves_nothing(tmp_path: Path,
+                                                                 forecast_csv: Path) -> None:
+    """kill -9 while the training workers still import (they have read their start-up data
+    but not yet run their initializer): they must not be adopted and train on."""
+    proc = _compare(tmp_path, forecast_csv, tmp_path / "out", epochs=100_000)
+    parent, seen = psutil.Process(proc.pid), {}
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        for child in parent.children(recursive=True):
+            seen.setdefault(child.pid, child)
+        starting = [c for c in _alive(list(seen.values())) if "spawn_main" in
+                    " ".join(c.cmdline())]
+        if any(c.cpu_times().user > 0.5 for c in starting):  # importing, not yet training
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate(timeout=30)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    family = list(seen.values())
+    deadline = time.monotonic() + 20
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(family), [p.cmdline() for p in _alive(family)]
+
+
 def test_a_killed_worker_costs_no_model(tmp_path: Path, forecast_csv: Path) -> None:
     """A training process SIGKILLed (as the out-of-memory killer would) breaks its pool;
     the models in it are trained again in fresh processes and the run succeeds."""
