@@ -3,6 +3,7 @@ test split, once; aggregate over seeds and folds; then measure each model's cost
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,22 +83,29 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
         else None
     first, runs = cfg.seeds()[0], []
 
-    def scored(out: np.ndarray, name: str, kind: str, seed: int) -> Scored:
+    def scored(out: np.ndarray, name: str, kind: str, seed: int) -> Scored | None:
+        """The run's scores; None when they are not finite (metrics.json holds numbers)."""
+        run = score(state, arrays, out, name, kind, fold, seed)
+        if not finite(run):
+            return None
         if sample and (seed in (-1, first) or kind == CHAMPION):
             sample.add(kind, out, name)
-        return score(state, arrays, out, name, kind, fold, seed)
+        return run
 
+    where = f"fold {fold}: " if getattr(state, "folds", 1) > 1 else ""
     for y in yardsticks(state, arrays, cfg.evaluate.references):
-        if y.note:
-            where = f"fold {fold}: " if getattr(state, "folds", 1) > 1 else ""
-            notes[y.name] = "; ".join(filter(None, [notes.get(y.name), where + y.note]))
-        if y.out is not None:
-            runs.append(scored(y.out, y.name, y.kind, -1))
+        run = scored(y.out, y.name, y.kind, -1) if y.out is not None else None
+        note = y.note or (NOT_FINITE if y.out is not None and run is None else None)
+        if note:
+            notes[y.name] = "; ".join(filter(None, [notes.get(y.name), where + note]))
+        runs += [run] if run else []
     if fold == 0 and layout.champion.exists():
         champ = challenge(layout.champion, state, arrays)
+        run = scored(champ.out, CHAMPION, CHAMPION, 0) if champ.out is not None else None
+        if champ.out is not None and run is None:
+            champ = replace(champ, out=None, why=NOT_FINITE)
         notes[CHAMPION] = champ.note
-        if champ.out is not None:
-            runs.append(scored(champ.out, CHAMPION, CHAMPION, 0))
+        runs += [run] if run else []
     inputs = split_tensors(arrays, state.task, "test")[:-1]
     for job in jobs:
         if job.key in failures or not layout.card(job).exists():
@@ -105,9 +113,21 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
             continue
         module, card = load_model(layout.job_dir(job))
         run = scored(predict(module, inputs), job.name, "model", job.seed)
+        if run is None:
+            failures[job.key] = NOT_FINITE
+            continue
         run.card = card
         runs.append(run)
     return runs, sample
+
+
+NOT_FINITE = "its test errors are not finite numbers (NaN or overflow)"
+
+
+def finite(run: Scored) -> bool:
+    """Every metric and every per-item error of the run is a finite number."""
+    return bool(np.isfinite(run.errors).all()) and all(
+        np.isfinite(v) for v in run.metrics.values())
 
 
 EQUAL_WIDTH = 64  # the folklore's "GRU has fewer parameters" is a fact of the cells at one width

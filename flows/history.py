@@ -49,7 +49,7 @@ def read_history(root: Path) -> tuple[list[dict[str, Any]], int]:
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             entries.append(json.loads(line))
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # cut by a crash, or damaged by hand
             broken += 1
     return entries, broken
 

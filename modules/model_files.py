@@ -52,6 +52,8 @@ def read_json_file(path: Path) -> dict[str, Any]:
         raise refuse(path, [f"cannot be read ({exc.strerror})"]) from None
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
         raise refuse(path, [f"not valid JSON ({exc})"]) from None
+    except RecursionError:
+        raise refuse(path, ["nested too deeply to be a model file"]) from None
     if not isinstance(obj, dict):
         raise refuse(path, ["does not hold a JSON object ({...})"])
     bad = format_problem(obj)

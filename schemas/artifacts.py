@@ -22,15 +22,13 @@ from schemas.files import atomic_write, read_json, write_json
 from schemas.layout import Layout
 from schemas.prepared import (
     FORMAT,
-    MAX_FEATURES,
-    MAX_OUT,
     Artifact,
     ClassifyState,
     ForecastState,
     RolesFile,
     Task,
 )
-from schemas.specs import ModelSpec
+from schemas.specs import MAX_FEATURES, MAX_OUT, ModelSpec
 
 RERUN = "rerun the comparison (`seqarena compare`, or `dvc repro`) with this version"
 A = TypeVar("A", bound=BaseModel)

@@ -12,9 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from schemas.defects import Policy
 from schemas.errors import UsageError
 from schemas.layout import Job
-from schemas.specs import ARCHS, ModelSpec
+from schemas.specs import ARCHS, MAX_OUT, ModelSpec
 
 Task = Literal["forecast", "classify"]
+MAX_WORKERS = 1024  # trainings at once: more than any one Dask cluster seqarena starts
+MAX_THREADS = 256  # torch threads of one training; beyond a machine's cores they only contend
 MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 MODEL_NAME_RULE = "1-64 letters, digits, '_', '-' or '.', not starting with '.'"
 
@@ -69,10 +71,11 @@ class ValidationConfig(Strict):
 class ForecastConfig(Strict):
     """Windows and splits for forecasting: predict `horizon` steps from the last `lookback`."""
 
-    lookback: int | None = Field(None, ge=1, description=(
+    lookback: int | None = Field(None, ge=1, le=MAX_OUT, description=(
         "input steps; null: max(32, two seasons), shortened to what the series allow"))
-    horizon: int = Field(7, ge=1)
-    season: int | None = Field(None, ge=1, description=(
+    horizon: int = Field(7, ge=1, le=MAX_OUT, description=(
+        "steps forecast at once; at most 100,000, the most a model file may hold"))
+    season: int | None = Field(None, ge=1, le=MAX_OUT, description=(
         "season length; null: from the time step (hourly 24, daily 7, weekly 52, monthly 12, "
         "quarterly 4, yearly 1, otherwise 1)"))
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
@@ -123,8 +126,9 @@ class TrainConfig(Strict):
     seed: int = Field(0, ge=0, description="the first seed; runs use seed .. seed+seeds-1")
     seeds: int = Field(2, ge=1, le=50, description=(
         "trainings per model and fold, one seed each, each in its own process"))
-    workers: int = Field(0, ge=0, description="parallel training processes; 0 = CPU cores")
-    threads: int = Field(1, ge=1, description="torch threads per training process")
+    workers: int = Field(0, ge=0, le=MAX_WORKERS, description=(
+        "parallel training processes (or Dask workers); 0 = CPU cores"))
+    threads: int = Field(1, ge=1, le=MAX_THREADS, description="torch threads per training process")
     accelerator: Literal["cpu", "gpu", "auto"] = Field("cpu", description=(
         "auto: a GPU when torch sees one, else the CPU; each model card records the device"))
     runner: Literal["process", "dask"] = Field("process", description=(
@@ -266,6 +270,11 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     if path is not None:
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: not UTF-8 text (byte {exc.start + 1}); save the parameters "
+                             "as UTF-8.") from None
+        except RecursionError:
+            raise UsageError(f"{path}: nested too deeply to be parameters.") from None
         except (OSError, yaml.YAMLError) as exc:
             raise UsageError(f"{path}: cannot read the parameters ({exc}).") from exc
         if not isinstance(raw, dict):

@@ -25,6 +25,7 @@ LABEL_HINTS = ("label", "class")  # a column so named means classification
 TIME_WORDS = ("year", "yr", "quarter", "month", "week", "day", "date", "hour", "minute",
               "second", "time", "period", "epoch")
 SPLITS = ("train", "val", "test")
+HUGE = 1e150  # beyond this, squares overflow float64: scaling statistics become inf
 
 
 @dataclass(frozen=True)

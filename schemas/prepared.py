@@ -9,11 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.data import Roles
+from schemas.data import HUGE, Roles
+from schemas.specs import MAX_OUT
 
 FORMAT = 1  # schema_version: bump when a field changes meaning; readers refuse others
-MAX_FEATURES = 100_000  # inputs per time step
-MAX_OUT = 100_000  # forecast horizon or number of classes
 
 Task = Literal["forecast", "classify"]
 
@@ -33,8 +32,10 @@ class ScalingRow(BaseModel):
 
     series: str
     column: str
-    mean: float = Field(allow_inf_nan=False)
-    std: float = Field(gt=0, allow_inf_nan=False)
+    # data values are at most HUGE in size (the validation rules), so their mean is too and their
+    # sample std at most sqrt(2) HUGE: beyond that a card was not made from data seqarena took
+    mean: float = Field(ge=-HUGE, le=HUGE, allow_inf_nan=False)
+    std: float = Field(gt=0, le=2 * HUGE, allow_inf_nan=False)
 
 
 class RolesFile(BaseModel):

@@ -13,11 +13,10 @@ import pandera.polars as pa
 import polars as pl
 
 from schemas.config import ForecastConfig, ValidationConfig
-from schemas.data import SPLITS, Roles
+from schemas.data import HUGE, SPLITS, Roles
 
 GROUP, ROW, FILLED = "__group", "__row", "__filled"
 MIN_CLASS_SEQUENCES = 3  # one each for train, val and test
-HUGE = 1e150  # beyond this, squares overflow float64: scaling statistics become inf
 
 
 def rule(defect: str, expr: pl.Expr) -> pa.Check:
@@ -87,7 +86,11 @@ def min_series_length(fc: ForecastConfig, pinned_splits: bool) -> int:
     span = fc.lookback + fc.horizon
     if pinned_splits:
         return span
-    n = span
+    tf, vf = fc.test_fraction, fc.val_fraction
+    # necessary: ceil(n f) >= horizon for both splits, and n (1 - tf - vf) >= span; start just
+    # below those bounds (floats), so that the search takes a few steps, not n of them
+    n = max(span, math.floor((fc.horizon - 1) / min(tf, vf)) - 1,
+            math.floor(span / (1 - tf - vf)) - 1)
     while True:
         n_test, n_val = math.ceil(n * fc.test_fraction), math.ceil(n * fc.val_fraction)
         if min(n_test, n_val) >= fc.horizon and n - n_test - n_val >= span:

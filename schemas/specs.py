@@ -12,6 +12,8 @@ MAX_WIDTH = 8192  # hidden / d_model; one LSTM layer this wide already has ~5e8 
 MAX_LAYERS = 64
 MAX_HEADS = 64
 MAX_FF = 32768
+MAX_FEATURES = 100_000  # inputs per time step
+MAX_OUT = 100_000  # forecast horizon or number of classes
 
 
 

@@ -190,3 +190,40 @@ def test_gto_tags_each_new_champion_in_a_git_repository(prefect_server: None, tm
     assert "seqarena-model tags the champions of runs/demo, not of runs/other" in line
     after = subprocess.run([*git, "tag"], capture_output=True, text=True, check=True).stdout
     assert after == tags
+
+
+def test_a_champion_with_absurd_scaling_is_skipped_not_blocking(tmp_path: Path,
+                                                                forecast_csv: Path) -> None:
+    """A champion whose target std is 1e308 (finite, absurd: its errors overflow) is refused
+    by its card's bounds and skipped; the run's metrics.json reads back and a model wins."""
+    from schemas.artifacts import Metrics, read
+    from schemas.layout import Layout
+    from tests.helpers import run_stages, tiny_config
+
+    first = tiny_config(forecast_csv, tmp_path / "a", models={"lstm": TINY_MODELS["lstm"]})
+    run_stages(first)
+    champion = tmp_path / "b" / "champion"
+    shutil.copytree(tmp_path / "a" / "promoted", champion)
+    card = json.loads((champion / "preprocessing.json").read_text())
+    for row in card["scaling"]:
+        row["std"] = 1e308
+    (champion / "preprocessing.json").write_text(json.dumps(card))
+    decision = run_stages(tiny_config(forecast_csv, tmp_path / "b",
+                                      models={"lstm": TINY_MODELS["lstm"]}))
+    rows = {r["model"]: r for r in read(Metrics, Layout(tmp_path / "b").metrics).rows()}
+    assert rows["champion"]["status"] == "skipped", rows["champion"]
+    assert "scaling[0].std" in rows["champion"]["note"]
+    assert decision["winner"] == "lstm"
+
+
+def test_a_run_whose_errors_are_not_finite_is_not_scored() -> None:
+    from flows.aggregate import Scored
+    from flows.evaluate import finite
+
+    def run(errors: list[float], rmse: float) -> Scored:
+        return Scored("m", "model", 0, 0, {"rmse": rmse, "mase": 1.0}, np.array(errors),
+                      np.ones(len(errors), bool))
+
+    assert finite(run([0.1, 0.2], 0.3))
+    assert not finite(run([0.1, np.inf], 0.3)) and not finite(run([0.1, 0.2], np.inf))
+    assert not finite(run([np.nan, 0.2], 0.3))

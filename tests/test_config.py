@@ -66,3 +66,26 @@ def test_every_defect_has_a_policy_and_every_policy_a_defect() -> None:
     assert set(DEFECTS) == set(Policy.model_fields)
     for name in DEFECTS:
         assert "error" in allowed(name) and getattr(Policy(), name) in allowed(name)
+
+
+@pytest.mark.parametrize(("key", "value", "bound"), [
+    ("forecast.horizon", 1_000_000_000, "100000"), ("forecast.lookback", 10**7, "100000"),
+    ("forecast.season", 10**7, "100000"), ("train.workers", 100_000, "1024"),
+    ("train.threads", 100_000, "256")])
+def test_sizes_beyond_what_a_run_or_a_model_file_can_hold_are_refused(
+        key: str, value: int, bound: str) -> None:
+    with pytest.raises(UsageError) as exc:
+        load_config(None, {key: value})
+    assert key in str(exc.value) and bound in str(exc.value)
+
+
+def test_params_that_are_not_utf8_or_nest_too_deeply_name_the_file(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("train:\n  seeds: 2  # café\n".encode("latin-1"))
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("[" * 100_000)
+    for path, says in ((latin, "not UTF-8 text (byte 25); save the parameters as UTF-8"),
+                       (deep, "nested too deeply")):
+        with pytest.raises(UsageError) as exc:
+            load_config(path)
+        assert str(exc.value).startswith(f"{path}: ") and says in str(exc.value)

@@ -107,6 +107,9 @@ FORECAST_CASES: list[tuple[str, Damage, str, str]] = [
     ("std_nan", _set(P, "scaling.0.std", math.nan), P, "scaling[0].std"),
     ("std_null", _set(P, "scaling.1.std", None), P, "scaling[1].std"),
     ("mean_inf", _set(P, "scaling.1.mean", math.inf), P, "scaling[1].mean"),
+    ("std_1e308", _set(P, "scaling.0.std", 1e308), P, "scaling[0].std"),  # finite, absurd
+    ("mean_-1e300", _set(P, "scaling.1.mean", -1e300), P, "scaling[1].mean"),
+    ("nested_100k", _bytes(M, lambda b: b"[" * 100_000), M, "nested too deeply"),
     ("prep_missing_key", _drop(P, "lookback"), P, "lookback: Field required"),
     ("scaling_row_gone", _json(P, lambda o: o["scaling"].pop() and None), P, "no row for"),
     ("horizon_vs_n_out", _set(P, "horizon", 5), P, "horizon: 5"),

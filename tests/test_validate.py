@@ -90,3 +90,58 @@ def test_unused_columns_are_listed_not_dropped_silently(tmp_path: Path) -> None:
     forecast_frame().with_columns(pl.lit("north").alias("region")).write_csv(path)
     validate(tiny_config(path, tmp_path / "out"))
     assert read_json(tmp_path / "out" / "validation.json")["ignored_columns"] == ["region"]
+
+
+def test_a_quoted_header_name_is_read_as_written(forecast_csv: Path, tmp_path: Path) -> None:
+    """Doubled quotes inside a quoted header cell are one quote, as in the data cells."""
+    lines = forecast_csv.read_text().splitlines()
+    name = '=HYPERLINK("http://evil","x")'
+    quoted = '"' + name.replace('"', '""') + '"'
+    path = tmp_path / "quoted.csv"
+    path.write_text("\n".join([lines[0].replace("promo", quoted), *lines[1:]]) + "\n")
+    cfg = tiny_config(path, tmp_path / "out", **{"data.columns.features": [name]})
+    assert validate(cfg).roles.features == (name,)
+    assert name in pl.read_parquet(tmp_path / "out" / "validated.parquet").columns
+
+
+def test_a_horizon_no_series_can_hold_is_a_usage_error_at_once(forecast_csv: Path,
+                                                              tmp_path: Path) -> None:
+    """Said before any series is set aside, with the largest horizon that fits."""
+    import time
+
+    from schemas.errors import UsageError
+
+    start = time.monotonic()
+    with pytest.raises(UsageError) as exc:
+        validate(tiny_config(forecast_csv, tmp_path / "out", **{"forecast.horizon": 100_000}))
+    text = str(exc.value)
+    assert str(forecast_csv) in text and "forecast.horizon=100000" in text
+    assert "longest series has 80" in text and "use forecast.horizon=" in text
+    fits = int(text.split("use forecast.horizon=")[1].split()[0])
+    assert validate(tiny_config(forecast_csv, tmp_path / "ok",
+                                **{"forecast.horizon": fits})).roles.task == "forecast"
+    with pytest.raises(UsageError):
+        validate(tiny_config(forecast_csv, tmp_path / "out", **{"forecast.horizon": fits + 1}))
+    assert time.monotonic() - start < 60
+
+
+def test_min_series_length_is_the_first_length_that_holds_every_split() -> None:
+    """The search starting at the necessary bounds finds what counting up from the span does."""
+    import itertools
+    import math
+
+    from schemas.config import ForecastConfig
+    from schemas.rules import min_series_length
+
+    def counted(fc: ForecastConfig) -> int:
+        n = fc.lookback + fc.horizon
+        while not (min(math.ceil(n * fc.test_fraction), math.ceil(n * fc.val_fraction))
+                   >= fc.horizon and n - math.ceil(n * fc.test_fraction)
+                   - math.ceil(n * fc.val_fraction) >= fc.lookback + fc.horizon):
+            n += 1
+        return n
+
+    for lb, h, tf, vf in itertools.product([1, 8, 32, 100], [1, 2, 7, 12, 48, 365],
+                                           [0.01, 0.15, 0.33, 0.49], [0.01, 0.15, 0.3, 0.49]):
+        fc = ForecastConfig(lookback=lb, horizon=h, test_fraction=tf, val_fraction=vf)
+        assert min_series_length(fc, False) == counted(fc), (lb, h, tf, vf)

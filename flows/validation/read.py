@@ -79,9 +79,11 @@ def sniff_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def _scan_csv(path: Path, delimiter: str | None) -> tuple[str, np.ndarray, list[int]]:
+def _scan_csv(path: Path, delimiter: str | None
+              ) -> tuple[str, list[str], np.ndarray, list[int]]:
     """Check the CSV structure: header, field counts per row, UTF-8. Returns the delimiter,
-    start line of each record, and the indexes of blank records."""
+    the header as the csv module reads it (quotes undone), the start line of each record,
+    and the indexes of blank records."""
     try:
         with _open_text(path) as f:
             first = f.readline()
@@ -118,7 +120,7 @@ def _scan_csv(path: Path, delimiter: str | None) -> tuple[str, np.ndarray, list[
                     f"but {shown}{more}", f"Make every row have {len(header)} fields separated "
                     f"by {delim!r} (quote fields that contain {delim!r}; look for an unclosed "
                     "quote), or set data.delimiter")
-    return delim, np.asarray(starts, dtype=np.int64), blank
+    return delim, header, np.asarray(starts, dtype=np.int64), blank
 
 
 def _check_header(path: Path, header: list[str], delim: str) -> None:
@@ -147,17 +149,17 @@ def _python_rows(path: Path, delim: str) -> pl.DataFrame:
 
 
 def _read_csv(path: Path, delimiter: str | None) -> Table:
-    delim, starts, blank = _scan_csv(path, delimiter)
+    delim, header, starts, blank = _scan_csv(path, delimiter)
     try:
         frame = pl.read_csv(path, separator=delim, infer_schema=False, encoding="utf8",
                             truncate_ragged_lines=False)
-        if frame.height != len(starts):
-            raise ValueError("row count differs from the csv module's")
+        if frame.height != len(starts) or frame.width != len(header):
+            raise ValueError("row or column count differs from the csv module's")
     except BaseException as exc:  # polars' PanicException is a BaseException
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
         frame = _python_rows(path, delim)
-    frame = frame.rename({c: c.strip() for c in frame.columns})
+    frame.columns = [h.strip() for h in header]  # polars keeps a header's doubled quotes
     blank_lines = tuple(int(starts[b]) for b in blank)
     if blank:
         keep = np.ones(frame.height, dtype=bool)

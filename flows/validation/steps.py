@@ -14,6 +14,7 @@ from flows.validation.grid import Step, grid_index, infer_step, missing_steps, s
 from flows.validation.parse import parse_schema, text, time_plan, typed
 from flows.validation.repair import earlier_duplicates, fill_gaps
 from schemas.config import Config, ForecastConfig, ValidationConfig
+from schemas.errors import UsageError
 from schemas.rules import (
     GROUP,
     ROW,
@@ -86,6 +87,7 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
         checker.frame = fill_gaps(checker.frame, r, step, v.fill)
         checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}", action="fixed")
     fc, inferred = forecast_shape(cfg.forecast, step, checker.untainted(), r.split is not None)
+    _refuse_unfit_shape(fc, checker.untainted(), r.split is not None, cfg.data.path)
     checker.stage(series_schema(r, fc), whole_groups=True)
     return {"step": step.describe(), "grid": asdict(step), "season": fc.season,
             "lookback": fc.lookback,
@@ -114,6 +116,27 @@ def forecast_shape(fc: ForecastConfig, step: Step, frame: pl.DataFrame,
     candidates = range(lowest, want + 1)  # needs() grows with the lookback: bisect
     lookback = candidates[max(0, bisect.bisect_right(candidates, enough, key=needs) - 1)]
     return fc.model_copy(update={"season": season, "lookback": lookback}), [*inferred, "lookback"]
+
+
+def _refuse_unfit_shape(fc: ForecastConfig, frame: pl.DataFrame, pinned: bool,
+                        path: str) -> None:
+    """A horizon (or lookback) that not even the longest series can hold is a configuration
+    error, said before any series is set aside: with the largest horizon that would fit."""
+    longest = int(frame.group_by(GROUP).len()["len"].max() or 0)  # type: ignore[arg-type]
+    need = min_series_length(fc, pinned)
+    if not longest or need <= longest:
+        return
+
+    def needs(horizon: int) -> int:
+        return min_series_length(fc.model_copy(update={"horizon": horizon}), pinned)
+
+    fits = bisect.bisect_right(range(1, longest + 1), longest, key=needs)
+    fix = (f"use forecast.horizon={fits} or less" if fits else
+           "use a shorter forecast.lookback") + " (or longer series)"
+    raise UsageError(
+        f"{path}: forecast.horizon={fc.horizon} with lookback {fc.lookback} needs series of at "
+        f"least {need:,} rows (a window in each of train, val and test), but the longest "
+        f"series has {longest:,}; {fix}.")
 
 
 def _refuse_long_fills(checker: Checker, frame: pl.DataFrame) -> int:
