@@ -88,8 +88,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from flows.predict import predict_file
+    from flows.runs import champion_of
 
-    model = args.model or args.source / "promoted"
+    model = args.model or (champion_of(args.source) and args.source / "promoted")
+    if not model:
+        raise UsageError(f"{args.source}: no champion here (promoted/ is missing); pass the "
+                         "--from of a compare run that promoted a winner, or --model.")
     frame = predict_file(args.data, model, args.out)
     print(f"{args.out}: {frame.height} predictions by {model} "
           f"({Path(os.path.realpath(model)).name})")

@@ -46,6 +46,14 @@ def _target(root: Path, version: str | None, current: str | None) -> Path:
     if not VERSION.match(name) or not folder.is_dir():
         raise UsageError(f"{root}: no version {name!r}; versions: "
                          f"{', '.join(versions(root)) or 'none'} (seqarena history --out {root})")
+    history, broken = read_history(root)
+    if name not in {line.get("champion") for line in history}:
+        cut = f" ({broken} line(s) of it are unreadable)" if broken else ""
+        raise UsageError(f"{root}: {name} was never published: no line of "
+                         f"{root / 'history.jsonl'}{cut} names it champion (a run stopped "
+                         "between keeping its model and switching to it leaves such a folder);"
+                         f" roll back to a version that was champion (seqarena history --out "
+                         f"{root}).")
     card = check_card(folder)
     check_preprocessing(folder, card)  # a damaged version is refused before it serves
     check_weights(folder, card)

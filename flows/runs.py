@@ -92,6 +92,20 @@ def _version_number(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
+def champion_of(root: Path) -> Path | None:
+    """The version folder `root/promoted` names (None if none); a link that leads outside
+    `root/versions` (replaced by hand) is refused, not followed."""
+    link = Layout(root).promoted
+    if not link.exists():  # no link, or one to a run that promoted nothing
+        return None
+    real, versions = Path(os.path.realpath(link)), Path(os.path.realpath(root)) / "versions"
+    if real.parent != versions or not VERSION.match(real.name):
+        raise UsageError(f"{link}: leads to {real}, not to a version of {root} "
+                         f"({versions}/vNNNN); restore it with `seqarena promote --rollback "
+                         f"VERSION --out {root}` (versions: seqarena history --out {root}).")
+    return real
+
+
 class RunFolder:
     """The lock, the run folder of this run, and its publication; use as a context manager."""
 
@@ -133,8 +147,7 @@ class RunFolder:
 
     def champion(self) -> Path | None:
         """The version folder promoted now, if any."""
-        link = Layout(self.root).promoted
-        return Path(os.path.realpath(link)) if link.exists() else None
+        return champion_of(self.root)
 
     def publish(self, entry: dict[str, Any] | None = None,
                 restore: Path | None = None) -> Path | None:

@@ -1,6 +1,7 @@
 """Runs that cannot hurt the user: one run per folder, atomic publish, versions that stay."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,44 @@ def test_a_kill_during_publish_leaves_old_or_new(tmp_path: Path, point: str) -> 
     assert [e["winner"] for e in lines] == ["old", *(["new"] if switched else []), "next"]
     assert [bool(e.get("recovered")) for e in lines] == [False, *([True] if switched else []),
                                                          False]
+
+
+def test_a_version_no_history_line_published_is_not_a_rollback_target(tmp_path: Path) -> None:
+    """A run killed between keeping its version and the switch leaves a whole vNNNN that was
+    never champion: rollback refuses it (and still takes a published one)."""
+    from flows.rollback import _target
+
+    root = tmp_path / "out"
+    _fake_run(root, "gru")
+    _fake_run(root, "lstm")
+    shutil.copytree(root / "versions" / "v0002", root / "versions" / "v0003")
+    with pytest.raises(UsageError, match="v0003 was never published"):
+        _target(root, "v0003", "v0002")
+    with pytest.raises(UsageError) as exc:  # published, refused only for its fake files
+        _target(root, "v0001", "v0002")
+    assert "never published" not in str(exc.value) and "model.json" in str(exc.value)
+
+
+def test_a_promoted_link_leading_outside_the_folder_is_refused(
+        tmp_path: Path, forecast_csv: Path, capsys: pytest.CaptureFixture) -> None:
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    _fake_run(ours, "gru")
+    _fake_run(theirs, "lstm")
+    (ours / "promoted").unlink()
+    (ours / "promoted").symlink_to(theirs / "versions" / "v0001")
+    code = main(["predict", str(forecast_csv), "--from", str(ours), "--out",
+                 str(tmp_path / "p.csv")])
+    text = capsys.readouterr().err
+    assert code == 2 and f"{ours / 'promoted'}: leads to" in text, text
+    assert "not to a version of" in text and "Traceback" not in text
+    with pytest.raises(UsageError, match="not to a version of"), RunFolder(ours, "t") as run:
+        run.champion()  # a compare would not challenge, nor record, another folder's model
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_history_line_nested_too_deeply_counts_as_unreadable(tmp_path: Path) -> None:
+    _fake_run(tmp_path, "gru")
+    with (tmp_path / "history.jsonl").open("a") as f:
+        f.write("[" * 100_000 + "\n")
+    entries, broken = read_history(tmp_path)
+    assert len(entries) == 1 and broken == 1
