@@ -150,11 +150,16 @@ def _check_cron(cron: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     _check_cron(args.cron)
     from prefect import serve
+    from prefect.settings import PREFECT_API_URL
 
     from flows.pipeline import build_deployment, compare_flow
     from flows.zombies import enable_zombie_detection
     from schemas.config import load_config
 
+    if not PREFECT_API_URL.value():  # a temporary server would lose the schedule at exit
+        raise UsageError("serve: schedules live on a Prefect server, and none is configured; "
+                         "start one (`prefect server start`) and point PREFECT_API_URL at it "
+                         "(e.g. export PREFECT_API_URL=http://127.0.0.1:4200/api), then rerun.")
     deployment = build_deployment(load_config(args.params), args.name, args.cron)
     enable_zombie_detection(compare_flow.name)  # a run whose process died is marked Crashed
     serve(deployment)

@@ -88,5 +88,34 @@ def test_serve_turns_zombie_detection_on(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr("flows.zombies.enable_zombie_detection", lambda name: calls.append(name))
     monkeypatch.setattr(prefect, "serve", lambda *d: calls.append(d[0].name))
     params = Path(__file__).resolve().parents[1] / "params.yaml"
-    assert main(["serve", "--params", str(params), "--cron", "0 3 * * *"]) == 0
+    with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
+        assert main(["serve", "--params", str(params), "--cron", "0 3 * * *"]) == 0
     assert calls == ["seqarena-compare", "seqarena-nightly"]
+
+
+def test_serve_without_a_prefect_server_says_how_to_start_one(
+        capsys: pytest.CaptureFixture) -> None:
+    """A temporary server would hold the schedule only while serve runs."""
+    from flows.cli import main
+
+    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert main(["serve", "--params", str(params)]) == 2
+    err = capsys.readouterr().err
+    assert "prefect server start" in err and "PREFECT_API_URL" in err
+
+
+@pytest.mark.slow
+def test_serve_stops_cleanly_on_sigterm(server: str) -> None:
+    env = {**os.environ, "PREFECT_API_URL": server}
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--params",
+                             str(Path(__file__).resolve().parents[1] / "params.yaml")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the deployments are registered and polled
+        if "being served" in line:
+            break
+    time.sleep(2)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err and "Error" not in err, err
