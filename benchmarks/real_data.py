@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -148,27 +150,42 @@ def check_scales(ours: dict[str, float], state: dict[str, Any], rtol: float = 1e
                                  f"seqarena {theirs.get(sid)!r}")
 
 
+def _fold_states(out: Path) -> list[dict[str, Any]]:
+    """prepared/state.json (fold 0, the holdout) and prepared/fold-K/state.json."""
+    first = read(out / "prepared" / "state.json")
+    return [first, *(read(out / "prepared" / f"fold-{k}" / "state.json")
+                     for k in range(1, first.get("folds", 1)))]
+
+
 def forecast_checks(b: sets.Bundle, out: Path, rows: list[dict]) -> tuple[dict, list[dict]]:
-    """AutoETS reference, and our naive/seasonal-naive and window count checked vs seqarena."""
-    state = read(out / "prepared" / "state.json")
-    ref = refs.forecast_reference(b, split_params(state, b.options), state["series"])
-    if ref["windows"] != state["counts"]["test"]:
-        raise AssertionError(f"test windows: benchmark {ref['windows']} vs seqarena "
-                             f"{state['counts']['test']}: seqarena's split changed")
-    check_scales(ref["scales"], state)
+    """AutoETS reference, and our naive/seasonal-naive and window count checked vs seqarena,
+    fold by fold; scores are the mean over folds, as seqarena averages its runs."""
+    states, per_fold = _fold_states(out), []
+    for k, state in enumerate(states):
+        ref = refs.forecast_reference(b, split_params(state, b.options), state["series"], k)
+        if ref["windows"] != state["counts"]["test"]:
+            raise AssertionError(f"fold {k} test windows: benchmark {ref['windows']} vs "
+                                 f"seqarena {state['counts']['test']}: seqarena's split changed")
+        check_scales(ref["scales"], state)
+        per_fold.append(ref)
+    scores = {name: {m: float(np.mean([r["scores"][name][m] for r in per_fold]))
+                     for m in per_fold[0]["scores"][name] if m != "seconds"}
+              | {"seconds": sum(r["scores"][name]["seconds"] for r in per_fold)}
+              for name in per_fold[0]["scores"]}
     theirs = {r["model"]: r for r in rows if r["kind"] == "baseline"}
-    gaps = refs.check_baselines(ref["scores"], theirs)
+    gaps = refs.check_baselines(scores, theirs)
     extra = []
-    for name, scores in ref["scores"].items():
+    for name, sc in scores.items():
         if name == "AutoETS":
             continue
-        gap = max(g for k, g in gaps.items() if k.startswith(f"{name}."))
-        extra.append({"model": f"{name} (benchmark)", "kind": "check", **scores,
+        gap = max(g for key, g in gaps.items() if key.startswith(f"{name}."))
+        extra.append({"model": f"{name} (benchmark)", "kind": "check", **sc,
                       "note": f"= seqarena's {name}, relative gap {gap:.0e}"})
     extra.append({"model": "AutoETS (statsforecast)", "kind": "reference",
-                  **ref["scores"]["AutoETS"], "note": "refit at each origin"})
-    return {"windows": ref["windows"], "series_kept": len(ref["scales"]), "gaps": gaps,
-            "counts": state["counts"]}, extra
+                  **scores["AutoETS"], "note": "refit at each origin of every fold"})
+    windows = sum(r["windows"] for r in per_fold)
+    return {"windows": windows, "folds": len(states), "series_kept": len(per_fold[0]["scales"]),
+            "gaps": gaps, "counts": states[0]["counts"]}, extra
 
 
 def classify_checks(b: sets.Bundle, out: Path) -> tuple[dict, list[dict]]:
@@ -237,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--label", default="", help="a note for the report's title")
     p.add_argument("--before", type=Path, help="an earlier STEM.json: its verdicts are shown "
                    "beside this run's")
+    p.add_argument("--update", type=Path, help="an earlier STEM.json: the sets not run now "
+                   "keep their results from it (rerun a few sets of a full run)")
     p.add_argument("--seeds", type=int, default=1, help="train.seeds of each compare "
                    "(default 1: the issue's 'defaults, one seed')")
     args = p.parse_args(argv)
@@ -247,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     work = args.out.with_name(args.out.name + ".work")
     results = [run_set(n, work, args.timeout, args.seeds) for n in names]
+    if args.update:
+        kept = [r for r in json.loads(args.update.read_text())["results"] if r["set"] not in names]
+        order = {n: i for i, n in enumerate(sets.REGISTRY)}
+        results = sorted(kept + results, key=lambda r: order.get(r["set"], len(order)))
     before = json.loads(args.before.read_text())["results"] if args.before else None
     report = markdown(env, results, args.label, before)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,19 +26,27 @@ class Split:
     test_fraction: float
 
 
-def test_origins(n: int, sp: Split) -> range:
-    """First target index of every test window of a series of n rows: the last
-    ceil(n * test_fraction) rows are test, a window (lookback inputs, horizon targets) counts
-    when all its targets are test rows, stride 1 (seqarena: _time_split, forecast_windows)."""
-    n_test = math.ceil(n * sp.test_fraction)
-    if n < sp.lookback + sp.horizon:
+def fold_end(n: int, sp: Split, fold: int) -> int:
+    """Rows of a series of n rows that fold `fold` sees: the rolling origin k moves the
+    cut-off back k test lengths, each ceil(n * test_fraction) of the full series."""
+    return n - fold * math.ceil(n * sp.test_fraction)
+
+
+def test_origins(n: int, sp: Split, fold: int = 0) -> range:
+    """First target index of every test window of a series of n rows in a fold: the last
+    ceil(n * test_fraction) rows before the fold's end are test, a window (lookback inputs,
+    horizon targets) counts when all its targets are test rows, stride 1 (seqarena:
+    _time_split, forecast_windows)."""
+    n_test, end = math.ceil(n * sp.test_fraction), fold_end(n, sp, fold)
+    if end < sp.lookback + sp.horizon:
         return range(0)
-    return range(max(sp.lookback, n - n_test), n - sp.horizon + 1)
+    return range(max(sp.lookback, end - n_test), end - sp.horizon + 1)
 
 
-def train_rows(n: int, sp: Split) -> int:
-    """Rows of a series in seqarena's train split (before val and test)."""
-    return n - math.ceil(n * sp.test_fraction) - math.ceil(n * sp.val_fraction)
+def train_rows(n: int, sp: Split, fold: int = 0) -> int:
+    """Rows of a series in seqarena's train split of a fold (before val and test)."""
+    return fold_end(n, sp, fold) - math.ceil(n * sp.test_fraction) - math.ceil(
+        n * sp.val_fraction)
 
 
 def mase_scale(y_train: np.ndarray, season: int) -> float:
@@ -78,8 +86,9 @@ def _forecasters(sp: Split, season: int) -> dict[str, Any]:
     return out
 
 
-def forecast_reference(b: Bundle, sp: Split, kept: list[str]) -> dict[str, Any]:
-    """Naive, seasonal naive and AutoETS on every test window of the series seqarena kept."""
+def forecast_reference(b: Bundle, sp: Split, kept: list[str], fold: int = 0) -> dict[str, Any]:
+    """Naive, seasonal naive and AutoETS on every test window of one fold of the series
+    seqarena kept in it."""
     frame = b.frame.filter(pl.col("unique_id").is_in(kept)).sort("unique_id", "ds")
     fns = _forecasters(sp, b.season)
     ys, scales, per_series = [], [], {}
@@ -87,9 +96,9 @@ def forecast_reference(b: Bundle, sp: Split, kept: list[str]) -> dict[str, Any]:
     seconds = dict.fromkeys(fns, 0.0)
     for part in frame.partition_by("unique_id", maintain_order=True):
         y = part["y"].to_numpy().astype(np.float64)
-        scale = mase_scale(y[: train_rows(len(y), sp)], sp.season)
+        scale = mase_scale(y[: train_rows(len(y), sp, fold)], sp.season)
         per_series[part["unique_id"][0]] = scale
-        for t0 in test_origins(len(y), sp):
+        for t0 in test_origins(len(y), sp, fold):
             ys.append(y[t0 : t0 + sp.horizon])
             scales.append(scale)
             for name, fn in fns.items():

@@ -49,7 +49,9 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
         opts = " ".join(o for o in r.get("options", []) if o != "--set") or "(none)"
         secs = r.get("compare", {}).get("seconds")
         unit = " windows" if r.get("task") == "forecast" else " sequences"
-        split = fmt(r.get("checks", {}).get("counts")) + (unit if "checks" in r else "")
+        checks = r.get("checks", {})
+        folds = f" x {checks['folds']} folds" if checks.get("folds", 1) > 1 else ""
+        split = fmt(checks.get("counts")) + (unit + folds if "checks" in r else "")
         lines.append(f"| {r['set']} | {r.get('task', '')} | {r.get('source', '')} | "
                      f"{fmt(r.get('info'))} | {opts} | {r.get('validation', '')} | {split} | "
                      f"{fmt(secs, 0)} | {fmt(r.get('reference_seconds'), 1)} | "
