@@ -12,6 +12,28 @@ import yaml
 from schemas.errors import UsageError
 
 STAGES = ("validate", "preprocess", "train", "evaluate", "promote")
+ABOUT = """seqarena: which sequence model serves your data best, with evidence.
+
+Bring a time series to forecast or labelled sequences to classify: seqarena validates the
+file, trains RNN, LSTM, GRU, hybrid and Transformer side by side with naive baselines and
+references, measures accuracy and cost, promotes the winner only when the evidence supports
+it, and writes a report to review. Start with `seqarena compare DATA`."""
+EXAMPLES = {
+    "validate": ["seqarena validate data/forecast.csv",
+                 "seqarena validate sales.parquet --target units --horizon 14"],
+    "compare": ["seqarena compare data/forecast.csv",
+                "seqarena compare sales.csv --horizon 12 --season 12 --models lstm,gru",
+                "seqarena compare data/classify.csv --seeds 3 --steps 2000 --out runs/cls"],
+    "predict": ["seqarena predict new.csv --from runs/forecast --out forecasts.csv",
+                "seqarena predict new.csv --model runs/forecast/versions/v0001"],
+    "report": ["seqarena report runs/forecast"],
+    "history": ["seqarena history --out runs/forecast"],
+    "promote": ["seqarena promote --rollback --out runs/forecast",
+                "seqarena promote --rollback v0001 --out runs/forecast"],
+    "serve": ["prefect server start &  # then: export PREFECT_API_URL=http://127.0.0.1:4200/api",
+              "seqarena serve --params params.yaml --cron '0 3 * * *'"],
+    "stage": ["seqarena stage validate --params params.yaml  # what dvc repro runs"],
+}
 
 
 class Parser(argparse.ArgumentParser):
@@ -31,16 +53,28 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     for role in ("id", "time", "target", "label", "split"):
         p.add_argument(f"--{role}", metavar="COLUMN", help=f"name of the {role} column")
     p.add_argument("--features", metavar="A,B", help="comma-separated feature columns")
+    p.add_argument("--horizon", type=int, help="forecast.horizon: steps forecast at once")
+    p.add_argument("--season", type=int, help="forecast.season (default: from the time step)")
+    p.add_argument("--lookback", type=int, help="forecast.lookback: input steps (default: "
+                   "inferred)")
     p.add_argument("--out", type=Path, help="output folder (default runs/<data name>)")
+
+
+def _command(sub: Any, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand whose help ends with its examples."""
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES[name])
+    return sub.add_parser(name, help=summary, description=summary, epilog=epilog,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def build_parser() -> Parser:
     """The argument parser of every subcommand."""
-    parser = Parser(prog="seqarena", description=__doc__)
+    parser = Parser(prog="seqarena", description=ABOUT,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    _data_options(sub.add_parser("validate", help="validate a data file and write the report"))
-    compare = sub.add_parser("compare", help="validate, train, evaluate and promote")
+    _data_options(_command(sub, "validate", "validate a data file and write the report"))
+    compare = _command(sub, "compare", "validate, train, evaluate and promote")
     _data_options(compare)
     compare.add_argument("--models", metavar="A,B", help="subset of the configured models")
     compare.add_argument("--steps", type=int, help="train.max_steps (optimizer steps)")
@@ -48,28 +82,28 @@ def build_parser() -> Parser:
     compare.add_argument("--seed", type=int, help="train.seed (the first seed)")
     compare.add_argument("--seeds", type=int, help="train.seeds (trainings per model and fold)")
     compare.add_argument("--folds", type=_folds, help="forecast.folds: rolling origins, or auto")
-    predict = sub.add_parser("predict", help="predict with a promoted model")
+    predict = _command(sub, "predict", "predict with a promoted model")
     predict.add_argument("data", type=Path)
     predict.add_argument("--model", type=Path, help="a model folder (promoted/ or "
                          "versions/vNNNN; default: the champion of --from)")
     predict.add_argument("--from", dest="source", type=Path, default=Path("results"),
                          help="an output folder whose champion predicts (default results)")
     predict.add_argument("--out", type=Path, default=Path("predictions.csv"))
-    report = sub.add_parser("report", help="rebuild report.md and report.html of a run")
+    report = _command(sub, "report", "rebuild report.md and report.html of a run")
     report.add_argument("run", type=Path, help="an output folder (its latest run) or a run "
                         "folder (OUT/runs/ID)")
-    history = sub.add_parser("history", help="print the promotion history of an output folder")
+    history = _command(sub, "history", "print the promotion history of an output folder")
     history.add_argument("--out", type=Path, required=True, help="the output folder")
-    promote = sub.add_parser("promote", help="change the champion by hand")
+    promote = _command(sub, "promote", "change the champion by hand")
     promote.add_argument("--rollback", nargs="?", const="", metavar="VERSION", required=True,
                          help="restore VERSION (default: the champion before the current one)")
     promote.add_argument("--out", type=Path, required=True, help="the output folder")
     promote.add_argument("--params", type=Path, help="params.yaml (for promote.gto_artifact)")
-    serve = sub.add_parser("serve", help="serve a scheduled comparison (needs a Prefect server)")
+    serve = _command(sub, "serve", "serve a scheduled comparison (needs a Prefect server)")
     serve.add_argument("--params", type=Path, default=Path("params.yaml"))
     serve.add_argument("--cron", default="0 3 * * *", help="cron schedule (default daily 03:00)")
     serve.add_argument("--name", default="seqarena-nightly")
-    stage = sub.add_parser("stage", help="run one pipeline stage from params.yaml (for dvc)")
+    stage = _command(sub, "stage", "run one pipeline stage from params.yaml (for dvc)")
     stage.add_argument("name", choices=STAGES)
     stage.add_argument("--params", type=Path, default=Path("params.yaml"))
     stage.add_argument("--model", help="model name, for the train stage")
@@ -98,7 +132,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     out["out_dir"] = str(args.out or Path("runs") / run_name(args.data))
     for opt, key in (("steps", "train.max_steps"), ("epochs", "train.max_epochs"),
                      ("seed", "train.seed"), ("seeds", "train.seeds"),
-                     ("folds", "forecast.folds")):
+                     ("folds", "forecast.folds"), ("horizon", "forecast.horizon"),
+                     ("season", "forecast.season"), ("lookback", "forecast.lookback")):
         if getattr(args, opt, None) is not None:
             out[key] = getattr(args, opt)
     return out

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -19,7 +18,6 @@ from schemas.config import Config
 from schemas.layout import Job
 
 log = logging.getLogger("seqarena")
-Submit = Callable[..., Any]
 
 
 def task_runner(cfg: Config, jobs: int) -> TaskRunner:

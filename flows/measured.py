@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.artifacts import DEFAULT_METRIC, LOWER_IS_BETTER
+from schemas.artifacts import DEFAULT_METRIC
 
 CLAIMS = {
     "parameters": "GRU has fewer parameters than LSTM (here: sizes matched; at one width)",
@@ -69,8 +69,3 @@ def measured_table(rows: list[dict[str, Any]], task: str) -> dict[str, dict[str,
         for name, cell in zip(CLAIMS, _cells(r, task, metric), strict=True):
             table[name][r["model"]] = cell
     return table
-
-
-def best_direction(task: str) -> str:
-    """'lower' or 'higher': which way the performance row's metric is better."""
-    return "lower" if LOWER_IS_BETTER[DEFAULT_METRIC[task]] else "higher"

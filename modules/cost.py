@@ -3,12 +3,9 @@ batch size and thread count, the process's peak memory, and the size of a saved 
 
 from __future__ import annotations
 
-import resource
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,22 +82,3 @@ def latency(module: torch.nn.Module, inputs: tuple, batch_size: int, threads: in
             "p95_ms": 1000 * float(np.percentile(seconds, 95)),
             "min_ms": 1000 * float(seconds.min()), "reps": len(times),
             "throughput_per_s": rows / median}
-
-
-def peak_memory_mib() -> dict[str, float | None]:
-    """This process's peak resident memory, and torch's peak CUDA allocation (None without
-    CUDA), in MiB. On CPU torch keeps no allocator statistics, so the RSS peak is the figure;
-    it is the peak over the process's whole life (it cannot be reset), so measure in a fresh
-    process per model."""
-    kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    rss = kib / 2**20 if sys.platform == "darwin" else kib / 2**10
-    cuda = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
-    return {"rss_peak_mib": rss, "torch_peak_mib": cuda}
-
-
-def artifact_bytes(folder: Path) -> int:
-    """Total size of the files under `folder` (or of the file itself)."""
-    folder = Path(folder)
-    if folder.is_file():
-        return folder.stat().st_size
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -7,7 +7,6 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Action = Literal["error", "quarantine", "fix"]
 ErrorOrQuarantine = Literal["error", "quarantine"]
 ErrorQuarantineFix = Literal["error", "quarantine", "fix"]
 ErrorOrFix = Literal["error", "fix"]

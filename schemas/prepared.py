@@ -9,12 +9,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.config import Task
 from schemas.data import HUGE, Roles
 from schemas.specs import MAX_OUT
 
 FORMAT = 1  # schema_version: bump when a field changes meaning; readers refuse others
 
-Task = Literal["forecast", "classify"]
 
 
 class Artifact(BaseModel):

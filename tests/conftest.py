@@ -27,6 +27,16 @@ def classify_csv(tmp_path: Path) -> Path:
     return path
 
 
+SERVER_FIXTURES = {"prefect_server", "server"}  # each starts a real Prefect server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs a real server is `slow`, whatever file it is in."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="module")
 def prefect_server() -> Iterator[None]:
     saved = os.environ.get("PREFECT_API_URL")
@@ -36,3 +46,19 @@ def prefect_server() -> Iterator[None]:
         os.environ.pop("PREFECT_API_URL", None)
     else:
         os.environ["PREFECT_API_URL"] = saved
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop any temporary Prefect server still registered (one whose start timed out, or a
+    flow run outside the harness) now, not at interpreter exit, where Prefect's handler would
+    log to a stream pytest has closed ("--- Logging error ---")."""
+    import logging
+
+    from prefect.server.api.server import SubprocessASGIServer
+
+    saved, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        for server in list(SubprocessASGIServer._instances.values()):
+            server.stop()
+    finally:
+        logging.raiseExceptions = saved

@@ -17,6 +17,7 @@ from tests.helpers import run_stages, tiny_config
 ONE = {"gru": {"hidden": 8, "layers": 1}}
 
 
+@pytest.mark.slow  # a whole pipeline run
 def test_auto_trains_on_what_torch_sees_and_the_report_says_where(forecast_csv: Path,
                                                                    tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out", models=ONE,

@@ -192,6 +192,7 @@ def test_gto_tags_each_new_champion_in_a_git_repository(prefect_server: None, tm
     assert after == tags
 
 
+@pytest.mark.slow  # two pipeline runs
 def test_a_champion_with_absurd_scaling_is_skipped_not_blocking(tmp_path: Path,
                                                                 forecast_csv: Path) -> None:
     """A champion whose target std is 1e308 (finite, absurd: its errors overflow) is refused

@@ -101,3 +101,25 @@ def test_predict_without_promoted_model_is_usage_error(capsys: pytest.CaptureFix
                                                        forecast_csv: Path, tmp_path: Path) -> None:
     code, text = _run(capsys, "predict", str(forecast_csv), "--model", str(tmp_path))
     assert code == 2 and "no promoted model" in text
+
+
+def test_help_says_what_seqarena_does_and_each_command_shows_examples(
+        capsys: pytest.CaptureFixture) -> None:
+    from flows.cli_args import EXAMPLES, build_parser
+
+    text = build_parser().format_help()
+    assert text.split("\n\n")[1].startswith("seqarena: which sequence model serves your data")
+    for name, examples in EXAMPLES.items():
+        assert main([name, "--help"]) == 0
+        shown = capsys.readouterr().out
+        assert shown.rstrip().endswith(examples[-1]) and "examples:" in shown, name
+
+
+def test_forecast_flags_are_the_config_keys() -> None:
+    from flows.cli_args import build_parser, overrides
+
+    args = build_parser().parse_args(["compare", "d.csv", "--horizon", "12", "--season", "4",
+                                      "--lookback", "24"])
+    got = overrides(args)
+    assert (got["forecast.horizon"], got["forecast.season"], got["forecast.lookback"]) == (
+        12, 4, 24)

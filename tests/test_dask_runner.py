@@ -17,6 +17,8 @@ from flows.pipeline import run_compare  # noqa: E402
 from schemas.config import load_config  # noqa: E402
 from tests.helpers import tiny_config  # noqa: E402
 
+pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
+
 MODELS = {"rnn": {"hidden": 8, "layers": 1}, "gru": {"hidden": 8, "layers": 1}}
 
 

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.helpers import TINY_MODELS, forecast_frame
+
+pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
 
 ROOT = Path(__file__).resolve().parents[1]
 

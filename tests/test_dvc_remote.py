@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
+
 INSTALL = "pip install -c constraints.txt -e '.[dev]'"
 pytest.importorskip("dvc_s3", reason=f"dvc-s3 is not installed (a main dependency): {INSTALL}")
 pytest.importorskip("moto", reason=f"moto is not installed (the dev extra): {INSTALL}")

@@ -61,6 +61,7 @@ def test_folds_with_a_split_column_are_refused(tmp_path: Path) -> None:
         preprocess(cfg)
 
 
+@pytest.mark.slow  # whole pipeline runs
 def test_seeds_and_folds_give_intervals_and_per_item_errors(tmp_path: Path) -> None:
     cfg = tiny_config(_csv(tmp_path, forecast_frame()), tmp_path / "out", models=TWO,
                       **{"train.seeds": 2, "forecast.folds": 2, "promote.must_beat": []})
@@ -84,6 +85,7 @@ def test_seeds_and_folds_give_intervals_and_per_item_errors(tmp_path: Path) -> N
         decision["winner"]]
 
 
+@pytest.mark.slow  # whole pipeline runs
 def test_the_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
     csv = _csv(tmp_path, forecast_frame())
     measured = ("train_seconds", "ms_per_step", "peak_rss_mib", "rss_growth_mib", "latency_ms",
@@ -98,6 +100,7 @@ def test_the_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
     assert out[0] == out[1]
 
 
+@pytest.mark.slow  # the Prefect flow, with its own temporary server
 def test_latency_is_measured_with_no_training_process_alive(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import flows.evaluate

@@ -14,6 +14,8 @@ from schemas.files import read_json
 from schemas.layout import Layout
 from tests.helpers import forecast_frame, tiny_config
 
+pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
+
 
 def test_flow_trains_every_model_and_promotes(prefect_server: None, forecast_csv: Path,
                                               tmp_path: Path) -> None:

@@ -72,6 +72,7 @@ def test_startup_timeout_is_generous_unless_set(monkeypatch: pytest.MonkeyPatch)
     assert startup_timeout() == 45
 
 
+@pytest.mark.slow  # whole compares, killed
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_compare_leaves_nothing_running(tmp_path: Path, forecast_csv: Path,
                                                  sig: signal.Signals) -> None:
@@ -103,6 +104,7 @@ def test_a_worker_whose_parent_died_before_its_watchdog_started_exits() -> None:
     assert done.returncode == 137 and time.monotonic() - start < 20
 
 
+@pytest.mark.slow  # whole compares, killed
 def test_a_compare_killed_while_its_workers_start_leaves_nothing(tmp_path: Path,
                                                                  forecast_csv: Path) -> None:
     """kill -9 while the training workers still import (they have read their start-up data
@@ -128,6 +130,7 @@ def test_a_compare_killed_while_its_workers_start_leaves_nothing(tmp_path: Path,
     assert not _alive(family), [p.cmdline() for p in _alive(family)]
 
 
+@pytest.mark.slow  # whole compares, killed
 def test_a_killed_worker_costs_no_model(tmp_path: Path, forecast_csv: Path) -> None:
     """A training process SIGKILLed (as the out-of-memory killer would) breaks its pool;
     the models in it are trained again in fresh processes and the run succeeds."""
@@ -144,6 +147,7 @@ def test_a_killed_worker_costs_no_model(tmp_path: Path, forecast_csv: Path) -> N
     assert (out / "promoted" / "weights.safetensors").exists()
 
 
+@pytest.mark.slow  # whole compares, killed
 def test_a_model_whose_worker_always_dies_fails_alone(tmp_path: Path,
                                                       forecast_csv: Path) -> None:
     out = tmp_path / "out"
@@ -156,6 +160,7 @@ def test_a_model_whose_worker_always_dies_fails_alone(tmp_path: Path,
     assert all(models[m]["status"] == "ok" for m in ("rnn", "gru", "transformer"))
 
 
+@pytest.mark.slow  # whole compares, killed
 def test_a_compare_starts_one_prefect_server_and_it_dies_with_the_run(
         tmp_path: Path, forecast_csv: Path) -> None:
     """Prefect's message-forwarding thread once started a second, unowned API server for the

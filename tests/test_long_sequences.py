@@ -39,6 +39,7 @@ def _raw_float32_bytes(path: Path) -> int:
     return pl.read_csv(path).height * 2 * 4  # two features
 
 
+@pytest.mark.slow  # a whole pipeline run
 def test_huge_sequence_is_cut_stored_unpadded_and_reported(
         long_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out"

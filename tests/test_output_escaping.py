@@ -82,6 +82,7 @@ def test_leaderboard_row_with_a_hostile_name_keeps_its_columns() -> None:
     assert "x\\|y \\| z" in table
 
 
+@pytest.mark.slow  # a whole pipeline run
 def test_hostile_labels_and_columns_are_escaped_in_every_report(tmp_path: Path) -> None:
     data = tmp_path / "data<i>|x.parquet"
     nasty_frame().write_parquet(data)

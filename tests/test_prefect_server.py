@@ -20,6 +20,8 @@ import yaml
 
 from tests.helpers import forecast_frame, tiny_config
 
+pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 START_S = 180  # a first start migrates a new SQLite database

@@ -54,6 +54,7 @@ def test_rows_follow_series_then_given_origin_order() -> None:
     np.testing.assert_allclose(res.outputs, np.stack(expected), rtol=1e-9)
 
 
+@pytest.mark.slow  # references on many series
 def test_parallel_jobs_give_the_same_rows() -> None:
     a, b = _trend_season(60, seed=3), _trend_season(50, level=90.0, seed=4)
     origins = [np.arange(40, 46), np.array([30, 44, 35])]
@@ -115,6 +116,7 @@ def _waves(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
     return seqs, np.array(labels)
 
 
+@pytest.mark.slow  # references on many series
 def test_dtw_1nn_separates_sine_from_square_waves() -> None:
     train, y_train = _waves(12, seed=0)
     test, y_test = _waves(10, seed=1)

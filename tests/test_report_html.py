@@ -51,6 +51,7 @@ def json_counts(layout: Layout) -> dict:
     return json.loads(layout.state.read_text())["counts"]
 
 
+@pytest.mark.slow  # a whole pipeline run
 def test_the_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
     layout = _hostile_run(tmp_path)
     page = layout.report_html.read_text(encoding="utf-8")
@@ -71,6 +72,7 @@ def test_the_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
         assert pl.read_csv(layout.plots / table).height > 0
 
 
+@pytest.mark.slow  # a whole pipeline run
 def test_seqarena_report_rebuilds_both_reports(tmp_path: Path) -> None:
     layout = _hostile_run(tmp_path)
     layout.report_html.unlink()
@@ -80,6 +82,7 @@ def test_seqarena_report_rebuilds_both_reports(tmp_path: Path) -> None:
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
+@pytest.mark.slow  # a whole pipeline run
 def test_the_forecast_report_draws_forecasts_against_actuals(tmp_path: Path) -> None:
     layout = _hostile_forecast_run(tmp_path)
     sample = forecasts_schema.validate(pl.read_parquet(layout.forecasts))
@@ -116,6 +119,7 @@ def _chromium() -> str:
     return path
 
 
+@pytest.mark.slow  # a browser
 def test_a_headless_browser_opens_the_report_offline(tmp_path: Path) -> None:
     chromium = _chromium()
     layout = _hostile_run(tmp_path)

@@ -57,6 +57,7 @@ def test_power_a_gap_of_twice_the_margin_on_2000_items_is_promoted_4_times_in_5(
     assert np.mean(won) >= 0.8, np.mean(won)
 
 
+@pytest.mark.slow  # many simulated decisions
 def test_one_noisy_seed_no_longer_promotes_the_cheaper_model_on_1000_items() -> None:
     """As on the UCR set of 1,029 sequences: lstm's mean beats gru's by 1.3 points, one of
     lstm's seeds is poor, gru is cheaper. The old rule promoted gru (worst of 4 pairings,

@@ -21,6 +21,7 @@ from schemas.layout import Job, Layout
 from tests.helpers import run_stages, tiny_config
 
 
+@pytest.mark.slow  # whole pipeline runs
 @pytest.mark.parametrize("kind", ["forecast", "classify"])
 def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.FixtureRequest,
                                               tmp_path: Path) -> None:
@@ -108,6 +109,7 @@ def test_short_series_are_named_in_the_report(tmp_path: Path) -> None:
     assert set(quarantined["unique_id"]) == {"s2"} and quarantined.height == 9
 
 
+@pytest.mark.slow  # whole pipeline runs
 def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}},
                       **{"promote.must_beat": []})

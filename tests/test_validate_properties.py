@@ -9,6 +9,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -119,6 +120,7 @@ def check_any_outcome(rows: list[dict[str, str]], policy: dict[str, str], parque
         assert_accounting(Path(tmp), len(rows), code)
 
 
+@pytest.mark.slow  # hundreds of generated files
 @settings(max_examples=60, deadline=None)
 @given(rows=forecast_rows(), policy=policies(), parquet=st.booleans())
 def test_forecast_defects_are_accounted_for(rows: list[dict[str, str]], policy: dict[str, str],
@@ -126,6 +128,7 @@ def test_forecast_defects_are_accounted_for(rows: list[dict[str, str]], policy: 
     check_any_outcome(rows, policy, parquet)
 
 
+@pytest.mark.slow  # hundreds of generated files
 @settings(max_examples=40, deadline=None)
 @given(rows=classify_rows(), policy=policies(), parquet=st.booleans())
 def test_classify_defects_are_accounted_for(rows: list[dict[str, str]], policy: dict[str, str],

@@ -87,7 +87,7 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
         checker.frame = fill_gaps(checker.frame, r, step, v.fill)
         checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}", action="fixed")
     fc, inferred = forecast_shape(cfg.forecast, step, checker.untainted(), r.split is not None)
-    _refuse_unfit_shape(fc, checker.untainted(), r.split is not None, cfg.data.path)
+    _refuse_unfit_horizon(fc, checker.untainted(), r.split is not None, cfg.data.path)
     checker.stage(series_schema(r, fc), whole_groups=True)
     return {"step": step.describe(), "grid": asdict(step), "season": fc.season,
             "lookback": fc.lookback,
@@ -118,14 +118,15 @@ def forecast_shape(fc: ForecastConfig, step: Step, frame: pl.DataFrame,
     return fc.model_copy(update={"season": season, "lookback": lookback}), [*inferred, "lookback"]
 
 
-def _refuse_unfit_shape(fc: ForecastConfig, frame: pl.DataFrame, pinned: bool,
+def _refuse_unfit_horizon(fc: ForecastConfig, frame: pl.DataFrame, pinned: bool,
                         path: str) -> None:
-    """A horizon (or lookback) that not even the longest series can hold is a configuration
-    error, said before any series is set aside: with the largest horizon that would fit."""
+    """A horizon longer than the longest series is a configuration error, said before any
+    series is set aside (shorter series stay a data defect, `short_series`): with the largest
+    horizon that would fit."""
     longest = int(frame.group_by(GROUP).len()["len"].max() or 0)  # type: ignore[arg-type]
-    need = min_series_length(fc, pinned)
-    if not longest or need <= longest:
+    if not longest or fc.horizon <= longest:
         return
+    need = min_series_length(fc, pinned)
 
     def needs(horizon: int) -> int:
         return min_series_length(fc.model_copy(update={"horizon": horizon}), pinned)
