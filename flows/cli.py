@@ -63,7 +63,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _config(args)
     from flows.pipeline import run_compare
-    from flows.report import leaderboard_table, measured_markdown, verdict
+    from flows.terminal import print_summary
     from schemas.artifacts import Decision, Metrics, read
     from schemas.layout import Layout
 
@@ -71,11 +71,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     result = run_compare(cfg)
     layout = Layout(Path(cfg.out_dir))
     metrics, decision = read(Metrics, layout.metrics), read(Decision, layout.decision)
-    print()
-    print(leaderboard_table(metrics.rows(), metrics.task, decision))
-    print("\nYour data, measured:\n")
-    print(measured_markdown(metrics.measured))
-    print(f"\n{verdict(decision)}. {decision.reason}")
+    print_summary(metrics, decision, sys.stdout)
     print(f"Report: {layout.report}")
     if result["champion_dir"]:
         kept = "" if decision.outcome == "promoted" else " (the champion stays)"

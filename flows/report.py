@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from flows.text import LONG, md_code, md_text
@@ -59,28 +60,53 @@ def ranked(rows: list[dict[str, Any]], metric: str, lower: bool) -> list[dict[st
     return ok + [r for r in rows if r["status"] != "ok"]
 
 
-def leaderboard_table(rows: list[dict[str, Any]], task: str,
-                      decision: Decision | dict[str, Any]) -> str:
-    """A Markdown table: rank, model, accuracy metrics, then costs."""
+@dataclass
+class Board:
+    """The leaderboard as plain text cells, once, for every rendering (Markdown, HTML,
+    terminal): each escapes the user's values its own way."""
+
+    head: list[str]
+    body: list[list[str]]  # per row: rank, model, kind, metrics..., costs...
+    winner: int | None  # the body row of the promoted model
+    notes: list[tuple[str, str, str]]  # (mark, model, text): warnings, diagnoses, notes
+
+
+TERMINAL_COST = ("params", "train_seconds", "ms_per_step", "latency_ms")
+
+
+def board(rows: list[dict[str, Any]], task: str, decision: Decision | dict[str, Any],
+          compact: bool = False) -> Board:
+    """Rank, model, kind, accuracy metrics with intervals, then costs; and the footnotes.
+    `compact` (a terminal): the interval of the deciding metric only, four costs."""
     decision, metrics = Decision.model_validate(decision), METRICS[task]
-    head = ["#", "model", "kind", *metrics, *(c[1] for c in COST)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    cost = [c for c in COST if not compact or c[0] in TERMINAL_COST]
+    body, winner = [], None
     for i, r in enumerate(ranked(rows, decision.metric, decision.lower_is_better), 1):
-        name = md_text(r["model"])
-        name = f"**{name}** ✓" if r["model"] == decision.winner else name
         if r["status"] != "ok":
-            cells = [r["status"]] * len(metrics) + ["-"] * len(COST)
+            cells = [r["status"]] * len(metrics) + ["-"] * len(cost)
         else:
-            cells = [_score(r, m) for m in metrics] + [
-                _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
+            cells = [_score(r, m) if m == decision.metric or not compact
+                     else _cell(r.get(m), "{:.4f}") for m in metrics] + [
+                _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in cost]
         kind = r["kind"] + (" ⚠" if r["model"] in decision.notes else "") \
             + (" ✗" if r.get("learned") is False else "")
-        lines.append("| " + " | ".join([str(i), name, kind, *cells]) + " |")
-    lines += [f"\n⚠ {md_text(m)}: {md_text(n, LONG)}" for m, n in decision.notes.items()]
-    lines += [f"\n✗ {md_text(r['model'])}: {md_text(r['diagnosis'], LONG)}" for r in rows
-              if r.get("diagnosis")]
-    lines += [f"\n* {md_text(r['model'])}: {md_text(r['note'], LONG)}" for r in rows
-              if r.get("note")]
+        winner = i - 1 if r["model"] == decision.winner else winner
+        body.append([str(i), r["model"], kind, *cells])
+    notes = [("⚠", m, n) for m, n in decision.notes.items()]
+    notes += [("✗", r["model"], r["diagnosis"]) for r in rows if r.get("diagnosis")]
+    notes += [("*", r["model"], r["note"]) for r in rows if r.get("note")]
+    return Board(["#", "model", "kind", *metrics, *(c[1] for c in cost)], body, winner, notes)
+
+
+def leaderboard_table(rows: list[dict[str, Any]], task: str,
+                      decision: Decision | dict[str, Any]) -> str:
+    """The leaderboard as a Markdown table, its footnotes below."""
+    view = board(rows, task, decision)
+    lines = ["| " + " | ".join(view.head) + " |", "|" + "---|" * len(view.head)]
+    for i, (rank, name, *cells) in enumerate(view.body):
+        name = f"**{md_text(name)}** ✓" if i == view.winner else md_text(name)
+        lines.append("| " + " | ".join([rank, name, *cells]) + " |")
+    lines += [f"\n{mark} {md_text(m)}: {md_text(n, LONG)}" for mark, m, n in view.notes]
     return "\n".join(lines)
 
 

@@ -145,3 +145,29 @@ def test_must_beat_names_are_checked_before_anything_trains() -> None:
         load_config(None, {"promote.must_beat": ["autoet"]})
     with pytest.raises(UsageError, match=r"evaluate\.references is false"):
         load_config(None, {"promote.must_beat": ["autoets"], "evaluate.references": False})
+
+
+def test_the_terminal_shows_the_same_board_as_a_table_not_markdown() -> None:
+    """rich draws the report's board: names as typed (no Markdown escapes, no markup run),
+    the deciding metric with its interval, the winner marked."""
+    import io
+
+    from flows.terminal import print_summary
+    from schemas.artifacts import Decision, Metrics
+
+    errors = {"naive": [BASE], "seasonal_naive": [BASE * 0.95], "rnn": [BASE * 0.9],
+              "[bold]x[/bold]": [BASE * 0.99]}
+    frame = synthetic_frame("forecast", errors, KINDS)
+    rows = synthetic_rows("forecast", frame, {"rnn": 5, "[bold]x[/bold]": 3})
+    decision = decide(rows, "forecast", PromoteConfig(must_beat=[]), frame)
+    metrics = Metrics(task="forecast", measured={}, models={
+        r["model"]: {k: v for k, v in r.items() if k != "model"} for r in rows})
+    out = io.StringIO()
+    print_summary(metrics, Decision.model_validate({**decision, "outcome": "promoted"}), out)
+    text = out.getvalue()
+    rnn = next(line for line in text.splitlines() if " rnn ✓ " in line)
+    ci = metrics.models["rnn"].interval["mase"]
+    lo, hi = f"{ci.lo:.4f}", f"{ci.hi:.4f}"
+    assert f"[{lo}, {hi}]" in rnn
+    assert "seasonal_naive" in text and "seasonal\\_naive" not in text and "| rnn |" not in text
+    assert "[bold]x[/bold]" in text and "Promoted: rnn." in text

@@ -89,8 +89,10 @@ def test_cli_compare_prints_the_leaderboard(prefect_server: None, classify_csv: 
     code = main(argv)
     out = capsys.readouterr()
     assert code == 0, out.err
+    rows = [line for line in out.out.splitlines() if line.startswith("│")]  # rich's table
     for name in ("gru", "transformer", "majority"):
-        assert f"| {name} |" in out.out or f"**{name}** ✓" in out.out
+        assert any(f" {name} " in row for row in rows), out.out
+    assert sum("✓" in row for row in rows) == 1 and "\\_" not in out.out  # one winner
     assert "Promoted:" in out.out and "Report:" in out.out
     assert "✓ validate" in out.err and "Traceback" not in out.err
 
