@@ -30,6 +30,14 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     return out
 
 
+def _assert_all_exit(family: list[psutil.Process], seconds: float = 20) -> None:
+    """Every process of `family` is gone (or a zombie) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while _alive(family) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(family), [p.cmdline() for p in _alive(family)]
+
+
 def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
     params = {"data": {"path": str(data)}, "models": TINY_MODELS, "out_dir": str(tmp_path),
               "train": {"max_epochs": epochs, "max_steps": 10_000_000, "patience": epochs,
@@ -83,10 +91,7 @@ def test_a_killed_compare_leaves_nothing_running(tmp_path: Path, forecast_csv: P
     assert "uvicorn" in names  # the embedded Prefect API is among them
     os.kill(proc.pid, sig)
     proc.wait(timeout=60)
-    deadline = time.monotonic() + 20
-    while _alive(family) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(family), [p.cmdline() for p in _alive(family)]
+    _assert_all_exit(family)
     assert not (out / "latest").exists()  # nothing published
     with FolderLock(out, "next"):  # the folder is free again
         pass
@@ -124,10 +129,7 @@ def test_a_compare_killed_while_its_workers_start_leaves_nothing(tmp_path: Path,
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     family = list(seen.values())
-    deadline = time.monotonic() + 20
-    while _alive(family) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(family), [p.cmdline() for p in _alive(family)]
+    _assert_all_exit(family)
 
 
 @pytest.mark.slow  # whole compares, killed
