@@ -59,7 +59,7 @@ def mase_scale(y_train: np.ndarray, season: int) -> float:
 
 def forecast_scores(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
     """MASE and sMAPE (%) over all windows and steps, defined exactly as seqarena's
-    flows/evaluate.py forecast_metrics (sMAPE counts 0 where |y| + |yhat| = 0)."""
+    flows/stages/evaluate/stage.py forecast_metrics (sMAPE counts 0 where |y| + |yhat| = 0)."""
     err = np.abs(y - yhat)
     denom = np.abs(y) + np.abs(yhat)
     smape = np.divide(2 * err, denom, out=np.zeros_like(err), where=denom > 0)

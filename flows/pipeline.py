@@ -17,16 +17,16 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.deployments.runner import RunnerDeployment
 from prefect.states import State
 
-from flows.evaluate import evaluate
-from flows.fanout import run_jobs
-from flows.gto_tags import tag_champion
-from flows.history import entry
-from flows.preprocess import preprocess
-from flows.promote import promote
-from flows.runs import RunFolder
-from flows.runtime import prefect_api
-from flows.train import jobs_of, train_model
-from flows.validate import validate
+from flows.runs.folders import RunFolder
+from flows.runs.gto_tags import tag_champion
+from flows.runs.history import entry
+from flows.runtime.fanout import run_jobs
+from flows.runtime.server import prefect_api
+from flows.stages.evaluate.stage import evaluate
+from flows.stages.preprocess.stage import preprocess
+from flows.stages.promote.stage import promote
+from flows.stages.train.stage import jobs_of, train_model
+from flows.stages.validate.stage import validate
 from modules.training import no_gpu_for
 from schemas.artifacts import Decision, Metrics, read, read_validation
 from schemas.config import Config

@@ -113,8 +113,8 @@ def resolve_roles(columns: list[str], numeric: set[str], cols: Columns, task: Ta
     """Map columns to roles; explicit names win, then the default names, case-insensitive.
     Features default to the other `numeric` columns. When the names of a two-column
     forecasting file (a split column aside) are not recognised and `time_kind` (see
-    flows.validation.parse.time_like) is given, its time and target are inferred from the values
-    (`infer_forecast`); `Roles.inferred` says which."""
+    flows.stages.validate.parse.time_like) is given, its time and target are inferred from the
+    values (`infer_forecast`); `Roles.inferred` says which."""
     task = infer_task(columns, cols, task)
     names = ROLE_NAMES[task]
     key = "target" if task == "forecast" else "label"

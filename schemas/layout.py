@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-# the names at the top of an output folder, each a link into its `latest` run (flows/runs.py)
+# the names at the top of an output folder, each a link into its `latest` run
+# (flows/runs/folders.py)
 PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantine.csv",
              "quarantine.parquet", "prepared", "models", "metrics.json", "leaderboard.csv",
              "errors.parquet", "forecasts.parquet", "decision.json", "report.md", "report.html",

@@ -70,19 +70,19 @@ def order_schema(roles: Roles) -> pa.DataFrameSchema:
 
 def grid_schema(roles: Roles, idx: pl.Expr) -> pa.DataFrameSchema:
     """Forecasting: every time on its series' regular step; `idx` is each row's position on
-    its series' grid, fractional when off it (flows.validation.grid.grid_index)."""
+    its series' grid, fractional when off it (flows.stages.validate.grid.grid_index)."""
     return _schema({roles.time: [rule("irregular", idx == idx.floor())]})
 
 
 def gaps_schema(roles: Roles, missing: pl.Expr) -> pa.DataFrameSchema:
     """Forecasting: no missing steps inside a series; `missing` counts the grid steps missing
-    just before each row (flows.validation.grid.missing_steps)."""
+    just before each row (flows.stages.validate.grid.missing_steps)."""
     return _schema({roles.time: [rule("gaps", missing == 0)]})
 
 
 def min_series_length(fc: ForecastConfig, pinned_splits: bool) -> int:
     """Rows a series needs for at least one window in each split it is cut into by time
-    (`flows.preprocess._time_split`); with a split column, rows for one window."""
+    (`flows.stages.preprocess.stage._time_split`); with a split column, rows for one window."""
     span = fc.lookback + fc.horizon
     if pinned_splits:
         return span
@@ -122,8 +122,8 @@ def sequences_schema(roles: Roles, v: ValidationConfig) -> pa.DataFrameSchema:
 
 def classes_schema(roles: Roles) -> pa.DataFrameSchema:
     """Classification: every class has sequences for train, val and test. A split column
-    without 'val' rows has val carved from train (flows.preprocess), so a class then needs
-    two train sequences (one to carve) and a test one."""
+    without 'val' rows has val carved from train (flows.stages.preprocess.stage), so a class
+    then needs two train sequences (one to carve) and a test one."""
     label = roles.label
     if roles.split:
         split = pl.col(roles.split)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from flows.runtime import startup_timeout
+from flows.runtime.server import startup_timeout
 from tests.helpers import classify_frame, forecast_frame
 
 

@@ -60,11 +60,11 @@ def tiny_config(data: Path, out: Path, **overrides: object) -> Config:
 
 def run_stages(cfg: Config) -> dict:
     """validate -> preprocess -> train every model -> evaluate -> promote, without Prefect."""
-    from flows.evaluate import evaluate
-    from flows.preprocess import preprocess
-    from flows.promote import promote
-    from flows.train import train_jobs
-    from flows.validate import validate
+    from flows.stages.evaluate.stage import evaluate
+    from flows.stages.preprocess.stage import preprocess
+    from flows.stages.promote.stage import promote
+    from flows.stages.train.stage import train_jobs
+    from flows.stages.validate.stage import validate
 
     validate(cfg)
     preprocess(cfg)
@@ -79,7 +79,7 @@ def synthetic_frame(task: str, runs: dict[str, list[np.ndarray]],
     """An errors.parquet frame from per-item errors, one array per seed: forecast errors are
     each window's MASE (one series, one window per block); classify errors are 0/1 on two
     balanced classes, the prediction the other class where wrong."""
-    from flows.aggregate import Scored, error_frame
+    from flows.evidence.aggregate import Scored, error_frame
 
     scored = []
     for name, arrays in runs.items():
@@ -102,9 +102,9 @@ def synthetic_frame(task: str, runs: dict[str, list[np.ndarray]],
 def synthetic_rows(task: str, frame: pl.DataFrame, costs: dict[str, float]) -> list[dict]:
     """Leaderboard rows from a synthetic frame: each metric's mean over seeds, the bootstrap
     interval, and `costs` as both latency and parameters (0 for baselines)."""
-    from flows.aggregate import spread
-    from flows.bootstrap import Bootstrap
-    from flows.scoring import classify_metrics
+    from flows.evidence.aggregate import spread
+    from flows.evidence.bootstrap import Bootstrap
+    from flows.evidence.scoring import classify_metrics
     from schemas.artifacts import METRICS
 
     boot, rows = Bootstrap(frame, task), []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from flows.cli import main
+from flows.cli.main import main
 from modules.model_files import load_model
 from schemas.artifacts import ModelCard, read
 from schemas.layout import Job, Layout

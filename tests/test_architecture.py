@@ -1,5 +1,6 @@
-"""The layers stay visible: no stage imports another, schemas/ imports nothing from flows/, and
-dvc.yaml lists every project file a stage's code comes from (so `dvc repro` cannot skip it)."""
+"""The tree shows the architecture, and these rules hold it: layers import only downward, no
+stage imports another, prefect lives in runtime/, pipeline.py and cli/, schemas/ stays torch-free,
+and dvc.yaml's deps are each stage's package and the layer folders its code comes from."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("flows", "modules", "schemas")
-STAGES = {"validate": "flows.validate", "preprocess": "flows.preprocess",
-          "train": "flows.train", "evaluate": "flows.evaluate", "promote": "flows.promote"}
+STAGES = {s: f"flows.stages.{s}.stage" for s in ("validate", "preprocess", "train", "evaluate",
+                                                  "promote")}
+# a layer's rank: a module imports only modules of lower rank, or of its own package
+RANK = {"schemas": 0, "modules": 1, "flows/evidence": 1, "flows/report": 2, "flows/runtime": 2,
+        "flows/stages": 3, "flows/runs": 4, "flows/pipeline.py": 5, "flows/cli": 6}
+TOP_LEVEL = {"flows/__init__.py", "flows/pipeline.py"}  # flows/ holds nothing else but packages
 
 
 def module_file(name: str) -> Path | None:
@@ -51,39 +56,96 @@ def closure(name: str) -> frozenset[str]:
     return frozenset(seen)
 
 
+def package_of(path: Path) -> str:
+    """The folder that owns a file: its layer, or its stage's package (flows/stages/NAME)."""
+    rel = path.relative_to(ROOT).as_posix()
+    if rel.startswith("flows/stages/") and rel.count("/") >= 3:
+        return "/".join(rel.split("/")[:3])
+    return next((k for k in sorted(RANK, key=len, reverse=True)
+                 if rel == k or rel.startswith(k + "/")), rel)
+
+
+def rank(path: Path) -> int:
+    """The layer rank of a project file (stage packages share the stages' rank)."""
+    pkg = package_of(path)
+    return RANK["flows/stages"] if pkg.startswith("flows/stages") else RANK[pkg]
+
+
+def project_files() -> list[Path]:
+    return sorted(p for layer in LAYERS for p in (ROOT / layer).rglob("*.py")
+                  if p != ROOT / "flows/__init__.py")
+
+
+def direct_imports(path: Path) -> set[str]:
+    """Every module name a file imports (any package), at the top or inside functions."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
 def test_the_import_walker_sees_lazy_and_from_imports() -> None:
     """The checks below mean something only if the walker finds real imports."""
-    assert {"flows.validation.steps", "schemas.artifacts"} <= closure("flows.validate")
-    assert "flows.pipeline" in imported(ROOT / "flows/cli.py")  # imported inside a function
+    assert {"flows.stages.validate.steps", "schemas.artifacts"} <= closure(STAGES["validate"])
+    assert "flows.pipeline" in imported(ROOT / "flows/cli/main.py")  # imported in a function
+    assert "prefect.automations" in direct_imports(ROOT / "flows/runtime/zombies.py")
+
+
+def test_the_tree_has_no_loose_files_and_every_file_a_layer() -> None:
+    loose = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "flows").glob("*.py"))
+    assert set(loose) == TOP_LEVEL, f"flows/ top level holds {loose}: move them into a package"
+    for path in project_files():
+        assert rank(path) >= 0, path
+
+
+@pytest.mark.parametrize("path", project_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_layers_import_only_downward(path: Path) -> None:
+    """schemas < modules, evidence < report, runtime < stages < runs < pipeline < cli."""
+    here, own = rank(path), package_of(path)
+    for dep in imported(path):
+        there = module_file(dep)
+        assert rank(there) < here or package_of(there) == own, \
+            f"{path.relative_to(ROOT)} imports {dep}, which is not below it"
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_no_stage_imports_another(stage: str) -> None:
-    others = {m for s, m in STAGES.items() if s != stage}
-    assert not closure(STAGES[stage]) & others
+    others = {f"flows.stages.{s}" for s in STAGES if s != stage}
+    assert not {m for m in closure(STAGES[stage]) if m.rsplit(".", 1)[0] in others
+                or any(m.startswith(o + ".") for o in others)}
 
 
-def test_schemas_import_nothing_from_flows_or_modules() -> None:
-    """The contracts are the bottom layer (model specs included)."""
+def test_prefect_is_imported_only_by_runtime_pipeline_and_cli() -> None:
+    allowed = {"flows/runtime", "flows/pipeline.py", "flows/cli"}
+    users = {package_of(p) for p in project_files()
+             if any(m.split(".")[0] in ("prefect", "prefect_dask") for m in direct_imports(p))}
+    assert users and users <= allowed, sorted(users - allowed)
+
+
+def test_schemas_are_torch_free_and_import_no_other_layer() -> None:
+    heavy = ("torch", "pytorch_lightning", "lightning", "torchmetrics")
     for path in sorted((ROOT / "schemas").glob("*.py")):
         name = f"schemas.{path.stem}"
         assert not {m for m in closure(name) if m.startswith(("flows", "modules"))}, name
+        for dep in closure(name):
+            used = {m.split(".")[0] for m in direct_imports(module_file(dep))}
+            assert not used & set(heavy), f"{dep} imports {used & set(heavy)}"
 
 
-def test_modules_import_nothing_from_flows() -> None:
-    for path in sorted((ROOT / "modules").glob("*.py")):
-        name = f"modules.{path.stem}"
-        assert not {m for m in closure(name) if m.startswith("flows")}, name
-
-
-def _covered(path: str, deps: list[str]) -> bool:
-    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+def _code_deps(stage: str) -> set[str]:
+    """The folders a stage's code comes from: its package and the layers it imports."""
+    return {package_of(module_file(m)) for m in closure(STAGES[stage])}
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
-def test_dvc_yaml_lists_every_file_a_stage_runs(stage: str) -> None:
+def test_dvc_yaml_deps_are_the_stage_package_and_the_layers_below(stage: str) -> None:
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]
-    deps = (spec.get("do") or spec)["deps"]
-    files = {str(module_file(m).relative_to(ROOT)) for m in closure(STAGES[stage])}
-    missing = sorted(f for f in files if not _covered(f, deps))
-    assert not missing, f"dvc.yaml stage {stage!r} misses deps {missing}"
+    deps = {d.rstrip("/") for d in (spec.get("do") or spec)["deps"]}
+    code = {d for d in deps if d.split("/")[0] in LAYERS}
+    assert f"flows/stages/{stage}" in code
+    assert code == _code_deps(stage), f"dvc.yaml stage {stage!r}: deps {sorted(code)}, " \
+                                      f"its code comes from {sorted(_code_deps(stage))}"
+    assert all((ROOT / d).is_dir() for d in code), "code deps are folders"

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.cli import main
-from flows.evaluate import evaluate
+from flows.cli.main import main
+from flows.stages.evaluate.stage import evaluate
 from modules.inference import Scaler
 from schemas.artifacts import read_state
 from schemas.errors import UsageError

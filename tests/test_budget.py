@@ -12,13 +12,13 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from flows.evaluate import evaluate
-from flows.predict import predict_file
-from flows.preprocess import preprocess
-from flows.train import _callbacks, _stopped, _trainer, train_model
-from flows.validate import validate
-from flows.validation.grid import Step, season_of
-from flows.validation.steps import MAX_AUTO_LOOKBACK, MIN_LOOKBACK
+from flows.cli.predict import predict_file
+from flows.stages.evaluate.stage import evaluate
+from flows.stages.preprocess.stage import preprocess
+from flows.stages.train.stage import _callbacks, _stopped, _trainer, train_model
+from flows.stages.validate.grid import Step, season_of
+from flows.stages.validate.stage import validate
+from flows.stages.validate.steps import MAX_AUTO_LOOKBACK, MIN_LOOKBACK
 from modules.batching import Windows
 from modules.budget import MAX_STEPS_CEILING, MIN_STEPS_FLOOR, Budget, plan_batch, plan_budget
 from modules.lit import ForecastModule

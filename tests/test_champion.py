@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from flows.champion import _classify, _forecast
-from flows.cli import main
-from flows.history import read_history
-from flows.rule import against_champion, decide
+from flows.cli.main import main
+from flows.stages.evaluate.champion import _classify, _forecast
+from flows.stages.promote.rule import against_champion, decide
 from schemas.config import PromoteConfig
+from schemas.history import read_history
 from tests.helpers import TINY_MODELS, synthetic_frame, synthetic_rows
 from tests.test_evaluate_promote import KINDS, _errors
 
@@ -70,8 +70,8 @@ class _LastValue(nn.Module):
 
 
 def _forecast_states(tmp_path: Path, forecast_csv: Path) -> tuple:
-    from flows.preprocess import preprocess
-    from flows.validate import validate
+    from flows.stages.preprocess.stage import preprocess
+    from flows.stages.validate.stage import validate
     from schemas.artifacts import read_arrays, read_state
     from schemas.layout import Layout
     from tests.helpers import forecast_frame, tiny_config
@@ -111,8 +111,8 @@ class _Marker(nn.Module):
 
 
 def test_the_champion_s_classes_are_matched_by_name(tmp_path: Path, classify_csv: Path) -> None:
-    from flows.preprocess import preprocess
-    from flows.validate import validate
+    from flows.stages.preprocess.stage import preprocess
+    from flows.stages.validate.stage import validate
     from schemas.artifacts import read_arrays, read_state
     from schemas.layout import Layout
     from tests.helpers import tiny_config
@@ -218,8 +218,8 @@ def test_a_champion_with_absurd_scaling_is_skipped_not_blocking(tmp_path: Path,
 
 
 def test_a_run_whose_errors_are_not_finite_is_not_scored() -> None:
-    from flows.aggregate import Scored
-    from flows.evaluate import finite
+    from flows.evidence.aggregate import Scored
+    from flows.stages.evaluate.stage import finite
 
     def run(errors: list[float], rmse: float) -> Scored:
         return Scored("m", "model", 0, 0, {"rmse": rmse, "mase": 1.0}, np.array(errors),

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.cli import main
+from flows.cli.main import main
 from tests.helpers import classify_frame, forecast_frame, run_stages, tiny_config
 
 
@@ -105,7 +105,7 @@ def test_predict_without_promoted_model_is_usage_error(capsys: pytest.CaptureFix
 
 def test_help_says_what_seqarena_does_and_each_command_shows_examples(
         capsys: pytest.CaptureFixture) -> None:
-    from flows.cli_args import EXAMPLES, build_parser
+    from flows.cli.args import EXAMPLES, build_parser
 
     text = build_parser().format_help()
     assert text.split("\n\n")[1].startswith("seqarena: which sequence model serves your data")
@@ -116,7 +116,7 @@ def test_help_says_what_seqarena_does_and_each_command_shows_examples(
 
 
 def test_forecast_flags_are_the_config_keys() -> None:
-    from flows.cli_args import build_parser, overrides
+    from flows.cli.args import build_parser, overrides
 
     args = build_parser().parse_args(["compare", "d.csv", "--horizon", "12", "--season", "4",
                                       "--lookback", "24"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import _config, build_parser, main
+from flows.cli.main import _config, build_parser, main
 from schemas.config import load_config
 from schemas.errors import UsageError
 
@@ -78,7 +78,7 @@ def test_impossible_model_size_is_named_before_anything_trains(
 
 def test_scheduling_sizes_models_without_allocating_them(monkeypatch: pytest.MonkeyPatch) -> None:
     import modules.lit
-    from flows.fanout import largest_first
+    from flows.runtime.fanout import largest_first
 
     built, real = [], modules.lit.build_module
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.cli import main
+from flows.cli.main import main
 from schemas.files import read_json
 
 CORPUS = Path(__file__).parent / "corpus"

@@ -49,16 +49,16 @@ def process_scores(tmp_path_factory: pytest.TempPathFactory, prefect_server: Non
 @pytest.fixture
 def runners(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """Every task runner the fan-out builds, in order."""
-    import flows.fanout
+    import flows.runtime.fanout
 
     built: list[Any] = []
-    real = flows.fanout.task_runner
+    real = flows.runtime.fanout.task_runner
 
     def spy(cfg: Any, jobs: int) -> Any:
         built.append(real(cfg, jobs))
         return built[-1]
 
-    monkeypatch.setattr(flows.fanout, "task_runner", spy)
+    monkeypatch.setattr(flows.runtime.fanout, "task_runner", spy)
     return built
 
 

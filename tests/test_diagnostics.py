@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from flows.diagnostics import better_p, diagnose, non_overlapping
+from flows.stages.evaluate.diagnostics import better_p, diagnose, non_overlapping
 from schemas.artifacts import ModelCard
 from schemas.specs import RecurrentSpec
 

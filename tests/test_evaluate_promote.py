@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from flows.baselines import forecast_naive
-from flows.rule import decide
+from flows.stages.evaluate.baselines import forecast_naive
+from flows.stages.promote.rule import decide
 from schemas.config import PromoteConfig
 from tests.helpers import synthetic_frame, synthetic_rows
 
@@ -106,7 +106,7 @@ def test_a_diverged_model_is_flagged_and_never_promoted() -> None:
 
 
 def test_the_leaderboard_flags_models_that_do_not_beat_the_baseline() -> None:
-    from flows.report import leaderboard_table
+    from flows.report.markdown import leaderboard_table
 
     errors = {"naive": [BASE], "gru": [BASE * 78_874], "rnn": [BASE * 0.9]}
     frame = synthetic_frame("forecast", errors, KINDS)
@@ -152,7 +152,7 @@ def test_the_terminal_shows_the_same_board_as_a_table_not_markdown() -> None:
     the deciding metric with its interval, the winner marked."""
     import io
 
-    from flows.terminal import print_summary
+    from flows.report.terminal import print_summary
     from schemas.artifacts import Decision, Metrics
 
     errors = {"naive": [BASE], "seasonal_naive": [BASE * 0.95], "rnn": [BASE * 0.9],

@@ -7,9 +7,9 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from flows.bootstrap import Bootstrap
-from flows.evidence import PAIRED_TEST, holm, paired_test
-from flows.scoring import classify_metrics, forecast_metrics, window_errors
+from flows.evidence.bootstrap import Bootstrap
+from flows.evidence.paired import PAIRED_TEST, holm, paired_test
+from flows.evidence.scoring import classify_metrics, forecast_metrics, window_errors
 from tests.helpers import synthetic_frame
 
 
@@ -22,7 +22,7 @@ def test_the_bootstrap_at_unit_weights_gives_the_scored_metrics() -> None:
     """Every metric recomputed from the per-item sums equals scoring.py's on the same items."""
     rng = np.random.default_rng(3)
     y, yhat, scale = rng.normal(5, 2, (40, 3)), rng.normal(5, 2, (40, 3)), rng.uniform(1, 2, 40)
-    from flows.bootstrap import item_columns, metric_of
+    from flows.evidence.bootstrap import item_columns, metric_of
 
     sums = window_errors(y, yhat) | {"error": (np.abs(y - yhat) / scale[:, None]).mean(1)}
     part = pl.DataFrame(sums)

@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.preprocess import preprocess
-from flows.validate import validate
+from flows.stages.preprocess.stage import preprocess
+from flows.stages.validate.stage import validate
 from schemas.artifacts import Metrics, read, read_arrays, read_state
 from schemas.layout import Layout
 from tests.helpers import TINY_MODELS, forecast_frame, run_stages, tiny_config
@@ -103,16 +103,16 @@ def test_the_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
 @pytest.mark.slow  # the Prefect flow, with its own temporary server
 def test_latency_is_measured_with_no_training_process_alive(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import flows.evaluate
+    import flows.stages.evaluate.stage
     from flows.pipeline import compare_flow
 
-    real, alive = flows.evaluate.latency, []
+    real, alive = flows.stages.evaluate.stage.latency, []
 
     def spy(*args, **kwargs):
         alive.append(len(multiprocessing.active_children()))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(flows.evaluate, "latency", spy)
+    monkeypatch.setattr(flows.stages.evaluate.stage, "latency", spy)
     cfg = tiny_config(_csv(tmp_path, forecast_frame()), tmp_path / "out", models=TWO,
                       **{"promote.must_beat": []})
     compare_flow(cfg)

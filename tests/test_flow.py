@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 from prefect import task
 
-from flows.cli import main
+from flows.cli.main import main
 from flows.pipeline import compare_flow, run_compare
 from schemas.errors import DataValidationError
 from schemas.files import read_json
@@ -117,7 +117,7 @@ def _pid(_: int) -> int:
 
 
 def test_every_task_of_the_pool_gets_a_fresh_process(prefect_server: None) -> None:
-    from flows.runtime import OwnedProcessPool
+    from flows.runtime.server import OwnedProcessPool
 
     with OwnedProcessPool(max_workers=2) as pool:
         futures = [pool.submit(_pid, {"_": i}) for i in range(4)]

@@ -11,8 +11,8 @@ import psutil
 import pytest
 import yaml
 
-from flows.runs import FolderLock
-from flows.runtime import STARTUP_TIMEOUT_S, TIMEOUT_VAR, startup_timeout
+from flows.runs.folders import FolderLock
+from flows.runtime.server import STARTUP_TIMEOUT_S, TIMEOUT_VAR, startup_timeout
 from schemas.files import read_json
 from tests.helpers import TINY_MODELS
 
@@ -102,7 +102,7 @@ def test_a_killed_compare_leaves_nothing_running(tmp_path: Path, forecast_csv: P
 
 def test_a_worker_whose_parent_died_before_its_watchdog_started_exits() -> None:
     """The watchdog is told its parent's PID: a process adopted before it starts exits."""
-    code = ("import time; from flows.procs import watch_parent; "
+    code = ("import time; from flows.runtime.procs import watch_parent; "
             "watch_parent(parent=2**22 + 7); time.sleep(30)")
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=60)

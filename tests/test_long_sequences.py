@@ -8,13 +8,13 @@ import polars as pl
 import pytest
 import yaml
 
-from flows.cli import main
-from flows.evaluate import evaluate
-from flows.predict import predict_file
-from flows.preprocess import preprocess
-from flows.promote import promote
-from flows.train import train_model
-from flows.validate import validate
+from flows.cli.main import main
+from flows.cli.predict import predict_file
+from flows.stages.evaluate.stage import evaluate
+from flows.stages.preprocess.stage import preprocess
+from flows.stages.promote.stage import promote
+from flows.stages.train.stage import train_model
+from flows.stages.validate.stage import validate
 from schemas.artifacts import read_arrays
 from schemas.files import read_json
 from schemas.layout import Job, Layout
@@ -66,7 +66,7 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
     promote(cfg)
     report = layout.report.read_text()
     assert "- 1 sequence(s) longer than classify.max_length were cut to their first 4096 " \
-           "steps: q\\_long" in report  # ids are Markdown-escaped (flows.text.md_text)
+           "steps: q\\_long" in report  # ids are Markdown-escaped (flows.report.text.md_text)
     predictions = predict_file(long_csv, layout.promoted, tmp_path / "p.csv")
     assert predictions.height == 61
     assert "cut to their first 4096 steps (as in training): q_long" in capsys.readouterr().err

@@ -11,9 +11,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.cli import main
-from flows.report import leaderboard_table
-from flows.text import md_code, md_text, one_line
+from flows.cli.main import main
+from flows.report.markdown import leaderboard_table
+from flows.report.text import md_code, md_text, one_line
 from schemas.layout import Layout
 from tests.helpers import run_stages, tiny_config
 
@@ -109,7 +109,7 @@ def test_hostile_labels_and_columns_are_escaped_in_every_report(tmp_path: Path) 
 
 
 def test_quarantine_csv_header_is_formula_safe(tmp_path: Path) -> None:
-    from flows.validation.report import write_safe_csv
+    from flows.stages.validate.report import write_safe_csv
 
     frame = pl.DataFrame({FORMULA: ["=1+1"], "-5": [1], "+x": ["-5"], "y": ["@SUM(A1)"]})
     write_safe_csv(frame, tmp_path / "q.csv")

@@ -16,8 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import flows.predict
-from flows.cli import main
+import flows.cli.predict
+from flows.cli.main import main
 from modules import model_files
 from schemas.config import load_config
 from schemas.errors import UsageError
@@ -196,14 +196,14 @@ def test_non_finite_predictions_are_exit_3(capsys: pytest.CaptureFixture,
                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                            forecaster: tuple[Path, Path], value: float) -> None:
     data, promoted = forecaster
-    real = flows.predict.predict
+    real = flows.cli.predict.predict
 
     def broken(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
         out = real(module, inputs)
         out[-1, 0] = value
         return out
 
-    monkeypatch.setattr(flows.predict, "predict", broken)
+    monkeypatch.setattr(flows.cli.predict, "predict", broken)
     code, text = _predict(capsys, data, promoted, tmp_path / "pred.csv")
     assert code == 3 and "NaN or infinite predictions for series ['s1'] (1 row(s))" in text, text
     assert not (tmp_path / "pred.csv").exists()

@@ -10,7 +10,7 @@ import pytest
 from statsforecast import StatsForecast
 from statsforecast.models import AutoETS
 
-from flows.references import (
+from flows.stages.evaluate.references import (
     ReferenceResult,
     autoets_forecasts,
     dtw_1nn,

@@ -13,9 +13,9 @@ import matplotlib.pyplot as plt
 import polars as pl
 import pytest
 
-from flows.cli import main
-from flows.plots import forecast_vs_actual
-from flows.report_html import CSP
+from flows.cli.main import main
+from flows.report.html import CSP
+from flows.report.plots import forecast_vs_actual
 from schemas.layout import Layout
 from schemas.stages import forecasts_schema
 from tests.helpers import TINY_MODELS, classify_frame, forecast_frame, run_stages, tiny_config
@@ -140,7 +140,7 @@ def test_a_headless_browser_opens_the_report_offline(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["$x$ \\", "a\\$b", "\\alpha $\\beta$", "50$ -- 60$"])
 def test_plot_text_shows_a_users_string_as_typed(name: str) -> None:
     """No mathtext, no doubled backslashes: matplotlib draws the user's characters."""
-    from flows.plots import label
+    from flows.report.plots import label
 
     fig = plt.figure()
     text = fig.text(0, 0, label(name))

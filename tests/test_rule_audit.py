@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from flows.rule import decide
+from flows.stages.promote.rule import decide
 from schemas.config import PromoteConfig
 from tests.helpers import synthetic_frame, synthetic_rows
 

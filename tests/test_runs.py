@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
-from flows.history import read_history
-from flows.runs import KEEP_RUNS, FolderLock, RunFolder
+from flows.cli.main import main
+from flows.runs.folders import KEEP_RUNS, FolderLock, RunFolder
 from schemas.errors import UsageError
+from schemas.history import read_history
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,8 @@ def test_stage_refuses_a_folder_of_published_runs(tmp_path: Path, forecast_csv: 
 
 
 def test_the_lock_is_held_across_processes(tmp_path: Path) -> None:
-    code = ("import sys, time; from pathlib import Path; from flows.runs import FolderLock\n"
+    code = ("import sys, time; from pathlib import Path\n"
+            "from flows.runs.folders import FolderLock\n"
             "with FolderLock(Path(sys.argv[1]), 'other'):\n"
             "    print('locked', flush=True); time.sleep(60)\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT,
@@ -107,7 +108,7 @@ def test_the_lock_is_held_across_processes(tmp_path: Path) -> None:
 CRASH_SCRIPT = """
 import sys
 from pathlib import Path
-from flows.runs import RunFolder
+from flows.runs.folders import RunFolder
 root, winner = Path(sys.argv[1]), sys.argv[2]
 with RunFolder(root, "crash test") as run:
     (run.path / "report.md").write_text(winner)
@@ -144,7 +145,7 @@ def test_a_kill_during_publish_leaves_old_or_new(tmp_path: Path, point: str) -> 
 def test_a_version_no_history_line_published_is_not_a_rollback_target(tmp_path: Path) -> None:
     """A run killed between keeping its version and the switch leaves a whole vNNNN that was
     never champion: rollback refuses it (and still takes a published one)."""
-    from flows.rollback import _target
+    from flows.runs.rollback import _target
 
     root = tmp_path / "out"
     _fake_run(root, "gru")

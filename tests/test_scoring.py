@@ -1,5 +1,5 @@
 """Metrics from torchmetrics: known values worked by hand, and the same numbers as the
-hand-written formulas they replace (copied here, since flows/evaluate.py is being rewritten)."""
+hand-written formulas they replace (copied here, as flows/stages/evaluate/stage.py had them)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from flows.scoring import (
+from flows.evidence.scoring import (
     classify_metrics,
     forecast_metrics,
     horizon_errors,
@@ -18,7 +18,7 @@ from flows.scoring import (
 
 
 def old_forecast_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    """flows/evaluate.py forecast_metrics before issue 10."""
+    """flows/stages/evaluate/stage.py forecast_metrics before issue 10."""
     err = np.abs(y - yhat)
     denom = np.abs(y) + np.abs(yhat)
     smape = np.divide(2 * err, denom, out=np.zeros_like(err), where=denom > 0)
@@ -27,7 +27,7 @@ def old_forecast_metrics(y: np.ndarray, yhat: np.ndarray, scale: np.ndarray) -> 
 
 
 def old_classify_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
-    """flows/evaluate.py classify_metrics before issue 10."""
+    """flows/stages/evaluate/stage.py classify_metrics before issue 10."""
     f1 = []
     for c in np.union1d(y, yhat):
         tp = np.sum((yhat == c) & (y == c))

@@ -7,9 +7,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.cli import main
-from flows.preprocess import preprocess
-from flows.validate import validate
+from flows.cli.main import main
+from flows.stages.preprocess.stage import preprocess
+from flows.stages.validate.stage import validate
 from schemas.artifacts import read_arrays
 from schemas.files import read_json
 from schemas.layout import Layout

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from flows.evaluate import evaluate
-from flows.preprocess import preprocess
-from flows.promote import promote
-from flows.train import train_model
-from flows.validate import validate
+from flows.stages.evaluate.stage import evaluate
+from flows.stages.preprocess.stage import preprocess
+from flows.stages.promote.stage import promote
+from flows.stages.train.stage import train_model
+from flows.stages.validate.stage import validate
 from modules.inference import predict
 from modules.model_files import load_model
 from modules.training import split_tensors
@@ -44,7 +44,7 @@ def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.Fixture
     state = read_prepared(layout.promoted / "preprocessing.json")
     arrays = read_arrays(layout)
     out = predict(module, split_tensors(arrays, kind, "test")[:-1])
-    from flows.evaluate import score
+    from flows.stages.evaluate.stage import score
 
     run = score(state, arrays, out, winner, "model", 0, 0)
     assert run.metrics[decision["metric"]] == pytest.approx(

@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.validate import validate
+from flows.stages.validate.stage import validate
 from schemas.errors import EXIT_INVALID_DATA, DataValidationError
 from schemas.files import read_json
 from tests.helpers import classify_frame, forecast_frame, tiny_config

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flows.cli import main
+from flows.cli.main import main
 from schemas.defects import DEFECTS, allowed
 from schemas.files import read_json
 

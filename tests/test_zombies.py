@@ -17,7 +17,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Running
 
 from flows.pipeline import compare_flow
-from flows.zombies import NAME, enable_zombie_detection
+from flows.runtime.zombies import NAME, enable_zombie_detection
 
 
 def _port() -> int:
@@ -82,10 +82,11 @@ def test_a_run_whose_heartbeats_stop_is_crashed(server: str) -> None:
 def test_serve_turns_zombie_detection_on(monkeypatch: pytest.MonkeyPatch) -> None:
     import prefect
 
-    from flows.cli import main
+    from flows.cli.main import main
 
     calls: list[str] = []
-    monkeypatch.setattr("flows.zombies.enable_zombie_detection", lambda name: calls.append(name))
+    monkeypatch.setattr("flows.runtime.zombies.enable_zombie_detection",
+                        lambda name: calls.append(name))
     monkeypatch.setattr(prefect, "serve", lambda *d: calls.append(d[0].name))
     params = Path(__file__).resolve().parents[1] / "params.yaml"
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
@@ -96,7 +97,7 @@ def test_serve_turns_zombie_detection_on(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_serve_without_a_prefect_server_says_how_to_start_one(
         capsys: pytest.CaptureFixture) -> None:
     """A temporary server would hold the schedule only while serve runs."""
-    from flows.cli import main
+    from flows.cli.main import main
 
     params = Path(__file__).resolve().parents[1] / "params.yaml"
     with temporary_settings(restore_defaults={PREFECT_API_URL}):

@@ -1,0 +1,1 @@
+"""The command line: arguments, the commands, predict, and the bundled demo data."""

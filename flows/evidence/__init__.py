@@ -1,0 +1,1 @@
+"""Evidence: metrics (torchmetrics), bootstrap intervals over test items and seeds, paired tests."""

@@ -1,0 +1,160 @@
+"""report.html: the review page, one self-contained file (inline CSS and SVG plots, no script,
+no external resource; a Content-Security-Policy forbids any), with the content of report.md
+and the plots. Every user-given string is HTML-escaped on one line (flows/text.one_line)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import polars as pl
+
+from flows.report.markdown import COST, _cell, _score, data_lines, evidence, ranked, verdict
+from flows.report.plots import (
+    confusion,
+    cost_vs_score,
+    forecast_vs_actual,
+    intervals,
+    learning_curves,
+    profiles,
+)
+from flows.report.text import LIMIT, LONG, one_line
+from schemas.artifacts import METRICS, Decision, ModelCard, ValidationReport
+from schemas.history import who
+from schemas.prepared import ClassifyState, ForecastState
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;
+padding:2px 6px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}
+.decision{background:#f3f7ff;border-left:4px solid #36c;padding:.6em 1em}
+.flag{color:#b00}figure{margin:1em 0}svg{max-width:100%;height:auto}"""
+HISTORY_SHOWN = 10
+
+
+def esc(value: object, limit: int = LIMIT) -> str:
+    """A user's value as HTML text on one line."""
+    return html.escape(one_line(value, limit))
+
+
+def code(value: object, limit: int = LIMIT) -> str:
+    return f"<code>{esc(value, limit)}</code>"
+
+
+def _items(lines: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{ln.removeprefix('- ')}</li>" for ln in lines) + "</ul>"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    cells = "".join(f"<th>{h}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def leaderboard(rows: list[dict[str, Any]], task: str, decision: Decision) -> str:
+    """Rank, model, kind and flags, metrics (mean [95% interval]), cost."""
+    metrics, out = METRICS[task], []
+    for i, r in enumerate(ranked(rows, decision.metric, decision.lower_is_better), 1):
+        name = esc(r["model"]) + (" ✓" if r["model"] == decision.winner else "")
+        flags = [esc(decision.notes[r["model"]], LONG)] if r["model"] in decision.notes else []
+        flags += [esc(r["diagnosis"], LONG)] if r.get("diagnosis") else []
+        kind = r["kind"] + "".join(f' <span class="flag">⚠ {f}</span>' for f in flags)
+        if r["status"] != "ok":
+            cells = [r["status"]] * len(metrics) + ["-"] * len(COST)
+        else:
+            cells = [_score(r, m) for m in metrics] + [
+                _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
+        out.append([str(i), name, kind, *cells])
+    notes = [f"{esc(r['model'])}: {esc(r['note'], LONG)}" for r in rows if r.get("note")]
+    return _table(["#", "model", "kind", *metrics, *(c[1] for c in COST)], out) + \
+        (_items(notes) if notes else "")
+
+
+def measured(table: dict[str, dict[str, str]]) -> str:
+    if not table:
+        return "<p>No model trained.</p>"
+    models = [k for k in next(iter(table.values())) if k != "claim"]
+    rows = [[esc(name), esc(cells["claim"]), *(esc(cells.get(m, "-")) for m in models)]
+            for name, cells in table.items()]
+    return _table(["", "the usual claim", *(esc(m) for m in models)], rows)
+
+
+def history(lines: list[dict[str, Any]]) -> str:
+    """The last decisions of this output folder, newest first."""
+    if not lines:
+        return "<p>No earlier decisions in this output folder.</p>"
+    rows = [[esc(e.get("time", "")), esc(e.get("event", "")), esc(e.get("outcome", "")),
+             esc(e.get("champion") or "-"), esc(e.get("previous") or "-"),
+             esc(who(e))]
+            for e in reversed(lines[-HISTORY_SHOWN:])]
+    return _table(["time", "event", "outcome", "champion", "was", "winner (challenger)"], rows)
+
+
+def _per_class(classes: dict[str, Any] | None) -> list[str]:
+    """The confusion matrix and per-class scores of the promoted (or best) model."""
+    if not classes:
+        return []
+    s = classes["scores"]
+    rows = [[esc(c), str(s["support"][i]), f"{s['precision'][i]:.3f}", f"{s['recall'][i]:.3f}",
+             f"{s['f1'][i]:.3f}"] for i, c in enumerate(classes["classes"])]
+    return [f"<h2>Per class: {esc(classes['model'])} on the holdout test sequences</h2>",
+            _figure(confusion(classes["counts"], classes["classes"], classes["model"]),
+                    "rows: true class; columns: predicted class"),
+            _table(["class", "test sequences", "precision", "recall", "F1"], rows)]
+
+
+def _figure(svg: str | None, caption: str) -> str:
+    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>" if svg else ""
+
+
+def _forecasts(state: ForecastState | ClassifyState, forecasts: pl.DataFrame | None) -> str:
+    """Forecast against actual for a few series (forecasting, when evaluate kept them)."""
+    if forecasts is None or not isinstance(state, ForecastState):
+        return ""
+    return _figure(forecast_vs_actual(forecasts, state.target),
+                   "forecast against actual: the last holdout test window of the first "
+                   f"{forecasts['series'].n_unique()} series, the horizon shaded (models: "
+                   "first seed; dotted: baselines)")
+
+
+def _plots(rows: list[dict[str, Any]], task: str, decision: Decision,
+           cards: dict[str, list[ModelCard]]) -> str:
+    metric = decision.metric
+    return "".join([
+        _figure(intervals(rows, metric), f"{metric} per model: mean and 95% interval"),
+        _figure(cost_vs_score(rows, metric, decision.lower_is_better),
+                "accuracy against cost; the Pareto front joins the models nothing beats on both"),
+        _figure(profiles(rows, task), "error by horizon step" if task == "forecast"
+                else "error rate by sequence length"),
+        _figure(learning_curves(cards), "learning curves of every run; dotted: the "
+                "step whose weights were kept"),
+    ])
+
+
+def render_html(state: ForecastState | ClassifyState, validation: ValidationReport,
+                rows: list[dict[str, Any]], decision: Decision, budget: str,
+                table: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
+                past: list[dict[str, Any]], classes: dict[str, Any] | None = None,
+                forecasts: pl.DataFrame | None = None) -> str:
+    """The whole report.html."""
+    title = f"seqarena report: {esc(validation.file, LONG)}"
+    return "\n".join([
+        "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
+        f"<title>{title}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f'<p class="decision"><b>{esc(verdict(decision))}.</b> '
+        f"{esc(decision.reason, 4000)}</p>",
+        "<h2>Data</h2>", _items(data_lines(state, validation, esc, code)),
+        f"<h2>Leaderboard (test split, ranked by {esc(decision.metric)}, "
+        f"{'lower' if decision.lower_is_better else 'higher'} is better)</h2>",
+        leaderboard(rows, state.task, decision),
+        f"<p>Every model trained with the same budget: {esc(budget, LONG)}.</p>",
+        "<h2>Plots</h2>", _plots(rows, state.task, decision, cards),
+        _forecasts(state, forecasts),
+        *_per_class(classes),
+        "<h2>Evidence (paired tests on the same test items)</h2>",
+        _items(evidence(decision, esc)),
+        "<h2>Your data, measured</h2>", measured(table),
+        "<h2>Champion and history</h2>", history(past),
+        "</body></html>", ""])

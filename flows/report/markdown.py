@@ -1,0 +1,239 @@
+"""The Markdown report a person reviews: data, leaderboard, decision and its reasons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flows.report.text import LONG, md_code, md_text
+from schemas.artifacts import METRICS, Decision, ModelCard, ValidationReport
+from schemas.prepared import ClassifyState, ForecastState
+
+COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
+        ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
+        ("peak_rss_mib", "peak MiB", "{:.0f}"), ("latency_ms", "p50 ms", "{:.3f}"),
+        ("latency_p95_ms", "p95 ms", "{:.3f}"), ("throughput_per_s", "items/s", "{:,.0f}"),
+        ("size_bytes", "size KiB", "{:.0f}"))
+
+
+def _cell(value: Any, fmt: str, scale: float = 1.0) -> str:
+    if value is None or value != value:
+        return "-"
+    return fmt.format(value / scale if scale != 1.0 else value)
+
+
+def _names(values: list[Any], esc: Callable[..., str] = md_text) -> str:
+    """User-given names (classes, features, series ids), escaped, comma-separated."""
+    return ", ".join(esc(v) for v in values)
+
+
+def _score(row: dict[str, Any], metric: str) -> str:
+    """The mean, its 95% bootstrap interval and the seed spread (sd over runs), when known."""
+    value = row.get(metric)
+    if value is None:
+        return "-"
+    ci = (row.get("interval") or {}).get(metric) or {}
+    if ci.get("lo") is None:
+        return f"{value:.4f}"
+    spread = f" sd {ci['sd']:.2g}" if ci.get("sd") is not None else ""
+    return f"{value:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]{spread}"
+
+
+def measured_markdown(table: dict[str, dict[str, str]]) -> str:
+    """The "your data, measured" table: claim rows, a column per model."""
+    if not table:
+        return ""
+    models = [k for k in next(iter(table.values())) if k != "claim"]
+    head = ["", "the usual claim", *(md_text(m) for m in models)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, cells in table.items():
+        lines.append("| " + " | ".join([name, cells["claim"],
+                                        *(md_text(cells.get(m, "-")) for m in models)]) + " |")
+    return "\n".join(lines)
+
+
+def ranked(rows: list[dict[str, Any]], metric: str, lower: bool) -> list[dict[str, Any]]:
+    """Successful rows best first, failed ones last."""
+    ok = sorted((r for r in rows if r["status"] == "ok"),
+                key=lambda r: r[metric] if lower else -r[metric])
+    return ok + [r for r in rows if r["status"] != "ok"]
+
+
+@dataclass
+class Board:
+    """The leaderboard as plain text cells, once, for every rendering (Markdown, HTML,
+    terminal): each escapes the user's values its own way."""
+
+    head: list[str]
+    body: list[list[str]]  # per row: rank, model, kind, metrics..., costs...
+    winner: int | None  # the body row of the promoted model
+    notes: list[tuple[str, str, str]]  # (mark, model, text): warnings, diagnoses, notes
+
+
+TERMINAL_COST = ("params", "train_seconds", "ms_per_step", "latency_ms")
+
+
+def board(rows: list[dict[str, Any]], task: str, decision: Decision | dict[str, Any],
+          compact: bool = False) -> Board:
+    """Rank, model, kind, accuracy metrics with intervals, then costs; and the footnotes.
+    `compact` (a terminal): the interval of the deciding metric only, four costs."""
+    decision, metrics = Decision.model_validate(decision), METRICS[task]
+    cost = [c for c in COST if not compact or c[0] in TERMINAL_COST]
+    body, winner = [], None
+    for i, r in enumerate(ranked(rows, decision.metric, decision.lower_is_better), 1):
+        if r["status"] != "ok":
+            cells = [r["status"]] * len(metrics) + ["-"] * len(cost)
+        else:
+            cells = [_score(r, m) if m == decision.metric or not compact
+                     else _cell(r.get(m), "{:.4f}") for m in metrics] + [
+                _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in cost]
+        kind = r["kind"] + (" ⚠" if r["model"] in decision.notes else "") \
+            + (" ✗" if r.get("learned") is False else "")
+        winner = i - 1 if r["model"] == decision.winner else winner
+        body.append([str(i), r["model"], kind, *cells])
+    notes = [("⚠", m, n) for m, n in decision.notes.items()]
+    notes += [("✗", r["model"], r["diagnosis"]) for r in rows if r.get("diagnosis")]
+    notes += [("*", r["model"], r["note"]) for r in rows if r.get("note")]
+    return Board(["#", "model", "kind", *metrics, *(c[1] for c in cost)], body, winner, notes)
+
+
+def leaderboard_table(rows: list[dict[str, Any]], task: str,
+                      decision: Decision | dict[str, Any]) -> str:
+    """The leaderboard as a Markdown table, its footnotes below."""
+    view = board(rows, task, decision)
+    lines = ["| " + " | ".join(view.head) + " |", "|" + "---|" * len(view.head)]
+    for i, (rank, name, *cells) in enumerate(view.body):
+        name = f"**{md_text(name)}** ✓" if i == view.winner else md_text(name)
+        lines.append("| " + " | ".join([rank, name, *cells]) + " |")
+    lines += [f"\n{mark} {md_text(m)}: {md_text(n, LONG)}" for mark, m, n in view.notes]
+    return "\n".join(lines)
+
+
+def _setup(state: ForecastState | ClassifyState, esc: Callable[..., str] = md_text) -> str:
+    if isinstance(state, ClassifyState):
+        return f"classes: {_names(state.classes, esc)}"
+    text = f"lookback {state.lookback}, horizon {state.horizon}, season {state.season}"
+    if state.inferred_settings:
+        keys = " and ".join(f"forecast.{k}" for k in state.inferred_settings)
+        text += (f" ({' and '.join(state.inferred_settings)} inferred from the {state.step} time "
+                 f"step; set {keys} to choose)")
+    return text
+
+
+def data_lines(state: ForecastState | ClassifyState, validation: ValidationReport,
+               esc: Callable[..., str] = md_text, code: Callable[..., str] = md_code
+               ) -> list[str]:
+    """The report's data section: rows, validation actions, splits, features, notes; user
+    values through `esc` (text) and `code` (column names)."""
+    counts, unit = state.counts, "windows" if state.task == "forecast" else "sequences"
+    too_short = state.too_short if isinstance(state, ForecastState) else []
+    v = validation
+    return [
+        f"- task: {state.task}; {_setup(state, esc)}",
+        f"- rows read {v.rows_in}, used {v.rows_used}, quarantined {v.rows_quarantined}, "
+        f"inserted {v.rows_added} (validation.md has the checks, quarantine.csv the rows "
+        "set aside)",
+        *[f"- validation {c['check']} on {code(c['column'])}: {c['action']} "
+          f"{c['set_aside']} rows of {c['groups']} {v.unit}"
+          + (f" ({esc(c['note'], LONG)})" if c["note"] else "")
+          for c in v.checks if c["set_aside"] or c["note"]],
+        f"- test/val/train {unit}: {counts['test']} / {counts['val']} / {counts['train']} "
+        "(scaling fitted on train only; checkpoints chosen on val; test used once, here)",
+        f"- features: {_names(state.columns, esc)}",
+        *[f"- {line}" for line in state.notes(esc)],
+        *([f"- series too short for one window (lookback + horizon), so not used: "
+           f"{_names(too_short, esc)}"] if too_short else []),
+    ]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def evidence(decision: Decision, esc: Callable[..., str] = md_text) -> list[str]:
+    """The tests behind the decision: paired tests against the best, non-inferiority bounds
+    of the cheaper models, what the test size can detect, and the references."""
+    best, metric = esc(decision.best_model or ""), decision.metric
+    lines = [f"- {esc(name)}'s mean error per item minus {best}'s: {t['mean_diff']:+.4g} "
+             f"over {t['n']} independent items; one-sided paired permutation test that it is "
+             f"worse: p = {t['p_value']:.2g}, Holm-adjusted p = {t.get('p_holm', 1.0):.2g}"
+             + (" (cannot be told apart)" if name in decision.tied else "")
+             for name, t in decision.tests.items()]
+    lines += [f"- {esc(name)} is cheaper ({decision.prefer}); its excess {metric} over {best}: "
+              f"{b.excess:+.4g}, one-sided {1 - decision.level:.0%} upper bound {b.upper:.4g}, "
+              f"margin {b.margin:.4g}, Holm-adjusted p = {b.p_holm:.2g}: "
+              + ("shown non-inferior" if b.shown else "not shown non-inferior")
+              for name, b in decision.bounds.items()]
+    if decision.units is not None:
+        lines.append(f"- independent test units resampled by the bootstrap: {decision.units}"
+                     + (f"; the smallest {metric} difference from the runner-up that the test "
+                        f"detects with 80% power: {decision.detectable:.3g}"
+                        if decision.detectable is not None else ""))
+    return lines + [f"- {esc(text, LONG)}" for text in decision.references.values()]
+
+
+def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
+    """The outcome in a few words: promoted X, champion kept, or none."""
+    return {"promoted": f"Promoted: {esc(decision.winner)}",
+            "kept": f"Champion kept: {esc(decision.champion)}",
+            "none": "Promoted: none"}[decision.outcome]
+
+
+def history_lines(past: list[dict[str, Any]], shown: int = 10) -> list[str]:
+    """The last decisions of the output folder, newest first, as Markdown list items."""
+    if not past:
+        return ["- no earlier decisions in this output folder"]
+    return [f"- {md_text(e.get('time', ''))} {md_text(e.get('event', ''))}: "
+            f"{md_text(e.get('outcome', ''))}, champion {md_text(e.get('champion') or '-')} "
+            f"(was {md_text(e.get('previous') or '-')}), winner "
+            f"{md_text(e.get('winner') or '-')}"
+            + (f", challenger {md_text(e['challenger'])}" if e.get("challenger") else "")
+            for e in reversed(past[-shown:])]
+
+
+def render_report(state: ForecastState | ClassifyState, validation: ValidationReport,
+                  rows: list[dict[str, Any]], decision: Decision, budget: str,
+                  measured: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
+                  past: list[dict[str, Any]]) -> str:
+    """The whole report.md."""
+    runs_of = [c for runs in cards.values() for c in runs]
+    seeds = sorted({c.seed for c in runs_of})
+    threads = runs_of[0].threads if runs_of else 1
+    failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
+              for r in rows if r["status"] == "failed"]
+    runs = next((r for r in rows if r["kind"] == "model" and r["status"] == "ok"), {})
+    return "\n".join([
+        f"# seqarena report: {md_code(validation.file, LONG)}", "",
+        f"**{verdict(decision, md_text)}.** {md_text(decision.reason, 4000)}", "",
+        "## Data", "",
+        *data_lines(state, validation),
+        "",
+        f"## Leaderboard (test split, ranked by {decision.metric}, "
+        f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
+        leaderboard_table(rows, state.task, decision), "",
+        "Scores: mean [95% bootstrap interval over test items and seeds] and sd over "
+        f"{runs.get('runs', 1)} runs per model "
+        f"({_count(runs.get('seeds', 1), 'seed')} x {_count(runs.get('folds', 1), 'fold')}; seeds "
+        f"{', '.join(map(str, seeds))}). Every model trained with the same budget: "
+        f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
+        "runs; latency p50/p95 at batch 1 and throughput at a large batch were measured after "
+        f"all training, one model at a time, on {threads} thread(s).",
+        "",
+        *failed,
+        "## Evidence (paired tests on the same test items)", "",
+        *evidence(decision), "",
+        "## Your data, measured", "",
+        measured_markdown(measured), "",
+        "## Champion and history", "",
+        *history_lines(past), "",
+        "## Policy", "",
+        f"- primary metric: {decision.metric}; the winner must beat: "
+        f"{', '.join(decision.must_beat) or 'nothing (promote.must_beat is empty)'}",
+        f"- the best mean wins, unless a model with a lower {decision.prefer} is shown "
+        f"non-inferior: the one-sided {1 - decision.level:.0%} bootstrap bound of its excess "
+        f"{decision.metric} stays below the margin {decision.margin or 0:.3g} (Holm-adjusted); "
+        "the winner must be shown better than each baseline it must beat (one-sided paired "
+        f"permutation test at level {decision.level}); intervals are 95% bootstrap intervals "
+        "over test items (blocks within classes or series) and seeds", "",
+    ])

@@ -1,0 +1,72 @@
+"""The end of `seqarena compare` in the terminal: the leaderboard and the "your data, measured"
+table drawn by rich from the report's own view (flows.report.markdown.board), then the decision.
+
+Every user value goes in as rich `Text` (never markup), one line, control characters dropped.
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from flows.report.markdown import board, verdict
+from flows.report.text import LIMIT, LONG, one_line
+from schemas.artifacts import Decision, Metrics
+
+MIN_WIDTH = 160  # a log or a pipe gets a table wide enough to read, not 80 columns
+
+
+def _text(value: object, limit: int = LIMIT) -> Text:
+    """A cell as plain text: "[0.5, 0.7]" is an interval, not rich markup."""
+    return Text(one_line(value, limit))
+
+
+def leaderboard(metrics: Metrics, decision: Decision) -> tuple[Table, list[Text]]:
+    """The ranked table (the promoted row bold, marked ✓) and its footnotes."""
+    view = board(metrics.rows(), metrics.task, decision, compact=True)
+    table = Table(title=f"Leaderboard (test split; {decision.metric} with its 95% interval; "
+                        "every metric's interval and cost in the report)", title_justify="left")
+    for i, name in enumerate(view.head):
+        table.add_column(name, justify="left" if i in (1, 2) else "right")
+    for i, (rank, name, *cells) in enumerate(view.body):
+        won = i == view.winner
+        table.add_row(_text(rank), _text(f"{name} ✓" if won else name),
+                      *(_text(c) for c in cells), style="bold" if won else None)
+    notes = [Text(f"{mark} ") + _text(model) + Text(": ") + _text(note, LONG)
+             for mark, model, note in view.notes]
+    return table, notes
+
+
+def measured(table: dict[str, dict[str, str]]) -> Table | None:
+    """The folklore claims, a row each, against what this run measured per model."""
+    if not table:
+        return None
+    models = [k for k in next(iter(table.values())) if k != "claim"]
+    out = Table(title="Your data, measured", title_justify="left")
+    for name in ["", "the usual claim", *models]:
+        out.add_column(_text(name))
+    for name, cells in table.items():
+        out.add_row(_text(name), _text(cells["claim"], LONG),
+                    *(_text(cells.get(m, "-"), LONG) for m in models))
+    return out
+
+
+def print_summary(metrics: Metrics, decision: Decision, file: IO[str] | None = None) -> None:
+    """Leaderboard, footnotes, measured table and the decision's reason."""
+    console = Console(file=file, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = max(console.width, MIN_WIDTH)
+    table, notes = leaderboard(metrics, decision)
+    console.print()
+    console.print(table)
+    for note in notes:
+        console.print(note)
+    found = measured(metrics.measured)
+    if found is not None:
+        console.print()
+        console.print(found)
+    console.print()
+    console.print(Text(f"{verdict(decision)}. {decision.reason}"))

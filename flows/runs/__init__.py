@@ -1,0 +1,1 @@
+"""Run folders: locks, publishing, the promotion history, rollback and GTO tags."""

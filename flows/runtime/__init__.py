@@ -1,0 +1,1 @@
+"""Processes: the embedded Prefect server and process pool, the fan-out, Dask, zombie detection."""

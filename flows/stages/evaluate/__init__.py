@@ -1,0 +1,1 @@
+"""Stage evaluate: every run, baseline and reference scored on the test split; cost alone."""

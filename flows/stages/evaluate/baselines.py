@@ -1,0 +1,100 @@
+"""The yardsticks every model is measured against, on exactly the models' test items:
+naive ones (last value, same step one season back, the majority class) and references from
+maintained libraries (statsforecast AutoETS refitted at every origin; aeon 1-NN DTW)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from flows.stages.evaluate.references import autoets_forecasts, dtw_reference
+from modules.inference import Scaler
+from schemas.artifacts import PreparedArrays
+from schemas.prepared import ClassifyState, ForecastState, State
+
+ONCE = 2**62  # refit_every: never again after the first fit
+
+
+@dataclass(frozen=True)
+class Yardstick:
+    """A baseline's test outputs (scaled forecasts (N, H) or class scores (N, C)), its kind
+    and a note (a fallback, or why it was skipped: then `out` is None)."""
+
+    name: str
+    kind: str
+    out: np.ndarray | None
+    note: str | None = None
+
+
+def forecast_naive(x: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
+    """Naive (last value) and seasonal naive (same step one season back), scaled, (N, H)."""
+    lookback = x.shape[1]
+    out = {"naive": np.repeat(x[:, -1:, 0], horizon, axis=1)}
+    if season <= lookback:
+        idx = [lookback + h - season * math.ceil((h + 1) / season) for h in range(horizon)]
+        out["seasonal_naive"] = x[:, idx, 0]
+    return out
+
+
+def _histories(state: ForecastState, arrays: PreparedArrays
+               ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Per test series: its target in the user's units up to its last origin and its
+    origins (the index of each test window's first target step); and the test windows'
+    indices in that series-by-series order."""
+    sid, pos, start = arrays["sid_test"], arrays["pos_test"], arrays["start_test"]
+    offset = start - (pos - int(arrays["lookback"]))  # where each window's series begins
+    scaler, values, origins, rows = Scaler(state), [], [], []
+    for s in dict.fromkeys(sid.tolist()):  # series in the order their windows come
+        mine = np.flatnonzero(sid == s)
+        first, end = int(offset[mine[0]]), int(pos[mine].max())
+        z = arrays["series"][first:first + end, :1].T  # (1, T) scaled target
+        values.append(scaler.inverse(z, np.array([s]))[0])
+        origins.append(pos[mine])
+        rows.append(mine)
+    return values, origins, np.concatenate(rows)
+
+
+def autoets(state: ForecastState, arrays: PreparedArrays) -> Yardstick:
+    """AutoETS as scaled outputs: chosen and fitted once per series on the history before its
+    first test origin (as the networks are fitted before the test part), then moved forward
+    over the history before each later origin with those parameters (statsforecast's
+    `forward`; refitting at every origin costs ~0.25 s a window: minutes on the demo)."""
+    values, origins, rows = _histories(state, arrays)
+    result = autoets_forecasts(values, origins, state.horizon, state.season,
+                               refit_every=ONCE)
+    sid = arrays["sid_test"][rows]
+    scaler = Scaler(state)
+    scaled = np.empty_like(result.outputs)
+    scaled[rows] = (result.outputs - scaler.mean[sid][:, None]) / scaler.std[sid][:, None]
+    return Yardstick("autoets", "reference", scaled, result.note)
+
+
+def _sequences(arrays: PreparedArrays, split: str) -> list[np.ndarray]:
+    """A split's sequences as (T_i, F) arrays."""
+    return np.split(arrays[f"x_{split}"], np.cumsum(arrays[f"len_{split}"])[:-1])
+
+
+def nn_dtw(state: ClassifyState, arrays: PreparedArrays) -> Yardstick:
+    """1-NN DTW over train+val sequences (it has nothing to tune), as one-hot scores."""
+    train = _sequences(arrays, "train") + _sequences(arrays, "val")
+    labels = np.concatenate([arrays["y_train"], arrays["y_val"]])
+    result = dtw_reference(train, labels, _sequences(arrays, "test"))
+    if result.outputs is None:
+        return Yardstick("1nn_dtw", "reference", None, result.note)
+    scores = np.eye(len(state.classes))[result.outputs.astype(np.int64)]
+    return Yardstick("1nn_dtw", "reference", scores, result.note)
+
+
+def yardsticks(state: State, arrays: PreparedArrays, references: bool) -> list[Yardstick]:
+    """Every baseline's outputs on this fold's test split, references when asked."""
+    if isinstance(state, ClassifyState):
+        n = len(state.classes)
+        majority = np.bincount(arrays["y_train"], minlength=n).argmax()
+        out = [Yardstick("majority", "baseline", np.eye(n)[np.full(len(arrays["y_test"]),
+                                                                    majority)])]
+        return out + ([nn_dtw(state, arrays)] if references else [])
+    naive = forecast_naive(arrays["x_test"], state.horizon, state.season)
+    out = [Yardstick(k, "baseline", v) for k, v in naive.items()]
+    return out + ([autoets(state, arrays)] if references else [])

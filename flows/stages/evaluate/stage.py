@@ -1,0 +1,258 @@
+"""Stage `evaluate`: score every run (model x fold x seed) and every baseline on its fold's
+test split, once; aggregate over seeds and folds; then measure each model's cost alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+
+from flows.evidence.aggregate import Scored, aggregate, error_frame, paired_errors
+from flows.evidence.bootstrap import Bootstrap
+from flows.evidence.scoring import (
+    classify_metrics,
+    forecast_metrics,
+    horizon_errors,
+    length_errors,
+    window_errors,
+)
+from flows.stages.evaluate.baselines import yardsticks
+from flows.stages.evaluate.champion import CHAMPION, challenge
+from flows.stages.evaluate.diagnostics import diagnose, item_errors, non_overlapping, window_blocks
+from flows.stages.evaluate.forecast_sample import ForecastSample, no_sample
+from flows.stages.evaluate.measured import measured_table
+from modules.cost import latency
+from modules.inference import Scaler, predict
+from modules.lit import build_module
+from modules.model_files import load_model
+from modules.training import quiet_lightning, split_tensors
+from schemas.artifacts import (
+    NAIVE,
+    Metrics,
+    ModelCard,
+    PreparedArrays,
+    read_arrays,
+    read_state,
+    write,
+)
+from schemas.config import Config
+from schemas.files import atomic_write
+from schemas.layout import Job, Layout
+from schemas.prepared import ClassifyState, ForecastState, State
+from schemas.stages import leaderboard_schema
+
+LARGE_BATCH = 256  # the throughput batch (or the whole test split, if smaller)
+
+
+def _in_units(state: ForecastState, arrays: PreparedArrays, out: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Test targets and forecasts in the user's units, and each window's MASE scale."""
+    scaler, sid = Scaler(state), arrays["sid_test"]
+    scale = np.array(state.mase_scale)[sid]
+    return scaler.inverse(arrays["y_test"], sid), scaler.inverse(out, sid), scale
+
+
+def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind: str,
+          fold: int, seed: int) -> Scored:
+    """One run's metrics, per-item errors and error profile on its fold's test split."""
+    if isinstance(state, ClassifyState):
+        y, pred = arrays["y_test"], out.argmax(axis=1)
+        return Scored(name, kind, fold, seed, classify_metrics(y, pred, len(state.classes)),
+                      item_errors("classify", y, out, None), np.ones(len(y), bool),
+                      length_errors(y, pred, arrays["len_test"]), truth=y, pred=pred,
+                      stratum=y, block=np.arange(len(y)))
+    y, yhat, scale = _in_units(state, arrays, out)
+    sid, pos = arrays["sid_test"], arrays["pos_test"]
+    return Scored(name, kind, fold, seed, forecast_metrics(y, yhat, scale),
+                  item_errors("forecast", y, yhat, scale),
+                  non_overlapping(sid, pos, state.horizon), horizon_errors(y, yhat, scale),
+                  stratum=sid, block=window_blocks(sid, pos, state.horizon),
+                  sums=window_errors(y, yhat))
+
+
+def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
+          notes: dict[str, str]) -> tuple[list[Scored], ForecastSample | None]:
+    """Every baseline and every trained job of one fold, scored; on fold 0 when forecasting,
+    the sample of forecasts the report draws (every baseline, each model's first seed)."""
+    state, arrays = read_state(layout, fold), read_arrays(layout, fold)
+    sample = ForecastSample(state, arrays) if fold == 0 and isinstance(state, ForecastState) \
+        else None
+    first, runs = cfg.seeds()[0], []
+
+    def scored(out: np.ndarray, name: str, kind: str, seed: int) -> Scored | None:
+        """The run's scores; None when they are not finite (metrics.json holds numbers)."""
+        run = score(state, arrays, out, name, kind, fold, seed)
+        if not finite(run):
+            return None
+        if sample and (seed in (-1, first) or kind == CHAMPION):
+            sample.add(kind, out, name)
+        return run
+
+    where = f"fold {fold}: " if getattr(state, "folds", 1) > 1 else ""
+    for y in yardsticks(state, arrays, cfg.evaluate.references):
+        run = scored(y.out, y.name, y.kind, -1) if y.out is not None else None
+        note = y.note or (NOT_FINITE if y.out is not None and run is None else None)
+        if note:
+            notes[y.name] = "; ".join(filter(None, [notes.get(y.name), where + note]))
+        runs += [run] if run else []
+    if fold == 0 and layout.champion.exists():
+        champ = challenge(layout.champion, state, arrays)
+        run = scored(champ.out, CHAMPION, CHAMPION, 0) if champ.out is not None else None
+        if champ.out is not None and run is None:
+            champ = replace(champ, out=None, why=NOT_FINITE)
+        notes[CHAMPION] = champ.note
+        runs += [run] if run else []
+    inputs = split_tensors(arrays, state.task, "test")[:-1]
+    for job in jobs:
+        if job.key in failures or not layout.card(job).exists():
+            failures.setdefault(job.key, "no trained model")
+            continue
+        module, card = load_model(layout.job_dir(job))
+        run = scored(predict(module, inputs), job.name, "model", job.seed)
+        if run is None:
+            failures[job.key] = NOT_FINITE
+            continue
+        run.card = card
+        runs.append(run)
+    return runs, sample
+
+
+NOT_FINITE = "its test errors are not finite numbers (NaN or overflow)"
+
+
+def finite(run: Scored) -> bool:
+    """Every metric and every per-item error of the run is a finite number."""
+    return bool(np.isfinite(run.errors).all()) and all(
+        np.isfinite(v) for v in run.metrics.values())
+
+
+EQUAL_WIDTH = 64  # the folklore's "GRU has fewer parameters" is a fact of the cells at one width
+
+
+def equal_width(card: ModelCard) -> int | None:
+    """Parameters of the card's model with its recurrent width set to EQUAL_WIDTH (None for
+    models without one), for this data's inputs and outputs; shapes only, no memory."""
+    if not hasattr(card.spec, "hidden"):
+        return None
+    spec = card.spec.model_copy(update={"hidden": EQUAL_WIDTH})
+    with torch.device("meta"):
+        module = build_module(card.task, spec, card.n_features, card.n_out)
+    return sum(p.numel() for p in module.parameters())
+
+
+def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
+                ) -> dict[str, Any]:
+    """Latency and throughput of the model's kept run (holdout fold, best validation loss) on
+    the holdout test `inputs`, measured after every training ended, one model at a time, on
+    train.threads threads."""
+    kept = min((r for r in runs if r.fold == 0 and r.card),
+               key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
+    job = Job(kept.name, kept.seed, 0)
+    module, _ = load_model(layout.job_dir(job))
+    one = latency(module, inputs, 1, cfg.train.threads)
+    many = latency(module, inputs, LARGE_BATCH, cfg.train.threads)  # cut to the split's size
+    return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
+            "batch": many["batch"], "batch_latency_ms": many["p50_ms"],
+            "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
+            "size_bytes": layout.weights(job).stat().st_size}
+
+
+def _failed(name: str, jobs: list[Job], failures: dict[str, str]) -> dict[str, Any] | None:
+    """A failed row when any of the model's runs failed (fewer runs would not be comparable):
+    each distinct error once, with the runs it hit."""
+    mine = [j for j in jobs if j.name == name]
+    bad = [j for j in mine if j.key in failures]
+    if not bad:
+        return None
+    def where(error: str) -> str:
+        return ", ".join(f"fold {j.fold} seed {j.seed}" for j in bad if failures[j.key] == error)
+
+    errors = list(dict.fromkeys(failures[j.key] for j in bad))[:3]
+    text = "; ".join(f"{e} ({where(e)})" for e in errors)
+    return {"model": name, "kind": "model", "status": "failed", "params": 0, "size_bytes": 0,
+            "error": f"{text}; {len(bad)} of {len(mine)} runs failed"}
+
+
+def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
+               base: str) -> str | None:
+    """Did the model learn (every run's validation improved, and its test errors beat the
+    best naive baseline's significantly)?"""
+    stuck = [r.card for r in runs if r.card and not r.card.val_improved]
+    card = stuck[0] if stuck else runs[0].card
+    return diagnose(task, card, errors[runs[0].name], errors[base], base)  # type: ignore[arg-type]
+
+
+def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list[Job],
+          failures: dict[str, str], notes: dict[str, str]) -> tuple[list[dict], pl.DataFrame]:
+    frame = error_frame(runs)
+    errors, boot = paired_errors(frame), Bootstrap(frame, task)
+    naive = [n for n in NAIVE[task] if n in errors]
+    base = min(naive, key=lambda n: float(errors[n].mean()))
+    holdout = split_tensors(read_arrays(layout), task, "test")[:-1]  # read once, for latency
+    rows = []
+    for name in dict.fromkeys(r.name for r in runs):
+        mine = [r for r in runs if r.name == name]
+        row = aggregate(task, mine, boot)
+        if name in notes:
+            row["note"] = notes[name]
+        if row["kind"] == "model":
+            if _failed(name, jobs, failures):
+                continue
+            why = _diagnosis(task, mine, errors, base)
+            row |= {"learned": why is None, "diagnosis": why}
+            row |= _cost_alone(cfg, layout, mine, holdout)
+            row["params_equal_width"] = equal_width(mine[0].card)  # type: ignore[arg-type]
+        rows.append(row)
+    rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
+    rows += [{"model": name, "kind": CHAMPION if name == CHAMPION else "reference",
+              "status": "skipped", "params": 0, "size_bytes": 0, "note": note}
+             for name, note in notes.items() if name not in {r["model"] for r in rows}]
+    return rows, frame
+
+
+def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Score every run and baseline (jobs in `failures`, by job key or model name, are
+    reported failed); write
+    metrics.json, leaderboard.csv, errors.parquet and forecasts.parquet."""
+    quiet_lightning()
+    torch.set_num_threads(cfg.train.threads)
+    layout, notes = Layout(Path(cfg.out_dir)), {}
+    state = read_state(layout)
+    folds = getattr(state, "folds", 1)
+    jobs = cfg.jobs(folds)
+    failures = {j.key: (failures or {}).get(j.key) or (failures or {}).get(j.name) for j in jobs}
+    failures = {k: v for k, v in failures.items() if v}  # by job key, or a model's every job
+    runs, sample = [], None
+    for fold in range(folds):
+        scored, drawn = _fold(cfg, layout, fold, [j for j in jobs if j.fold == fold], failures,
+                              notes)
+        runs, sample = runs + scored, sample or drawn
+    rows, frame = _rows(cfg, layout, state.task, runs, jobs, failures, notes)
+    board = leaderboard_schema.validate(_flat(rows))
+    forecasts = sample.frame() if sample else no_sample()
+    metrics = Metrics(task=state.task, measured=measured_table(rows, state.task), models={
+        r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None} for r in rows})
+    write(layout.metrics, metrics, exclude_none=True)
+    atomic_write(layout.leaderboard, board.write_csv)
+    atomic_write(layout.errors, frame.write_parquet)
+    atomic_write(layout.forecasts, forecasts.write_parquet)
+    return metrics.rows()
+
+
+def _flat(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """The leaderboard as a flat table: nested intervals become METRIC_lo / METRIC_hi."""
+    flat = []
+    for r in rows:
+        cells = {k: v for k, v in r.items() if k not in ("interval", "profile")}
+        for m, ci in (r.get("interval") or {}).items():
+            cells |= {f"{m}_sd": ci["sd"], f"{m}_lo": ci["lo"], f"{m}_hi": ci["hi"]}
+        flat.append(cells)
+    types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
+             "latency_ms": pl.Float64}
+    frame = pl.DataFrame(flat, infer_schema_length=None, schema_overrides=types)
+    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in types.items()
+                              if c not in frame.columns)

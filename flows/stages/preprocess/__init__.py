@@ -1,0 +1,1 @@
+"""Stage preprocess: splits, scaling and windows (transforms.py holds what predict repeats)."""

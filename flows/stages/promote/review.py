@@ -1,0 +1,141 @@
+"""report.md, report.html and the plot tables (plots/*.csv, for `dvc plots`) from a run's
+files: the promote stage, and `seqarena report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pandera.errors import SchemaError
+
+from flows.evidence.scoring import per_class
+from flows.report.html import render_html
+from flows.report.markdown import render_report
+from flows.report.text import LONG, formula_safe, one_line
+from modules.budget import Budget
+from schemas.artifacts import Decision, Metrics, ModelCard, read, read_state, read_validation
+from schemas.errors import UsageError
+from schemas.files import atomic_write, write_text
+from schemas.history import read_history
+from schemas.layout import Job, Layout
+from schemas.prepared import ClassifyState
+from schemas.stages import FORECASTS, forecasts_schema
+
+
+def _cards(layout: Layout, rows: list[dict], folds: int) -> dict[str, list[ModelCard]]:
+    """Every trained run's model card, by model."""
+    out: dict[str, list[ModelCard]] = {}
+    for r in rows:
+        if r["kind"] != "model" or r["status"] != "ok":
+            continue
+        seeds = sorted({int(p.name.removeprefix("seed-")) for p in
+                        (layout.root / "models" / r["model"]).glob("fold-*/seed-*")})
+        jobs = [Job(r["model"], s, f) for f in range(folds) for s in seeds]
+        out[r["model"]] = [read(ModelCard, layout.card(j)) for j in jobs
+                           if layout.card(j).exists()]
+    return out
+
+
+def _budget(cards: dict[str, list[ModelCard]]) -> str:
+    """The training budget in words, from a trained model's card (every model had it)."""
+    first = next((c for runs in cards.values() for c in runs), None)
+    if not first:
+        return "no model trained"
+    devices = sorted({c.device or "a device not recorded" for runs in cards.values() for c in runs})
+    return f"{Budget(**first.budget).describe()}; trained on {', '.join(devices)}"
+
+
+def _history_root(layout: Layout) -> Path:
+    """Where history.jsonl is: linked into the run folder, or two levels up (OUT/runs/ID)."""
+    if layout.history.exists() or layout.root.parent.name != "runs":
+        return layout.root
+    return layout.root.parent.parent
+
+
+def _classes(layout: Layout, state: ClassifyState, rows: list[dict], decision: Decision
+             ) -> dict[str, Any] | None:
+    """The confusion matrix and per-class scores of the promoted model (else the best
+    challenger or model) on the holdout test sequences, its kept seed."""
+    name = decision.winner or decision.challenger or decision.best_model
+    row = next((r for r in rows if r["model"] == name and r.get("kept_seed") is not None), None)
+    if row is None or not layout.errors.exists():
+        return None
+    items = pl.read_parquet(layout.errors).filter(
+        (pl.col("model") == name) & (pl.col("fold") == 0) & (pl.col("seed") == row["kept_seed"]))
+    if "pred" not in items.columns or items["pred"].null_count():
+        return None
+    truth, pred, n = items["truth"].to_numpy(), items["pred"].to_numpy(), len(state.classes)
+    counts = np.zeros((n, n), dtype=int)
+    np.add.at(counts, (truth, pred), 1)
+    return {"model": name, "classes": state.classes, "counts": counts.tolist(),
+            "scores": per_class(truth, pred, n), "truth": truth, "pred": pred}
+
+
+def _forecasts(layout: Layout, rows: list[dict]) -> pl.DataFrame | None:
+    """The sample of forecasts evaluate kept (forecasts.parquet), lines of models without a
+    result dropped; None when classifying or for a run made before the file existed."""
+    if not layout.forecasts.exists():
+        return None
+    try:
+        frame = forecasts_schema.validate(pl.read_parquet(layout.forecasts))
+    except (OSError, pl.exceptions.PolarsError, SchemaError) as exc:
+        raise UsageError(f"{layout.forecasts}: not a forecasts table ({one_line(exc, LONG)}); "
+                         "delete it to report without that plot, or rerun the comparison") \
+            from exc
+    ok = [r["model"] for r in rows if r["status"] == "ok"]
+    frame = frame.filter(pl.col("model").is_null() | pl.col("model").is_in(ok))
+    return None if frame.is_empty() else frame
+
+
+def _plot_tables(layout: Layout, cards: dict[str, list[ModelCard]], rows: list[dict],
+                 task: str, classes: dict[str, Any] | None,
+                 forecasts: pl.DataFrame | None) -> None:
+    """plots/learning_curves.csv, profile.csv, confusion.csv (dvc.yaml) and forecasts.csv
+    (header only when there is no sample)."""
+    curves = pl.DataFrame([{"model": name, "fold": c.fold, "seed": c.seed, "step": h.step,
+                            "val_loss": h.val_loss, "train_loss": h.train_loss}
+                           for name, runs in cards.items() for c in runs for h in c.history],
+                          schema=["model", "fold", "seed", "step", "val_loss", "train_loss"])
+    if task == "forecast":
+        profile = pl.DataFrame([{"model": r["model"], "step": i + 1, "mase": v}
+                                for r in rows if r.get("profile")
+                                for i, v in enumerate(r["profile"])],
+                               schema=["model", "step", "mase"])
+    else:
+        profile = pl.DataFrame([{"model": r["model"],
+                                 "lengths": f"{b['min_length']}-{b['max_length']}",
+                                 "error_rate": b["error_rate"]}
+                                for r in rows if r.get("profile") for b in r["profile"]],
+                               schema=["model", "lengths", "error_rate"])
+    names = classes["classes"] if classes else []
+    confusion = pl.DataFrame(  # header only when forecasting: dvc.yaml declares every file
+        {"actual": [names[i] for i in classes["truth"]] if classes else [],
+         "predicted": [names[i] for i in classes["pred"]] if classes else []},
+        schema={"actual": pl.String, "predicted": pl.String})
+    sample = forecasts if forecasts is not None else pl.DataFrame(schema=FORECASTS)
+    tables = {"learning_curves.csv": curves, "profile.csv": profile, "confusion.csv": confusion,
+              "forecasts.csv": sample}
+    for file, frame in tables.items():
+        atomic_write(layout.plots / file, formula_safe(frame).write_csv)
+
+
+def write_reports(layout: Layout) -> tuple[Path, Path]:
+    """Render and write report.md, report.html and plots/ of the run in `layout`."""
+    state, validation = read_state(layout), read_validation(layout)
+    metrics, decision = read(Metrics, layout.metrics), read(Decision, layout.decision)
+    rows = metrics.rows()
+    cards = _cards(layout, rows, getattr(state, "folds", 1))
+    past = read_history(_history_root(layout))[0]
+    budget = _budget(cards)
+    classes = _classes(layout, state, rows, decision) if isinstance(state, ClassifyState) \
+        else None
+    forecasts = _forecasts(layout, rows) if state.task == "forecast" else None
+    _plot_tables(layout, cards, rows, state.task, classes, forecasts)
+    write_text(layout.report, render_report(state, validation, rows, decision, budget,
+                                            metrics.measured, cards, past))
+    write_text(layout.report_html, render_html(state, validation, rows, decision, budget,
+                                               metrics.measured, cards, past, classes,
+                                               forecasts))
+    return layout.report, layout.report_html

@@ -1,0 +1,58 @@
+"""Stage `promote`: apply the promotion policy, write the promoted artifact and the report."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from flows.evidence.aggregate import run_errors
+from flows.stages.promote.review import write_reports
+from flows.stages.promote.rule import against_champion, decide
+from schemas.artifacts import Decision, Metrics, read, read_state, write
+from schemas.config import Config
+from schemas.errors import RunFailedError
+from schemas.files import make_temp_dir
+from schemas.layout import DECISION, MODEL_CARD, PREPROCESSING, WEIGHTS, Job, Layout
+
+ARTIFACT_FILES = (WEIGHTS, MODEL_CARD)
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Put the complete folder `new` at `target` (for `seqarena stage promote`, where DVC
+    has removed the old one; compare runs write into a fresh run folder)."""
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    new.rename(target)
+
+
+def promote(cfg: Config) -> dict[str, Any]:
+    """Decide, write promoted/ (model + preprocessing state + decision) and report.md."""
+    layout = Layout(Path(cfg.out_dir))
+    state = read_state(layout)
+    metrics = read(Metrics, layout.metrics)
+    rows = metrics.rows()
+    frame = pl.read_parquet(layout.errors)
+    decided = decide(rows, state.task, cfg.promote, frame)
+    holdout = run_errors(frame.filter(pl.col("fold") == 0))
+    version = Path(os.path.realpath(layout.champion)).name if layout.champion.exists() else None
+    decision = Decision.model_validate(against_champion(decided, rows, holdout, cfg.promote,
+                                                        version))
+    new = make_temp_dir(layout.root, ".promoted-")
+    if decision.winner:
+        kept = next(r["kept_seed"] for r in rows if r["model"] == decision.winner)
+        for name in ARTIFACT_FILES:
+            shutil.copy2(layout.job_dir(Job(decision.winner, kept, 0)) / name, new / name)
+        write(new / PREPROCESSING, state)
+    write(new / DECISION, decision)
+    replace_dir(new, layout.promoted)
+    write(layout.decision, decision)
+    write_reports(layout)
+    if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):
+        raise RunFailedError(f"every model failed to train; see {layout.report}.")
+    return decision.model_dump(mode="json")

@@ -1,1 +1,0 @@
-"""The validation engine: read, parse, check under the policy, repair, report."""
