@@ -71,7 +71,7 @@ def train_task(cfg: Config, job: Job) -> dict[str, Any]:
 
 
 @task(name="evaluate")
-def evaluate_task(cfg: Config, failures: dict[str, str]) -> list[dict[str, Any]]:
+def evaluate_task(cfg: Config, failures: dict[str, str]) -> Metrics:
     """Score every model and baseline on the test split."""
     return evaluate(cfg, failures)
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from schemas.data import Roles
 from schemas.errors import UsageError
@@ -101,6 +101,8 @@ class Row(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    model: str = Field("", exclude=True, description=(
+        "its name: the key of metrics.json's `models`, set on reading, never written"))
     kind: Literal["model", "baseline", "reference", "champion"]
     status: Literal["ok", "failed", "skipped"]
     params: int = 0
@@ -139,6 +141,23 @@ class Row(BaseModel):
     profile: list[Any] = Field(default_factory=list, description=(
         "forecast: MASE per horizon step; classify: error rate per sequence-length bucket"))
 
+    @property
+    def ok(self) -> bool:
+        """It was scored."""
+        return self.status == "ok"
+
+    @property
+    def trained(self) -> bool:
+        """A network of this run that trained and was scored."""
+        return self.kind == "model" and self.ok
+
+    def score(self, metric: str) -> float:
+        """Its mean `metric` (a scored row has every metric of its task)."""
+        value = getattr(self, metric)
+        if value is None:
+            raise ValueError(f"{self.model} has no {metric}")
+        return float(value)
+
 
 class Metrics(Artifact):
     """metrics.json: every row of the leaderboard by name (DVC shows and diffs it), and the
@@ -148,10 +167,20 @@ class Metrics(Artifact):
     models: dict[str, Row]
     measured: dict[str, dict[str, str]] = Field(default_factory=dict)
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Rows as dicts with their `model` name, unset values left out."""
-        return [{"model": name, **row.model_dump(exclude_none=True)}
-                for name, row in self.models.items()]
+    @model_validator(mode="after")
+    def _named(self) -> Metrics:
+        for name, row in self.models.items():
+            row.model = name
+        return self
+
+    @classmethod
+    def of(cls, task: Task, rows: list[Row], measured: dict[str, dict[str, str]]) -> Metrics:
+        """The artifact of a leaderboard's rows, in their order."""
+        return cls(task=task, measured=measured, models={r.model: r for r in rows})
+
+    def rows(self) -> list[Row]:
+        """The leaderboard's rows, named, in the file's order."""
+        return list(self.models.values())
 
 
 class Bound(BaseModel):

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from schemas.artifacts import Row
 from schemas.config import Config, load_config
 
 TINY_MODELS = {
@@ -99,7 +100,7 @@ def synthetic_frame(task: str, runs: dict[str, list[np.ndarray]],
     return error_frame(scored)
 
 
-def synthetic_rows(task: str, frame: pl.DataFrame, costs: dict[str, float]) -> list[dict]:
+def synthetic_rows(task: str, frame: pl.DataFrame, costs: dict[str, float]) -> list[Row]:
     """Leaderboard rows from a synthetic frame: each metric's mean over seeds, the bootstrap
     interval, and `costs` as both latency and parameters (0 for baselines)."""
     from flows.evidence.aggregate import spread
@@ -117,8 +118,8 @@ def synthetic_rows(task: str, frame: pl.DataFrame, costs: dict[str, float]) -> l
             else:
                 per_seed.append({m: float(run["error"].mean()) for m in METRICS[task]})
         values = {m: [v[m] for v in per_seed] for m in METRICS[task]}
-        rows.append({"model": name, "kind": kind, "status": "ok",
-                     **{m: float(np.mean(v)) for m, v in values.items()},
-                     "interval": {m: spread(name, m, v, boot) for m, v in values.items()},
-                     "params": int(costs.get(name, 0)), "latency_ms": costs.get(name, 0.0)})
+        rows.append(Row(model=name, kind=kind, status="ok",
+                        **{m: float(np.mean(v)) for m, v in values.items()},
+                        interval={m: spread(name, m, v, boot) for m, v in values.items()},
+                        params=int(costs.get(name, 0)), latency_ms=costs.get(name, 0.0)))
     return rows

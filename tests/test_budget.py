@@ -75,10 +75,10 @@ def test_a_model_that_cannot_learn_is_flagged(forecast_csv: Path, tmp_path: Path
     card = _no_learning(forecast_csv, tmp_path / "out", min_steps=0)
     assert card["val_improved"] is False
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"gru": {"hidden": 4, "layers": 1}})
-    rows = {r["model"]: r for r in evaluate(cfg)}
-    assert rows["gru"]["learned"] is False
-    assert "did not learn under this budget" in rows["gru"]["diagnosis"]
-    assert f"stopped early at step {card['steps']} of 60" in rows["gru"]["diagnosis"]
+    rows = evaluate(cfg).models
+    assert rows["gru"].learned is False
+    assert "did not learn under this budget" in (rows["gru"].diagnosis or "")
+    assert f"stopped early at step {card['steps']} of 60" in (rows["gru"].diagnosis or "")
 
 
 def test_a_model_that_learns_is_not_flagged(tmp_path: Path) -> None:
@@ -90,8 +90,8 @@ def test_a_model_that_learns_is_not_flagged(tmp_path: Path) -> None:
     validate(cfg)
     preprocess(cfg)
     assert train_model(cfg, Job("lstm"))["val_improved"]
-    row = next(r for r in evaluate(cfg) if r["model"] == "lstm")
-    assert row["learned"] is True and row.get("diagnosis") is None
+    row = evaluate(cfg).models["lstm"]
+    assert row.learned is True and row.diagnosis is None
 
 
 @pytest.mark.parametrize(("step", "season"), [

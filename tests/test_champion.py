@@ -38,9 +38,9 @@ def _decided(champion_shift: float, status: str = "ok", **policy: object) -> dic
     errors = _errors(naive=0.2, lstm=0.0, champion=champion_shift)
     frame = synthetic_frame("forecast", errors, KINDS)
     rows = synthetic_rows("forecast", frame, {"lstm": 10})
-    rows = [r if r["kind"] != "champion" else {
-        **r, "status": status,
-        "note": "the champion v0001 (gru): cannot score this data: other columns"} for r in rows]
+    rows = [r if r.kind != "champion" else r.model_copy(update={
+        "status": status,
+        "note": "the champion v0001 (gru): cannot score this data: other columns"}) for r in rows]
     d = decide(rows, "forecast", PromoteConfig(**policy), frame)
     return against_champion(d, rows, errors, PromoteConfig(**policy), "v0001")
 
@@ -211,9 +211,9 @@ def test_a_champion_with_absurd_scaling_is_skipped_not_blocking(tmp_path: Path,
     (champion / "preprocessing.json").write_text(json.dumps(card))
     decision = run_stages(tiny_config(forecast_csv, tmp_path / "b",
                                       models={"lstm": TINY_MODELS["lstm"]}))
-    rows = {r["model"]: r for r in read(Metrics, Layout(tmp_path / "b").metrics).rows()}
-    assert rows["champion"]["status"] == "skipped", rows["champion"]
-    assert "scaling[0].std" in rows["champion"]["note"]
+    rows = read(Metrics, Layout(tmp_path / "b").metrics).models
+    assert rows["champion"].status == "skipped", rows["champion"]
+    assert "scaling[0].std" in (rows["champion"].note or "")
     assert decision["winner"] == "lstm"
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from flows.stages.evaluate.baselines import forecast_naive
 from flows.stages.promote.rule import decide
+from schemas.artifacts import Decision, Row
 from schemas.config import PromoteConfig
 from tests.helpers import synthetic_frame, synthetic_rows
 
@@ -17,9 +18,9 @@ def test_baselines_repeat_last_value_and_last_season() -> None:
     assert "seasonal_naive" not in forecast_naive(x, horizon=2, season=11)
 
 
-def _row(name: str, kind: str, mase: float, params: int = 0, latency: float = 1.0) -> dict:
-    return {"model": name, "kind": kind, "status": "ok", "mase": mase, "params": params,
-            "latency_ms": latency}
+def _row(name: str, kind: str, mase: float, params: int = 0, latency: float = 1.0) -> Row:
+    return Row(model=name, kind=kind, status="ok", mase=mase, params=params,  # type: ignore[arg-type]
+               latency_ms=latency)
 
 
 RNG = np.random.default_rng(0)
@@ -81,7 +82,7 @@ def test_higher_is_better_metric_and_failed_models_skipped() -> None:
     errors = {"majority": [(truth == 1).astype(float)],
               "gru": [(RNG.random(100) < 0.1).astype(float)]}
     frame = synthetic_frame("classify", errors, {"majority": "baseline"})
-    failed = {"model": "lstm", "kind": "model", "status": "failed", "params": 0}
+    failed = Row(model="lstm", kind="model", status="failed")
     rows = [*synthetic_rows("classify", frame, {"gru": 9}), failed]
     assert decide(rows, "classify", PromoteConfig(), frame)["winner"] == "gru"
 
@@ -111,7 +112,8 @@ def test_the_leaderboard_flags_models_that_do_not_beat_the_baseline() -> None:
     errors = {"naive": [BASE], "gru": [BASE * 78_874], "rnn": [BASE * 0.9]}
     frame = synthetic_frame("forecast", errors, KINDS)
     rows = synthetic_rows("forecast", frame, {"gru": 10, "rnn": 5})
-    table = leaderboard_table(rows, "forecast", decide(rows, "forecast", PromoteConfig(), frame))
+    decision = Decision.model_validate(decide(rows, "forecast", PromoteConfig(), frame))
+    table = leaderboard_table(rows, "forecast", decision)
     assert "| gru | model ⚠ |" in table and "| **rnn** ✓ |" in table
     assert "⚠ gru: diverged: mase" in table and "78,874x that of naive" in table
 
@@ -130,8 +132,7 @@ def test_one_good_seed_does_not_make_a_worse_model_equivalent() -> None:
 def test_a_skipped_reference_is_said_in_the_decision() -> None:
     errors = _errors(naive=0.2, lstm=0.0)
     frame = synthetic_frame("forecast", errors, KINDS)
-    skipped = {"model": "autoets", "kind": "reference", "status": "skipped", "params": 0,
-               "note": "skipped: too long"}
+    skipped = Row(model="autoets", kind="reference", status="skipped", note="skipped: too long")
     rows = [*synthetic_rows("forecast", frame, {"lstm": 10}), skipped]
     d = decide(rows, "forecast", PromoteConfig(), frame)
     assert d["references"] == {"autoets": "autoets was not run: skipped: too long"}
@@ -153,15 +154,14 @@ def test_the_terminal_shows_the_same_board_as_a_table_not_markdown() -> None:
     import io
 
     from flows.report.terminal import print_summary
-    from schemas.artifacts import Decision, Metrics
+    from schemas.artifacts import Metrics
 
     errors = {"naive": [BASE], "seasonal_naive": [BASE * 0.95], "rnn": [BASE * 0.9],
               "[bold]x[/bold]": [BASE * 0.99]}
     frame = synthetic_frame("forecast", errors, KINDS)
     rows = synthetic_rows("forecast", frame, {"rnn": 5, "[bold]x[/bold]": 3})
     decision = decide(rows, "forecast", PromoteConfig(must_beat=[]), frame)
-    metrics = Metrics(task="forecast", measured={}, models={
-        r["model"]: {k: v for k, v in r.items() if k != "model"} for r in rows})
+    metrics = Metrics.of("forecast", rows, {})
     out = io.StringIO()
     print_summary(metrics, Decision.model_validate({**decision, "outcome": "promoted"}), out)
     text = out.getvalue()

@@ -14,6 +14,7 @@ import pytest
 from flows.cli.main import main
 from flows.report.markdown import leaderboard_table
 from flows.report.text import md_code, md_text, one_line
+from schemas.artifacts import Decision, Row
 from schemas.layout import Layout
 from tests.helpers import run_stages, tiny_config
 
@@ -73,11 +74,11 @@ def test_md_text_escapes_html_markdown_controls_and_length() -> None:
 
 
 def test_leaderboard_row_with_a_hostile_name_keeps_its_columns() -> None:
-    row = {"model": "x|y\n| z", "kind": "model", "status": "ok", "accuracy": 0.5,
-           "macro_f1": 0.5, "params": 10, "train_seconds": 1.0, "seconds_per_epoch": 1.0,
-           "epochs": 1, "latency_ms": 1.0, "size_bytes": 1024}
-    table = leaderboard_table([row], "classify", {"metric": "macro_f1", "lower_is_better": False,
-                                                  "winner": row["model"]})
+    row = Row(model="x|y\n| z", kind="model", status="ok", accuracy=0.5, macro_f1=0.5,
+              params=10, train_seconds=1.0, steps=1, latency_ms=1.0, size_bytes=1024)
+    decision = Decision.model_validate({"metric": "macro_f1", "lower_is_better": False,
+                                        "winner": row.model})
+    table = leaderboard_table([row], "classify", decision)
     assert_tables_keep_their_columns(table)
     assert "x\\|y \\| z" in table
 

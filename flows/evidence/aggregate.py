@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from flows.evidence.bootstrap import Bootstrap
-from schemas.artifacts import METRICS, ModelCard
+from schemas.artifacts import METRICS, Interval, ModelCard, Row
 
 WINDOW_SUMS = ("abs_error", "sq_error", "smape_error")  # per forecast window, in user units
 
@@ -64,26 +64,25 @@ def _cost(cards: list[ModelCard]) -> dict[str, Any]:
             "peak_torch_mib": peak("peak_torch_mib")}
 
 
-def spread(name: str, metric: str, values: list[float], boot: Bootstrap) -> dict[str, Any]:
+def spread(name: str, metric: str, values: list[float], boot: Bootstrap) -> Interval:
     """Mean and sd over runs (sd None for one run), and the bootstrap's 95% interval."""
     lo, hi = boot.interval(name, metric)
     sd = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    return {"mean": float(np.mean(values)), "sd": sd, "lo": lo, "hi": hi, "n": len(values)}
+    return Interval(mean=float(np.mean(values)), sd=sd, lo=lo, hi=hi, n=len(values))
 
 
-def aggregate(task: str, runs: list[Scored], boot: Bootstrap) -> dict[str, Any]:
+def aggregate(task: str, runs: list[Scored], boot: Bootstrap) -> Row:
     """One row from all runs of one model or baseline; `boot` resamples the error frame."""
     first = runs[0]
     values = {m: [r.metrics[m] for r in runs] for m in METRICS[task]}
-    row: dict[str, Any] = {"model": first.name, "kind": first.kind, "status": "ok",
-                           "runs": len(runs), "seeds": len({r.seed for r in runs}),
-                           "folds": len({r.fold for r in runs}),
-                           **{m: float(np.mean(v)) for m, v in values.items()},
-                           "interval": {m: spread(first.name, m, v, boot)
-                                        for m, v in values.items()},
-                           "profile": _mean_profile([r.profile for r in runs])}
     cards = [r.card for r in runs if r.card is not None]
-    return row | (_cost(cards) if cards else {"params": 0, "size_bytes": 0})
+    return Row(model=first.name, kind=first.kind, status="ok",  # type: ignore[arg-type]
+               runs=len(runs), seeds=len({r.seed for r in runs}),
+               folds=len({r.fold for r in runs}),
+               **{m: float(np.mean(v)) for m, v in values.items()},
+               interval={m: spread(first.name, m, v, boot) for m, v in values.items()},
+               profile=_mean_profile([r.profile for r in runs]),
+               **(_cost(cards) if cards else {}))
 
 
 def error_frame(runs: list[Scored]) -> pl.DataFrame:

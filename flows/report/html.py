@@ -9,7 +9,7 @@ from typing import Any
 
 import polars as pl
 
-from flows.report.markdown import COST, _cell, _score, data_lines, evidence, ranked, verdict
+from flows.report.markdown import data_lines, evidence
 from flows.report.plots import (
     confusion,
     cost_vs_score,
@@ -19,8 +19,8 @@ from flows.report.plots import (
     profiles,
 )
 from flows.report.text import LIMIT, LONG, one_line
-from schemas.artifacts import METRICS, Decision, ModelCard, ValidationReport
-from schemas.history import who
+from flows.report.view import HISTORY_HEAD, board, history_view, measured_view, verdict
+from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -29,7 +29,6 @@ table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px sol
 padding:2px 6px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}
 .decision{background:#f3f7ff;border-left:4px solid #36c;padding:.6em 1em}
 .flag{color:#b00}figure{margin:1em 0}svg{max-width:100%;height:auto}"""
-HISTORY_SHOWN = 10
 
 
 def esc(value: object, limit: int = LIMIT) -> str:
@@ -51,43 +50,28 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def leaderboard(rows: list[dict[str, Any]], task: str, decision: Decision) -> str:
-    """Rank, model, kind and flags, metrics (mean [95% interval]), cost."""
-    metrics, out = METRICS[task], []
-    for i, r in enumerate(ranked(rows, decision.metric, decision.lower_is_better), 1):
-        name = esc(r["model"]) + (" ✓" if r["model"] == decision.winner else "")
-        flags = [esc(decision.notes[r["model"]], LONG)] if r["model"] in decision.notes else []
-        flags += [esc(r["diagnosis"], LONG)] if r.get("diagnosis") else []
-        kind = r["kind"] + "".join(f' <span class="flag">⚠ {f}</span>' for f in flags)
-        if r["status"] != "ok":
-            cells = [r["status"]] * len(metrics) + ["-"] * len(COST)
-        else:
-            cells = [_score(r, m) for m in metrics] + [
-                _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in COST]
-        out.append([str(i), name, kind, *cells])
-    notes = [f"{esc(r['model'])}: {esc(r['note'], LONG)}" for r in rows if r.get("note")]
-    return _table(["#", "model", "kind", *metrics, *(c[1] for c in COST)], out) + \
-        (_items(notes) if notes else "")
+def leaderboard(rows: list[Row], task: str, decision: Decision) -> str:
+    """Rank, model, kind and flags, metrics (mean [95% interval]), cost; the notes below."""
+    view = board(rows, task, decision)
+    body = [[ln.rank, esc(ln.model) + (" ✓" if ln.won else ""),
+             ln.kind + "".join(f' <span class="flag">⚠ {esc(f, LONG)}</span>' for f in ln.flags),
+             *ln.cells] for ln in view.lines]
+    notes = [f"{esc(m)}: {esc(n, LONG)}" for mark, m, n in view.notes if mark == "*"]
+    return _table(view.head, body) + (_items(notes) if notes else "")
 
 
 def measured(table: dict[str, dict[str, str]]) -> str:
-    if not table:
+    head, rows = measured_view(table)
+    if not head:
         return "<p>No model trained.</p>"
-    models = [k for k in next(iter(table.values())) if k != "claim"]
-    rows = [[esc(name), esc(cells["claim"]), *(esc(cells.get(m, "-")) for m in models)]
-            for name, cells in table.items()]
-    return _table(["", "the usual claim", *(esc(m) for m in models)], rows)
+    return _table([esc(h) for h in head], [[esc(c) for c in r] for r in rows])
 
 
 def history(lines: list[dict[str, Any]]) -> str:
     """The last decisions of this output folder, newest first."""
     if not lines:
         return "<p>No earlier decisions in this output folder.</p>"
-    rows = [[esc(e.get("time", "")), esc(e.get("event", "")), esc(e.get("outcome", "")),
-             esc(e.get("champion") or "-"), esc(e.get("previous") or "-"),
-             esc(who(e))]
-            for e in reversed(lines[-HISTORY_SHOWN:])]
-    return _table(["time", "event", "outcome", "champion", "was", "winner (challenger)"], rows)
+    return _table(HISTORY_HEAD, [[esc(c) for c in r] for r in history_view(lines)])
 
 
 def _per_class(classes: dict[str, Any] | None) -> list[str]:
@@ -117,7 +101,7 @@ def _forecasts(state: ForecastState | ClassifyState, forecasts: pl.DataFrame | N
                    "first seed; dotted: baselines)")
 
 
-def _plots(rows: list[dict[str, Any]], task: str, decision: Decision,
+def _plots(rows: list[Row], task: str, decision: Decision,
            cards: dict[str, list[ModelCard]]) -> str:
     metric = decision.metric
     return "".join([
@@ -132,7 +116,7 @@ def _plots(rows: list[dict[str, Any]], task: str, decision: Decision,
 
 
 def render_html(state: ForecastState | ClassifyState, validation: ValidationReport,
-                rows: list[dict[str, Any]], decision: Decision, budget: str,
+                rows: list[Row], decision: Decision, budget: str,
                 table: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
                 past: list[dict[str, Any]], classes: dict[str, Any] | None = None,
                 forecasts: pl.DataFrame | None = None) -> str:

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from flows.report.text import LONG, md_code, md_text
-from schemas.artifacts import METRICS, Decision, ModelCard, ValidationReport
+from flows.report.view import board, history_view, measured_view, verdict
+from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
-
-COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
-        ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
-        ("peak_rss_mib", "peak MiB", "{:.0f}"), ("latency_ms", "p50 ms", "{:.3f}"),
-        ("latency_p95_ms", "p95 ms", "{:.3f}"), ("throughput_per_s", "items/s", "{:,.0f}"),
-        ("size_bytes", "size KiB", "{:.0f}"))
-
-
-def _cell(value: Any, fmt: str, scale: float = 1.0) -> str:
-    if value is None or value != value:
-        return "-"
-    return fmt.format(value / scale if scale != 1.0 else value)
 
 
 def _names(values: list[Any], esc: Callable[..., str] = md_text) -> str:
@@ -28,84 +16,26 @@ def _names(values: list[Any], esc: Callable[..., str] = md_text) -> str:
     return ", ".join(esc(v) for v in values)
 
 
-def _score(row: dict[str, Any], metric: str) -> str:
-    """The mean, its 95% bootstrap interval and the seed spread (sd over runs), when known."""
-    value = row.get(metric)
-    if value is None:
-        return "-"
-    ci = (row.get("interval") or {}).get(metric) or {}
-    if ci.get("lo") is None:
-        return f"{value:.4f}"
-    spread = f" sd {ci['sd']:.2g}" if ci.get("sd") is not None else ""
-    return f"{value:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]{spread}"
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head),
+            *("| " + " | ".join(r) + " |" for r in rows)]
 
 
 def measured_markdown(table: dict[str, dict[str, str]]) -> str:
     """The "your data, measured" table: claim rows, a column per model."""
-    if not table:
+    head, rows = measured_view(table)
+    if not head:
         return ""
-    models = [k for k in next(iter(table.values())) if k != "claim"]
-    head = ["", "the usual claim", *(md_text(m) for m in models)]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, cells in table.items():
-        lines.append("| " + " | ".join([name, cells["claim"],
-                                        *(md_text(cells.get(m, "-")) for m in models)]) + " |")
-    return "\n".join(lines)
+    return "\n".join(_table([*head[:2], *map(md_text, head[2:])],
+                            [[a, b, *map(md_text, cells)] for a, b, *cells in rows]))
 
 
-def ranked(rows: list[dict[str, Any]], metric: str, lower: bool) -> list[dict[str, Any]]:
-    """Successful rows best first, failed ones last."""
-    ok = sorted((r for r in rows if r["status"] == "ok"),
-                key=lambda r: r[metric] if lower else -r[metric])
-    return ok + [r for r in rows if r["status"] != "ok"]
-
-
-@dataclass
-class Board:
-    """The leaderboard as plain text cells, once, for every rendering (Markdown, HTML,
-    terminal): each escapes the user's values its own way."""
-
-    head: list[str]
-    body: list[list[str]]  # per row: rank, model, kind, metrics..., costs...
-    winner: int | None  # the body row of the promoted model
-    notes: list[tuple[str, str, str]]  # (mark, model, text): warnings, diagnoses, notes
-
-
-TERMINAL_COST = ("params", "train_seconds", "ms_per_step", "latency_ms")
-
-
-def board(rows: list[dict[str, Any]], task: str, decision: Decision | dict[str, Any],
-          compact: bool = False) -> Board:
-    """Rank, model, kind, accuracy metrics with intervals, then costs; and the footnotes.
-    `compact` (a terminal): the interval of the deciding metric only, four costs."""
-    decision, metrics = Decision.model_validate(decision), METRICS[task]
-    cost = [c for c in COST if not compact or c[0] in TERMINAL_COST]
-    body, winner = [], None
-    for i, r in enumerate(ranked(rows, decision.metric, decision.lower_is_better), 1):
-        if r["status"] != "ok":
-            cells = [r["status"]] * len(metrics) + ["-"] * len(cost)
-        else:
-            cells = [_score(r, m) if m == decision.metric or not compact
-                     else _cell(r.get(m), "{:.4f}") for m in metrics] + [
-                _cell(r.get(k), f, 1024.0 if k == "size_bytes" else 1.0) for k, _, f in cost]
-        kind = r["kind"] + (" ⚠" if r["model"] in decision.notes else "") \
-            + (" ✗" if r.get("learned") is False else "")
-        winner = i - 1 if r["model"] == decision.winner else winner
-        body.append([str(i), r["model"], kind, *cells])
-    notes = [("⚠", m, n) for m, n in decision.notes.items()]
-    notes += [("✗", r["model"], r["diagnosis"]) for r in rows if r.get("diagnosis")]
-    notes += [("*", r["model"], r["note"]) for r in rows if r.get("note")]
-    return Board(["#", "model", "kind", *metrics, *(c[1] for c in cost)], body, winner, notes)
-
-
-def leaderboard_table(rows: list[dict[str, Any]], task: str,
-                      decision: Decision | dict[str, Any]) -> str:
+def leaderboard_table(rows: list[Row], task: str, decision: Decision) -> str:
     """The leaderboard as a Markdown table, its footnotes below."""
     view = board(rows, task, decision)
-    lines = ["| " + " | ".join(view.head) + " |", "|" + "---|" * len(view.head)]
-    for i, (rank, name, *cells) in enumerate(view.body):
-        name = f"**{md_text(name)}** ✓" if i == view.winner else md_text(name)
-        lines.append("| " + " | ".join([rank, name, *cells]) + " |")
+    body = [[ln.rank, f"**{md_text(ln.model)}** ✓" if ln.won else md_text(ln.model),
+             ln.kind + ln.marks, *ln.cells] for ln in view.lines]
+    lines = _table(view.head, body)
     lines += [f"\n{mark} {md_text(m)}: {md_text(n, LONG)}" for mark, m, n in view.notes]
     return "\n".join(lines)
 
@@ -173,36 +103,26 @@ def evidence(decision: Decision, esc: Callable[..., str] = md_text) -> list[str]
     return lines + [f"- {esc(text, LONG)}" for text in decision.references.values()]
 
 
-def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
-    """The outcome in a few words: promoted X, champion kept, or none."""
-    return {"promoted": f"Promoted: {esc(decision.winner)}",
-            "kept": f"Champion kept: {esc(decision.champion)}",
-            "none": "Promoted: none"}[decision.outcome]
-
-
-def history_lines(past: list[dict[str, Any]], shown: int = 10) -> list[str]:
+def history_lines(past: list[dict[str, Any]]) -> list[str]:
     """The last decisions of the output folder, newest first, as Markdown list items."""
     if not past:
         return ["- no earlier decisions in this output folder"]
-    return [f"- {md_text(e.get('time', ''))} {md_text(e.get('event', ''))}: "
-            f"{md_text(e.get('outcome', ''))}, champion {md_text(e.get('champion') or '-')} "
-            f"(was {md_text(e.get('previous') or '-')}), winner "
-            f"{md_text(e.get('winner') or '-')}"
-            + (f", challenger {md_text(e['challenger'])}" if e.get("challenger") else "")
-            for e in reversed(past[-shown:])]
+    return [f"- {md_text(t)} {md_text(event)}: {md_text(outcome)}, champion {md_text(champ)} "
+            f"(was {md_text(was)}), winner {md_text(winner)}"
+            for t, event, outcome, champ, was, winner in history_view(past)]
 
 
 def render_report(state: ForecastState | ClassifyState, validation: ValidationReport,
-                  rows: list[dict[str, Any]], decision: Decision, budget: str,
+                  rows: list[Row], decision: Decision, budget: str,
                   measured: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
                   past: list[dict[str, Any]]) -> str:
     """The whole report.md."""
     runs_of = [c for runs in cards.values() for c in runs]
     seeds = sorted({c.seed for c in runs_of})
     threads = runs_of[0].threads if runs_of else 1
-    failed = [f"- {md_code(r['model'])} failed: {md_text(r.get('error', ''), LONG)}"
-              for r in rows if r["status"] == "failed"]
-    runs = next((r for r in rows if r["kind"] == "model" and r["status"] == "ok"), {})
+    failed = [f"- {md_code(r.model)} failed: {md_text(r.error or '', LONG)}"
+              for r in rows if r.status == "failed"]
+    runs = next((r for r in rows if r.trained), Row(kind="model", status="ok"))
     return "\n".join([
         f"# seqarena report: {md_code(validation.file, LONG)}", "",
         f"**{verdict(decision, md_text)}.** {md_text(decision.reason, 4000)}", "",
@@ -213,8 +133,8 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
         f"{'lower' if decision.lower_is_better else 'higher'} is better)", "",
         leaderboard_table(rows, state.task, decision), "",
         "Scores: mean [95% bootstrap interval over test items and seeds] and sd over "
-        f"{runs.get('runs', 1)} runs per model "
-        f"({_count(runs.get('seeds', 1), 'seed')} x {_count(runs.get('folds', 1), 'fold')}; seeds "
+        f"{runs.runs or 1} runs per model "
+        f"({_count(runs.seeds or 1, 'seed')} x {_count(runs.folds or 1, 'fold')}; seeds "
         f"{', '.join(map(str, seeds))}). Every model trained with the same budget: "
         f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
         "runs; latency p50/p95 at batch 1 and throughput at a large batch were measured after "

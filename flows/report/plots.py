@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import math
 import re
-from typing import Any
 
 import matplotlib
 
@@ -17,7 +16,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from flows.report.text import one_line
-from schemas.artifacts import ModelCard
+from schemas.artifacts import ModelCard, Row
 
 plt.rcParams.update({"svg.fonttype": "path", "font.size": 8, "axes.titlesize": 9,
                      "figure.dpi": 96, "svg.hashsalt": "seqarena"})
@@ -88,19 +87,18 @@ def pareto(points: list[tuple[float, float]], lower: bool) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
-def cost_vs_score(rows: list[dict[str, Any]], metric: str, lower: bool) -> str | None:
+def cost_vs_score(rows: list[Row], metric: str, lower: bool) -> str | None:
     """The metric against latency (batch 1) and against parameters, the Pareto front joined."""
-    models = [r for r in rows if r["kind"] == "model" and r["status"] == "ok"
-              and r.get("latency_ms")]
+    models = [r for r in rows if r.trained and r.latency_ms]
     if not models:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(7.5, 2.8), layout="constrained")
     for ax, key, name in ((axes[0], "latency_ms", "latency p50, batch 1 (ms)"),
                           (axes[1], "params", "parameters")):
-        points = [(float(r[key]), float(r[metric])) for r in models]
+        points = [(float(getattr(r, key)), r.score(metric)) for r in models]
         for r, (x, y) in zip(models, points, strict=True):
             ax.scatter(x, y, color=COLORS["model"], s=14)
-            ax.annotate(label(r["model"]), (x, y), fontsize=7, xytext=(3, 3),
+            ax.annotate(label(r.model), (x, y), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
         front = pareto(points, lower)
         ax.plot([points[i][0] for i in front], [points[i][1] for i in front], color="tab:orange",
@@ -112,39 +110,38 @@ def cost_vs_score(rows: list[dict[str, Any]], metric: str, lower: bool) -> str |
     return svg(fig)
 
 
-def intervals(rows: list[dict[str, Any]], metric: str) -> str | None:
+def intervals(rows: list[Row], metric: str) -> str | None:
     """Each row's mean with its 95% bootstrap interval, coloured by kind."""
-    shown = [r for r in rows if r["status"] == "ok" and r.get(metric) is not None]
+    shown = [r for r in rows if r.ok and getattr(r, metric) is not None]
     if not shown:
         return None
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(shown) + 0.8))
     for i, r in enumerate(reversed(shown)):
-        ci = (r.get("interval") or {}).get(metric) or {}
-        lo, hi = ci.get("lo"), ci.get("hi")
-        err = ([[max(r[metric] - lo, 0.0)], [max(hi - r[metric], 0.0)]]  # a percentile
-               if lo is not None and hi is not None else None)  # interval may miss the mean
-        ax.errorbar(r[metric], i, xerr=err, fmt="o", ms=4, capsize=3,
-                    color=COLORS.get(r["kind"], "black"))
-    ax.set_yticks(range(len(shown)), [label(r["model"]) for r in reversed(shown)])
+        ci, mean = r.interval.get(metric), r.score(metric)
+        err = ([[max(mean - ci.lo, 0.0)], [max(ci.hi - mean, 0.0)]]  # a percentile interval
+               if ci and ci.lo is not None and ci.hi is not None else None)  # may miss the mean
+        ax.errorbar(mean, i, xerr=err, fmt="o", ms=4, capsize=3,
+                    color=COLORS.get(r.kind, "black"))
+    ax.set_yticks(range(len(shown)), [label(r.model) for r in reversed(shown)])
     ax.set_xlabel(f"{metric}: mean and 95% interval over test items and seeds (blue: models, "
                   "grey: baselines, green: references, red: champion)")
     return svg(fig)
 
 
-def profiles(rows: list[dict[str, Any]], task: str) -> str | None:
+def profiles(rows: list[Row], task: str) -> str | None:
     """Forecast: MASE per horizon step. Classification: error rate per length bucket."""
-    shown = [r for r in rows if r["status"] == "ok" and r.get("profile")]
+    shown = [r for r in rows if r.ok and r.profile]
     if not shown:
         return None
     fig, ax = plt.subplots(figsize=(6, 2.8))
     for r in shown:
         if task == "forecast":
-            ax.plot(range(1, len(r["profile"]) + 1), r["profile"], marker=".",
-                    label=label(r["model"]), ls="-" if r["kind"] == "model" else ":")
+            ax.plot(range(1, len(r.profile) + 1), r.profile, marker=".",
+                    label=label(r.model), ls="-" if r.kind == "model" else ":")
         else:
-            names = [f"{b['min_length']}-{b['max_length']}" for b in r["profile"]]
-            ax.plot(names, [b["error_rate"] for b in r["profile"]], marker=".",
-                    label=label(r["model"]), ls="-" if r["kind"] == "model" else ":")
+            names = [f"{b['min_length']}-{b['max_length']}" for b in r.profile]
+            ax.plot(names, [b["error_rate"] for b in r.profile], marker=".",
+                    label=label(r.model), ls="-" if r.kind == "model" else ":")
     ax.set_xlabel("horizon step" if task == "forecast" else "sequence length")
     ax.set_ylabel("MASE" if task == "forecast" else "error rate")
     ax.legend(fontsize=6, ncol=2)

@@ -1,5 +1,5 @@
 """The end of `seqarena compare` in the terminal: the leaderboard and the "your data, measured"
-table drawn by rich from the report's own view (flows.report.markdown.board), then the decision.
+table drawn by rich from the report's own view (flows.report.view), then the decision.
 
 Every user value goes in as rich `Text` (never markup), one line, control characters dropped.
 """
@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from flows.report.markdown import board, verdict
 from flows.report.text import LIMIT, LONG, one_line
+from flows.report.view import board, measured_view, verdict
 from schemas.artifacts import Decision, Metrics
 
 MIN_WIDTH = 160  # a log or a pipe gets a table wide enough to read, not 80 columns
@@ -31,10 +31,10 @@ def leaderboard(metrics: Metrics, decision: Decision) -> tuple[Table, list[Text]
                         "every metric's interval and cost in the report)", title_justify="left")
     for i, name in enumerate(view.head):
         table.add_column(name, justify="left" if i in (1, 2) else "right")
-    for i, (rank, name, *cells) in enumerate(view.body):
-        won = i == view.winner
-        table.add_row(_text(rank), _text(f"{name} ✓" if won else name),
-                      *(_text(c) for c in cells), style="bold" if won else None)
+    for ln in view.lines:
+        table.add_row(_text(ln.rank), _text(f"{ln.model} ✓" if ln.won else ln.model),
+                      _text(ln.kind + ln.marks), *(_text(c) for c in ln.cells),
+                      style="bold" if ln.won else None)
     notes = [Text(f"{mark} ") + _text(model) + Text(": ") + _text(note, LONG)
              for mark, model, note in view.notes]
     return table, notes
@@ -42,15 +42,14 @@ def leaderboard(metrics: Metrics, decision: Decision) -> tuple[Table, list[Text]
 
 def measured(table: dict[str, dict[str, str]]) -> Table | None:
     """The folklore claims, a row each, against what this run measured per model."""
-    if not table:
+    head, rows = measured_view(table)
+    if not head:
         return None
-    models = [k for k in next(iter(table.values())) if k != "claim"]
     out = Table(title="Your data, measured", title_justify="left")
-    for name in ["", "the usual claim", *models]:
+    for name in head:
         out.add_column(_text(name))
-    for name, cells in table.items():
-        out.add_row(_text(name), _text(cells["claim"], LONG),
-                    *(_text(cells.get(m, "-"), LONG) for m in models))
+    for name, *cells in rows:
+        out.add_row(_text(name), *(_text(c, LONG) for c in cells))
     return out
 
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from schemas.artifacts import Row
 from schemas.files import read_json
 from schemas.history import ENTRY, append, read_history
 
@@ -53,13 +54,13 @@ def params_hash(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def metric_summary(rows: list[dict[str, Any]], metric: str) -> dict[str, dict[str, Any]]:
+def metric_summary(rows: list[Row], metric: str) -> dict[str, dict[str, Any]]:
     """Each row's mean and 95% interval of the deciding metric (or its status)."""
     out = {}
     for r in rows:
-        ci = (r.get("interval") or {}).get(metric) or {}
-        out[r["model"]] = {"kind": r["kind"], "status": r["status"], "mean": r.get(metric),
-                           "lo": ci.get("lo"), "hi": ci.get("hi")}
+        ci = r.interval.get(metric)
+        out[r.model] = {"kind": r.kind, "status": r.status, "mean": getattr(r, metric),
+                        "lo": ci.lo if ci else None, "hi": ci.hi if ci else None}
     return out
 
 
@@ -68,15 +69,15 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def entry(event: str, decision: dict[str, Any], rows: list[dict[str, Any]], data: Path,
+def entry(event: str, decision: dict[str, Any], rows: list[Row], data: Path,
           params: dict[str, Any]) -> dict[str, Any]:
     """A history line for a run that decided `decision` (without run and versions: `publish`
     adds them)."""
-    winner = next((r for r in rows if r["model"] == decision.get("winner")), {})
+    winner = next((r for r in rows if r.model == decision.get("winner")), None)
     return {"time": now(), "event": event,
             "outcome": decision.get("outcome", "none"), "winner": decision.get("winner"),
             "challenger": decision.get("challenger"),
-            "arch": winner.get("arch"), "metric": decision.get("metric"),
+            "arch": winner.arch if winner else None, "metric": decision.get("metric"),
             "metrics": metric_summary(rows, decision["metric"]) if decision.get("metric") else {},
             "reason": decision.get("reason", ""),
             "data": {"path": str(data), "md5": file_md5(data)},

@@ -4,9 +4,7 @@ measured on this run, one column per trained model."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from schemas.artifacts import DEFAULT_METRIC
+from schemas.artifacts import DEFAULT_METRIC, Row
 
 CLAIMS = {
     "parameters": "GRU has fewer parameters than LSTM (here: sizes matched; at one width)",
@@ -20,9 +18,9 @@ CLAIMS = {
 }
 
 
-def _capability(row: dict[str, Any], task: str) -> str:
+def _capability(row: Row, task: str) -> str:
     """Error at the first and last horizon step, or at the shortest and longest sequences."""
-    profile = row.get("profile") or []
+    profile = row.profile
     if not profile:
         return "-"
     if task == "forecast":
@@ -32,40 +30,39 @@ def _capability(row: dict[str, Any], task: str) -> str:
             f"steps, {long['error_rate']:.0%} at {long['min_length']}-{long['max_length']}")
 
 
-def _performance(row: dict[str, Any], metric: str) -> str:
-    ci = (row.get("interval") or {}).get(metric) or {}
-    if ci.get("lo") is None:
-        return f"{metric} {row[metric]:.4f}"
-    return f"{metric} {row[metric]:.4f} [{ci['lo']:.4f}, {ci['hi']:.4f}]"
+def _performance(row: Row, metric: str) -> str:
+    ci = row.interval.get(metric)
+    if ci is None or ci.lo is None:
+        return f"{metric} {row.score(metric):.4f}"
+    return f"{metric} {row.score(metric):.4f} [{ci.lo:.4f}, {ci.hi:.4f}]"
 
 
-def _memory(row: dict[str, Any]) -> str:
+def _memory(row: Row) -> str:
     """Peak process RSS while training, the rise above its start, and CUDA's peak if any."""
-    if row.get("peak_rss_mib") is None:
+    if row.peak_rss_mib is None:
         return "-"
-    text = f"{row['peak_rss_mib']:.0f} (+{row.get('rss_growth_mib') or 0:.0f} training)"
-    if row.get("peak_torch_mib") is not None:
-        text += f"; CUDA {row['peak_torch_mib']:.0f}"
+    text = f"{row.peak_rss_mib:.0f} (+{row.rss_growth_mib or 0:.0f} training)"
+    if row.peak_torch_mib is not None:
+        text += f"; CUDA {row.peak_torch_mib:.0f}"
     return text
 
 
-def _cells(row: dict[str, Any], task: str, metric: str) -> list[str]:
-    to_best = row.get("best_step", 0) * row.get("ms_per_step", 0.0) / 1000
-    width = row.get("params_equal_width")
-    params = f"{row['params']:,}" + (f" ({width:,} at width 64)" if width else "")
-    return [params, f"{row.get('ms_per_step', 0):.2f}", f"{to_best:.1f}",
+def _cells(row: Row, task: str, metric: str) -> list[str]:
+    to_best = (row.best_step or 0) * (row.ms_per_step or 0.0) / 1000
+    width = row.params_equal_width
+    params = f"{row.params:,}" + (f" ({width:,} at width 64)" if width else "")
+    return [params, f"{row.ms_per_step or 0:.2f}", f"{to_best:.1f}",
             _memory(row),
-            f"{row.get('latency_ms', 0):.2f} / {row.get('latency_p95_ms', 0):.2f}",
-            f"{row.get('throughput_per_s', 0):,.0f}", _capability(row, task),
+            f"{row.latency_ms or 0:.2f} / {row.latency_p95_ms or 0:.2f}",
+            f"{row.throughput_per_s or 0:,.0f}", _capability(row, task),
             _performance(row, metric)]
 
 
-def measured_table(rows: list[dict[str, Any]], task: str) -> dict[str, dict[str, str]]:
+def measured_table(rows: list[Row], task: str) -> dict[str, dict[str, str]]:
     """{claim row: {"claim": the folklore, model: value measured here}} for trained models."""
     metric = DEFAULT_METRIC[task]
-    models = [r for r in rows if r["kind"] == "model" and r["status"] == "ok"]
     table = {name: {"claim": claim} for name, claim in CLAIMS.items()}
-    for r in models:
+    for r in (r for r in rows if r.trained):
         for name, cell in zip(CLAIMS, _cells(r, task, metric), strict=True):
-            table[name][r["model"]] = cell
+            table[name][r.model] = cell
     return table

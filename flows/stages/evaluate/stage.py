@@ -35,6 +35,7 @@ from schemas.artifacts import (
     Metrics,
     ModelCard,
     PreparedArrays,
+    Row,
     read_arrays,
     read_state,
     write,
@@ -158,10 +159,10 @@ def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
     return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
             "batch": many["batch"], "batch_latency_ms": many["p50_ms"],
             "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
-            "size_bytes": layout.weights(job).stat().st_size}
+            "size_bytes": layout.weights(job).stat().st_size}  # Row fields
 
 
-def _failed(name: str, jobs: list[Job], failures: dict[str, str]) -> dict[str, Any] | None:
+def _failed(name: str, jobs: list[Job], failures: dict[str, str]) -> Row | None:
     """A failed row when any of the model's runs failed (fewer runs would not be comparable):
     each distinct error once, with the runs it hit."""
     mine = [j for j in jobs if j.name == name]
@@ -173,8 +174,8 @@ def _failed(name: str, jobs: list[Job], failures: dict[str, str]) -> dict[str, A
 
     errors = list(dict.fromkeys(failures[j.key] for j in bad))[:3]
     text = "; ".join(f"{e} ({where(e)})" for e in errors)
-    return {"model": name, "kind": "model", "status": "failed", "params": 0, "size_bytes": 0,
-            "error": f"{text}; {len(bad)} of {len(mine)} runs failed"}
+    return Row(model=name, kind="model", status="failed",
+               error=f"{text}; {len(bad)} of {len(mine)} runs failed")
 
 
 def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
@@ -187,7 +188,7 @@ def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
 
 
 def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list[Job],
-          failures: dict[str, str], notes: dict[str, str]) -> tuple[list[dict], pl.DataFrame]:
+          failures: dict[str, str], notes: dict[str, str]) -> tuple[list[Row], pl.DataFrame]:
     frame = error_frame(runs)
     errors, boot = paired_errors(frame), Bootstrap(frame, task)
     naive = [n for n in NAIVE[task] if n in errors]
@@ -197,24 +198,24 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
     for name in dict.fromkeys(r.name for r in runs):
         mine = [r for r in runs if r.name == name]
         row = aggregate(task, mine, boot)
-        if name in notes:
-            row["note"] = notes[name]
-        if row["kind"] == "model":
+        row.note = notes.get(name)
+        if row.kind == "model":
             if _failed(name, jobs, failures):
                 continue
             why = _diagnosis(task, mine, errors, base)
-            row |= {"learned": why is None, "diagnosis": why}
-            row |= _cost_alone(cfg, layout, mine, holdout)
-            row["params_equal_width"] = equal_width(mine[0].card)  # type: ignore[arg-type]
+            row = row.model_copy(update={
+                "learned": why is None, "diagnosis": why,
+                "params_equal_width": equal_width(mine[0].card),  # type: ignore[arg-type]
+                **_cost_alone(cfg, layout, mine, holdout)})
         rows.append(row)
     rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
-    rows += [{"model": name, "kind": CHAMPION if name == CHAMPION else "reference",
-              "status": "skipped", "params": 0, "size_bytes": 0, "note": note}
-             for name, note in notes.items() if name not in {r["model"] for r in rows}]
+    rows += [Row(model=name, kind=CHAMPION if name == CHAMPION else "reference",
+                 status="skipped", note=note)
+             for name, note in notes.items() if name not in {r.model for r in rows}]
     return rows, frame
 
 
-def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> Metrics:
     """Score every run and baseline (jobs in `failures`, by job key or model name, are
     reported failed); write
     metrics.json, leaderboard.csv, errors.parquet and forecasts.parquet."""
@@ -234,25 +235,23 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> list[dict[s
     rows, frame = _rows(cfg, layout, state.task, runs, jobs, failures, notes)
     board = leaderboard_schema.validate(_flat(rows))
     forecasts = sample.frame() if sample else no_sample()
-    metrics = Metrics(task=state.task, measured=measured_table(rows, state.task), models={
-        r["model"]: {k: v for k, v in r.items() if k != "model" and v is not None} for r in rows})
+    metrics = Metrics.of(state.task, rows, measured_table(rows, state.task))
     write(layout.metrics, metrics, exclude_none=True)
     atomic_write(layout.leaderboard, board.write_csv)
     atomic_write(layout.errors, frame.write_parquet)
     atomic_write(layout.forecasts, forecasts.write_parquet)
-    return metrics.rows()
+    return metrics
 
 
-def _flat(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """The leaderboard as a flat table: nested intervals become METRIC_lo / METRIC_hi."""
+def _flat(rows: list[Row]) -> pl.DataFrame:
+    """The leaderboard as a flat table, every Row field a column in the Row's order; nested
+    intervals become METRIC_sd / METRIC_lo / METRIC_hi."""
     flat = []
     for r in rows:
-        cells = {k: v for k, v in r.items() if k not in ("interval", "profile")}
-        for m, ci in (r.get("interval") or {}).items():
-            cells |= {f"{m}_sd": ci["sd"], f"{m}_lo": ci["lo"], f"{m}_hi": ci["hi"]}
+        cells = {"model": r.model, **r.model_dump(exclude={"interval", "profile"})}
+        for m, ci in r.interval.items():
+            cells |= {f"{m}_sd": ci.sd, f"{m}_lo": ci.lo, f"{m}_hi": ci.hi}
         flat.append(cells)
     types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
              "latency_ms": pl.Float64}
-    frame = pl.DataFrame(flat, infer_schema_length=None, schema_overrides=types)
-    return frame.with_columns(pl.lit(None, dtype).alias(c) for c, dtype in types.items()
-                              if c not in frame.columns)
+    return pl.DataFrame(flat, infer_schema_length=None, schema_overrides=types)

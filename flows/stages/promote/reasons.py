@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-Row = dict[str, Any]
+from schemas.artifacts import Row
+
 COST = {"latency": ("latency_ms", "p50 latency", " ms"), "parameters": ("params", "parameters", ""),
         "train_seconds": ("train_seconds", "training time", " s")}
 
@@ -23,10 +24,10 @@ def test_words(t: dict[str, Any]) -> str:
 
 def with_interval(row: Row, metric: str) -> str:
     """The mean and its 95% interval, as the reason prints them."""
-    ci = (row.get("interval") or {}).get(metric) or {}
-    if ci.get("lo") is None:
-        return f"{row[metric]:.4g}"
-    return f"{row[metric]:.4g}, 95% interval {ci['lo']:.4g} to {ci['hi']:.4g}"
+    ci = row.interval.get(metric)
+    if ci is None or ci.lo is None:
+        return f"{row.score(metric):.4g}"
+    return f"{row.score(metric):.4g}, 95% interval {ci.lo:.4g} to {ci.hi:.4g}"
 
 
 def power_line(d: dict[str, Any], units: int, least: int) -> str:
@@ -52,20 +53,20 @@ def _holm(tests: dict, names: list[str]) -> str:
 
 def _cost_words(d: dict[str, Any], winner: Row, top: Row) -> str:
     field, noun, unit = COST[d["prefer"]]
-    return f"a lower {noun} ({winner[field]:,.4g}{unit} vs {top[field]:,.4g}{unit})"
+    return f"a lower {noun} ({winner.score(field):,.4g}{unit} vs {top.score(field):,.4g}{unit})"
 
 
 def _main(d: dict[str, Any], top: Row, winner: Row, rivals: list[Row], tests: dict) -> str:
     metric, level = d["metric"], d["level"]
-    head = f"{top['model']} has the best mean {metric} ({with_interval(top, metric)})"
+    head = f"{top.model} has the best mean {metric} ({with_interval(top, metric)})"
     if d["rule"] == "non_inferior":
-        b = d["bounds"][winner["model"]]
-        return (f"{head}; {winner['model']} ({with_interval(winner, metric)}) is shown "
+        b = d["bounds"][winner.model]
+        return (f"{head}; {winner.model} ({with_interval(winner, metric)}) is shown "
                 f"non-inferior within the margin {b['margin']:.3g}: its excess {metric} is at "
                 f"most {b['upper']:.3g} (one-sided {1 - level:.0%} bootstrap bound, Holm "
                 f"{p_text(b['p_holm'])}) and it has {_cost_words(d, winner, top)}, so "
-                f"{winner['model']} is promoted")
-    worse = [r["model"] for r in rivals if r["model"] not in d["tied"]]
+                f"{winner.model} is promoted")
+    worse = [r.model for r in rivals if r.model not in d["tied"]]
     if not rivals:
         return f"{head}; no other model passes the gate, so it is promoted"
     if d["rule"] == "better":
@@ -80,15 +81,15 @@ def _main(d: dict[str, Any], top: Row, winner: Row, rivals: list[Row], tests: di
     if not_shown:
         text += (f"; no cheaper model is shown within the margin {d['margin']:.3g} "
                  f"({'; '.join(not_shown)})")
-    return text + f", so the best mean, {top['model']}, is promoted"
+    return text + f", so the best mean, {top.model}, is promoted"
 
 
 def _gated(d: dict[str, Any], winner: Row, gates: list[Row], gate_tests: dict) -> str:
     if not gates:
         return ". promote.must_beat is empty, so no baseline gates it."
-    mine = gate_tests[winner["model"]]
+    mine = gate_tests[winner.model]
     return (". It is shown better than " + ", ".join(
-        f"{g['model']} ({d['metric']} {g[d['metric']]:.4g}, {p_text(mine[g['model']]['p_value'])})"
+        f"{g.model} ({d['metric']} {g.score(d['metric']):.4g}, {p_text(mine[g.model]['p_value'])})"
         for g in gates) + ".")
 
 

@@ -15,7 +15,7 @@ from flows.report.html import render_html
 from flows.report.markdown import render_report
 from flows.report.text import LONG, formula_safe, one_line
 from modules.budget import Budget
-from schemas.artifacts import Decision, Metrics, ModelCard, read, read_state, read_validation
+from schemas.artifacts import Decision, Metrics, ModelCard, Row, read, read_state, read_validation
 from schemas.errors import UsageError
 from schemas.files import atomic_write, write_text
 from schemas.history import read_history
@@ -24,16 +24,16 @@ from schemas.prepared import ClassifyState
 from schemas.stages import FORECASTS, forecasts_schema
 
 
-def _cards(layout: Layout, rows: list[dict], folds: int) -> dict[str, list[ModelCard]]:
+def _cards(layout: Layout, rows: list[Row], folds: int) -> dict[str, list[ModelCard]]:
     """Every trained run's model card, by model."""
     out: dict[str, list[ModelCard]] = {}
     for r in rows:
-        if r["kind"] != "model" or r["status"] != "ok":
+        if not r.trained:
             continue
         seeds = sorted({int(p.name.removeprefix("seed-")) for p in
-                        (layout.root / "models" / r["model"]).glob("fold-*/seed-*")})
-        jobs = [Job(r["model"], s, f) for f in range(folds) for s in seeds]
-        out[r["model"]] = [read(ModelCard, layout.card(j)) for j in jobs
+                        (layout.root / "models" / r.model).glob("fold-*/seed-*")})
+        jobs = [Job(r.model, s, f) for f in range(folds) for s in seeds]
+        out[r.model] = [read(ModelCard, layout.card(j)) for j in jobs
                            if layout.card(j).exists()]
     return out
 
@@ -54,16 +54,16 @@ def _history_root(layout: Layout) -> Path:
     return layout.root.parent.parent
 
 
-def _classes(layout: Layout, state: ClassifyState, rows: list[dict], decision: Decision
+def _classes(layout: Layout, state: ClassifyState, rows: list[Row], decision: Decision
              ) -> dict[str, Any] | None:
     """The confusion matrix and per-class scores of the promoted model (else the best
     challenger or model) on the holdout test sequences, its kept seed."""
     name = decision.winner or decision.challenger or decision.best_model
-    row = next((r for r in rows if r["model"] == name and r.get("kept_seed") is not None), None)
+    row = next((r for r in rows if r.model == name and r.kept_seed is not None), None)
     if row is None or not layout.errors.exists():
         return None
     items = pl.read_parquet(layout.errors).filter(
-        (pl.col("model") == name) & (pl.col("fold") == 0) & (pl.col("seed") == row["kept_seed"]))
+        (pl.col("model") == name) & (pl.col("fold") == 0) & (pl.col("seed") == row.kept_seed))
     if "pred" not in items.columns or items["pred"].null_count():
         return None
     truth, pred, n = items["truth"].to_numpy(), items["pred"].to_numpy(), len(state.classes)
@@ -73,7 +73,7 @@ def _classes(layout: Layout, state: ClassifyState, rows: list[dict], decision: D
             "scores": per_class(truth, pred, n), "truth": truth, "pred": pred}
 
 
-def _forecasts(layout: Layout, rows: list[dict]) -> pl.DataFrame | None:
+def _forecasts(layout: Layout, rows: list[Row]) -> pl.DataFrame | None:
     """The sample of forecasts evaluate kept (forecasts.parquet), lines of models without a
     result dropped; None when classifying or for a run made before the file existed."""
     if not layout.forecasts.exists():
@@ -84,12 +84,12 @@ def _forecasts(layout: Layout, rows: list[dict]) -> pl.DataFrame | None:
         raise UsageError(f"{layout.forecasts}: not a forecasts table ({one_line(exc, LONG)}); "
                          "delete it to report without that plot, or rerun the comparison") \
             from exc
-    ok = [r["model"] for r in rows if r["status"] == "ok"]
+    ok = [r.model for r in rows if r.ok]
     frame = frame.filter(pl.col("model").is_null() | pl.col("model").is_in(ok))
     return None if frame.is_empty() else frame
 
 
-def _plot_tables(layout: Layout, cards: dict[str, list[ModelCard]], rows: list[dict],
+def _plot_tables(layout: Layout, cards: dict[str, list[ModelCard]], rows: list[Row],
                  task: str, classes: dict[str, Any] | None,
                  forecasts: pl.DataFrame | None) -> None:
     """plots/learning_curves.csv, profile.csv, confusion.csv (dvc.yaml) and forecasts.csv
@@ -99,15 +99,15 @@ def _plot_tables(layout: Layout, cards: dict[str, list[ModelCard]], rows: list[d
                            for name, runs in cards.items() for c in runs for h in c.history],
                           schema=["model", "fold", "seed", "step", "val_loss", "train_loss"])
     if task == "forecast":
-        profile = pl.DataFrame([{"model": r["model"], "step": i + 1, "mase": v}
-                                for r in rows if r.get("profile")
-                                for i, v in enumerate(r["profile"])],
+        profile = pl.DataFrame([{"model": r.model, "step": i + 1, "mase": v}
+                                for r in rows if r.profile
+                                for i, v in enumerate(r.profile)],
                                schema=["model", "step", "mase"])
     else:
-        profile = pl.DataFrame([{"model": r["model"],
+        profile = pl.DataFrame([{"model": r.model,
                                  "lengths": f"{b['min_length']}-{b['max_length']}",
                                  "error_rate": b["error_rate"]}
-                                for r in rows if r.get("profile") for b in r["profile"]],
+                                for r in rows if r.profile for b in r.profile],
                                schema=["model", "lengths", "error_rate"])
     names = classes["classes"] if classes else []
     confusion = pl.DataFrame(  # header only when forecasting: dvc.yaml declares every file

@@ -45,7 +45,7 @@ def promote(cfg: Config) -> dict[str, Any]:
                                                         version))
     new = make_temp_dir(layout.root, ".promoted-")
     if decision.winner:
-        kept = next(r["kept_seed"] for r in rows if r["model"] == decision.winner)
+        kept = next(r.kept_seed for r in rows if r.model == decision.winner)
         for name in ARTIFACT_FILES:
             shutil.copy2(layout.job_dir(Job(decision.winner, kept, 0)) / name, new / name)
         write(new / PREPROCESSING, state)
@@ -53,6 +53,6 @@ def promote(cfg: Config) -> dict[str, Any]:
     replace_dir(new, layout.promoted)
     write(layout.decision, decision)
     write_reports(layout)
-    if not any(r["kind"] == "model" and r["status"] == "ok" for r in rows):
+    if not any(r.trained for r in rows):
         raise RunFailedError(f"every model failed to train; see {layout.report}.")
     return decision.model_dump(mode="json")

@@ -1,0 +1,123 @@
+"""The view of a run, built once as plain-text cells (leaderboard, measured table, history,
+verdict) and rendered by flows.report.markdown, .html and .terminal: each escapes the user's
+values its own way, none formats a number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.artifacts import METRICS, Decision, Row
+from schemas.history import who
+
+COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
+        ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
+        ("peak_rss_mib", "peak MiB", "{:.0f}"), ("latency_ms", "p50 ms", "{:.3f}"),
+        ("latency_p95_ms", "p95 ms", "{:.3f}"), ("throughput_per_s", "items/s", "{:,.0f}"),
+        ("size_bytes", "size KiB", "{:.0f}"))
+TERMINAL_COST = ("params", "train_seconds", "ms_per_step", "latency_ms")
+HISTORY_SHOWN = 10
+
+
+def cell(value: Any, fmt: str, scale: float = 1.0) -> str:
+    """A number as the tables print it; '-' when unknown."""
+    if value is None or value != value:
+        return "-"
+    return fmt.format(value / scale if scale != 1.0 else value)
+
+
+def score(row: Row, metric: str) -> str:
+    """The mean, its 95% bootstrap interval and the seed spread (sd over runs), when known."""
+    value = getattr(row, metric)
+    if value is None:
+        return "-"
+    ci = row.interval.get(metric)
+    if ci is None or ci.lo is None:
+        return f"{value:.4f}"
+    spread = f" sd {ci.sd:.2g}" if ci.sd is not None else ""
+    return f"{value:.4f} [{ci.lo:.4f}, {ci.hi:.4f}]{spread}"
+
+
+def ranked(rows: list[Row], metric: str, lower: bool) -> list[Row]:
+    """Successful rows best first, failed ones last."""
+    ok = sorted((r for r in rows if r.ok),
+                key=lambda r: r.score(metric) if lower else -r.score(metric))
+    return ok + [r for r in rows if not r.ok]
+
+
+@dataclass
+class Line:
+    """One leaderboard row as text: its rank, name, kind, marks and cells."""
+
+    rank: str
+    model: str
+    kind: str
+    flags: list[str]  # the decision's warning and the diagnosis, when any
+    marks: str  # " ⚠" (a warning), " ✗" (did not learn)
+    cells: list[str]  # metrics, then costs
+    won: bool
+
+
+@dataclass
+class Board:
+    """The leaderboard, once, for every rendering."""
+
+    head: list[str]
+    lines: list[Line]
+    notes: list[tuple[str, str, str]]  # (mark, model, text): warnings, diagnoses, notes
+
+
+def _cells(r: Row, metrics: tuple[str, ...], cost: list[tuple[str, str, str]], deciding: str,
+           compact: bool) -> list[str]:
+    if not r.ok:
+        return [r.status] * len(metrics) + ["-"] * len(cost)
+    return [score(r, m) if m == deciding or not compact else cell(getattr(r, m), "{:.4f}")
+            for m in metrics] + [cell(getattr(r, k), f, 1024.0 if k == "size_bytes" else 1.0)
+                                 for k, _, f in cost]
+
+
+def board(rows: list[Row], task: str, decision: Decision, compact: bool = False) -> Board:
+    """Rank, model, kind, accuracy metrics with intervals, then costs; and the footnotes.
+    `compact` (a terminal): the interval of the deciding metric only, four costs."""
+    metrics = METRICS[task]
+    cost = [c for c in COST if not compact or c[0] in TERMINAL_COST]
+    lines = []
+    for i, r in enumerate(ranked(rows, decision.metric, decision.lower_is_better), 1):
+        warned = r.model in decision.notes
+        flags = [decision.notes[r.model]] if warned else []
+        marks = (" ⚠" if warned else "") + (" ✗" if r.learned is False else "")
+        lines.append(Line(str(i), r.model, r.kind, flags + ([r.diagnosis] if r.diagnosis else []),
+                          marks, _cells(r, metrics, cost, decision.metric, compact),
+                          r.model == decision.winner))
+    notes = [("⚠", m, n) for m, n in decision.notes.items()]
+    notes += [("✗", r.model, r.diagnosis) for r in rows if r.diagnosis]
+    notes += [("*", r.model, r.note) for r in rows if r.note]
+    return Board(["#", "model", "kind", *metrics, *(c[1] for c in cost)], lines, notes)
+
+
+def measured_view(table: dict[str, dict[str, str]]) -> tuple[list[str], list[list[str]]]:
+    """The "your data, measured" table: its head and rows (claim, folklore, a cell per model)."""
+    if not table:
+        return [], []
+    models = [k for k in next(iter(table.values())) if k != "claim"]
+    return (["", "the usual claim", *models],
+            [[name, cells["claim"], *(cells.get(m, "-") for m in models)]
+             for name, cells in table.items()])
+
+
+HISTORY_HEAD = ["time", "event", "outcome", "champion", "was", "winner (challenger)"]
+
+
+def history_view(past: list[dict[str, Any]], shown: int = HISTORY_SHOWN) -> list[list[str]]:
+    """The last decisions of the output folder, newest first: one row of HISTORY_HEAD each."""
+    return [[str(e.get("time", "")), str(e.get("event", "")), str(e.get("outcome", "")),
+             str(e.get("champion") or "-"), str(e.get("previous") or "-"), who(e)]
+            for e in reversed(past[-shown:])]
+
+
+def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
+    """The outcome in a few words: promoted X, champion kept, or none; names through `esc`."""
+    return {"promoted": f"Promoted: {esc(decision.winner)}",
+            "kept": f"Champion kept: {esc(decision.champion)}",
+            "none": "Promoted: none"}[decision.outcome]
