@@ -47,19 +47,24 @@ def validate_task(cfg: Config, done: bool = False) -> dict[str, Any]:
     becomes an artifact, pass or fail."""
     layout = Layout(Path(cfg.out_dir))
     try:
-        rows = read_validation(layout).rows_used if done else validate(cfg).frame.height
+        if done:
+            report = read_validation(layout)
+            rows, task = report.rows_used, report.task
+        else:
+            checked = validate(cfg)
+            rows, task = checked.frame.height, checked.roles.task
     finally:
         if layout.validation_md.exists():
             create_markdown_artifact(layout.validation_md.read_text(encoding="utf-8"),
                                      key="seqarena-validation",
                                      description=f"seqarena validation of {cfg.data.path}")
-    return {"rows": rows, "task": read_validation(layout).task}
+    return {"rows": rows, "task": task}
 
 
 @task(name="preprocess")
 def preprocess_task(cfg: Config) -> dict[str, Any]:
     """Split, scale and window."""
-    return preprocess(cfg)["counts"]
+    return preprocess(cfg).counts
 
 
 @task(name="train", retries=1, retry_condition_fn=_retry_unless_user_error,

@@ -28,6 +28,7 @@ from schemas.config import TrainConfig
 from schemas.errors import UsageError
 from schemas.files import read_json
 from schemas.layout import Job, Layout
+from schemas.prepared import ForecastState
 from schemas.specs import RecurrentSpec
 from tests.helpers import forecast_frame, run_stages, tiny_config
 
@@ -113,12 +114,13 @@ def test_monthly_data_gets_season_12_and_says_so(tmp_path: Path) -> None:
     cfg = tiny_config(path, tmp_path / "out", **{"forecast.lookback": None})
     validate(cfg)
     state = preprocess(cfg)
-    assert state["season"] == 12 and state["step"] == "1 month"
-    assert state["inferred_settings"] == ["season", "lookback"]
-    assert 12 <= state["lookback"] <= 32  # two seasons wanted, shortened to fit 144 months
+    assert isinstance(state, ForecastState)
+    assert state.season == 12 and state.step == "1 month"
+    assert state.inferred_settings == ["season", "lookback"]
+    assert 12 <= state.lookback <= 32  # two seasons wanted, shortened to fit 144 months
     explicit = tiny_config(path, tmp_path / "out2", **{"forecast.season": 6})
     validate(explicit)
-    assert preprocess(explicit)["season"] == 6
+    assert getattr(preprocess(explicit), "season", None) == 6
 
 
 def test_short_yearly_series_keep_a_useful_lookback(tmp_path: Path) -> None:
@@ -206,7 +208,7 @@ def test_preprocess_refuses_a_lookback_validation_did_not_use(forecast_csv: Path
     """Under dvc repro a changed forecast.lookback used to be ignored silently."""
     cfg = tiny_config(forecast_csv, tmp_path / "out", **{"forecast.lookback": None})
     validate(cfg)
-    assert preprocess(cfg)["lookback"] == 32
+    assert getattr(preprocess(cfg), "lookback", None) == 32
     changed = tiny_config(forecast_csv, tmp_path / "out", **{"forecast.lookback": 8})
     with pytest.raises(UsageError, match=r"forecast\.lookback is 8, but .* was written with 32"):
         preprocess(changed)

@@ -76,6 +76,6 @@ def test_without_a_cut_the_arrays_are_the_size_of_the_data(long_csv: Path,
                                                            tmp_path: Path) -> None:
     cfg = tiny_config(long_csv, tmp_path / "out", **{"classify.max_length": 200_000})
     validate(cfg)
-    state = preprocess(cfg)
+    state = preprocess(cfg).model_dump(mode="json")
     assert state["truncated"]["count"] == 0
     assert Layout(tmp_path / "out").arrays.stat().st_size < 1.2 * _raw_float32_bytes(long_csv)

@@ -16,7 +16,7 @@ from tests.helpers import classify_frame, forecast_frame, tiny_config
 
 def _run(cfg):
     validate(cfg)
-    state = preprocess(cfg)
+    state = preprocess(cfg).model_dump(mode="json")
     return state, read_arrays(Layout(Path(cfg.out_dir)))
 
 

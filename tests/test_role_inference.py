@@ -57,7 +57,7 @@ def test_two_column_series_roles_are_inferred(make, line: str, roles: tuple, tmp
 def test_inferred_roles_carry_through_preprocess(tmp_path: Path) -> None:
     cfg = tiny_config(_sunspots(tmp_path / "sunspots.csv"), tmp_path / "out")
     assert validate(cfg).roles.inferred == ("time", "target")
-    state = preprocess(cfg)
+    state = preprocess(cfg).model_dump(mode="json")
     assert state["roles"]["time"] == "YEAR" and state["columns"] == ["SUNACTIVITY"]
     assert min(state["counts"].values()) > 0
 

@@ -71,7 +71,7 @@ def test_a_class_too_small_to_carve_from_is_quarantined(tmp_path: Path,
     assert set(pl.read_csv(out / "quarantine.csv")["sequence_id"]) == {"r0", "r1"}
     stages = tiny_config(path, tmp_path / "stages")  # stage functions: their own folder
     validate(stages)
-    state = preprocess(stages)
+    state = preprocess(stages).model_dump(mode="json")
     assert state["classes"] == ["down", "flat", "up"] and state["val_carved"]["count"] == 6
 
 
@@ -83,7 +83,7 @@ def test_forecast_val_is_carved_from_each_series_train_rows(tmp_path: Path) -> N
     df.write_csv(path)
     cfg = tiny_config(path, tmp_path / "out")
     validate(cfg)
-    state = preprocess(cfg)
+    state = preprocess(cfg).model_dump(mode="json")
     assert state["val_carved"]["count"] == 2 * 9  # ceil(60 x 0.15) train rows per series
     L, H = cfg.forecast.lookback, cfg.forecast.horizon
     assert state["counts"] == {"train": 2 * (51 - L - H + 1), "val": 2 * (9 - H + 1),

@@ -23,7 +23,6 @@ from flows.stages.preprocess.transforms import (
 from schemas.artifacts import (
     Validated,
     ValidationReport,
-    read_state,
     read_validated,
     read_validation,
     write,
@@ -256,7 +255,7 @@ def folds_of(cfg: Config, v: Validated, lookback: int | None = None) -> int:
     return folds
 
 
-def preprocess(cfg: Config) -> dict[str, Any]:
+def preprocess(cfg: Config) -> State:
     """Read the validated rows; write prepared/{arrays.npz,state.json} for the holdout
     (fold 0) and prepared/fold-K/ for each earlier rolling origin, each fitted on its own
     training rows only."""
@@ -277,4 +276,4 @@ def preprocess(cfg: Config) -> dict[str, Any]:
         layout.fold_dir(fold).mkdir(parents=True, exist_ok=True)
         write_arrays(layout, arrays, fold)
         write(layout.state_of(fold), state)
-    return read_state(layout).model_dump(mode="json")
+    return state  # the holdout's (fold 0), written last
