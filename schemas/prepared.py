@@ -137,5 +137,10 @@ class ClassifyState(PreparedState):
                        "lists them all)")
         return out + super().notes(escape)
 
+    @property
+    def folds(self) -> int:
+        """Sequences are split once: one fold."""
+        return 1
+
 
 State = ForecastState | ClassifyState

@@ -93,7 +93,7 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
             sample.add(kind, out, name)
         return run
 
-    where = f"fold {fold}: " if getattr(state, "folds", 1) > 1 else ""
+    where = f"fold {fold}: " if state.folds > 1 else ""
     for y in yardsticks(state, arrays, cfg.evaluate.references):
         run = scored(y.out, y.name, y.kind, -1) if y.out is not None else None
         note = y.note or (NOT_FINITE if y.out is not None and run is None else None)
@@ -223,7 +223,7 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> Metrics:
     torch.set_num_threads(cfg.train.threads)
     layout, notes = Layout(Path(cfg.out_dir)), {}
     state = read_state(layout)
-    folds = getattr(state, "folds", 1)
+    folds = state.folds
     jobs = cfg.jobs(folds)
     failures = {j.key: (failures or {}).get(j.key) or (failures or {}).get(j.name) for j in jobs}
     failures = {k: v for k, v in failures.items() if v}  # by job key, or a model's every job

@@ -24,17 +24,17 @@ from schemas.prepared import ClassifyState
 from schemas.stages import FORECASTS, forecasts_schema
 
 
-def _cards(layout: Layout, rows: list[Row], folds: int) -> dict[str, list[ModelCard]]:
-    """Every trained run's model card, by model."""
+def _cards(layout: Layout, rows: list[Row]) -> dict[str, list[ModelCard]]:
+    """The model card of every run evaluate scored (errors.parquet), by trained model."""
+    if not layout.errors.exists():
+        return {}
+    runs = pl.read_parquet(layout.errors, columns=["model", "fold", "seed"]).unique()
     out: dict[str, list[ModelCard]] = {}
-    for r in rows:
-        if not r.trained:
-            continue
-        seeds = sorted({int(p.name.removeprefix("seed-")) for p in
-                        (layout.root / "models" / r.model).glob("fold-*/seed-*")})
-        jobs = [Job(r.model, s, f) for f in range(folds) for s in seeds]
+    for r in (r for r in rows if r.trained):
+        mine = runs.filter(pl.col("model") == r.model).sort("fold", "seed")
+        jobs = [Job(r.model, seed, fold) for fold, seed in mine.select("fold", "seed").iter_rows()]
         out[r.model] = [read(ModelCard, layout.card(j)) for j in jobs
-                           if layout.card(j).exists()]
+                        if layout.card(j).exists()]
     return out
 
 
@@ -126,7 +126,7 @@ def write_reports(layout: Layout) -> tuple[Path, Path]:
     state, validation = read_state(layout), read_validation(layout)
     metrics, decision = read(Metrics, layout.metrics), read(Decision, layout.decision)
     rows = metrics.rows()
-    cards = _cards(layout, rows, getattr(state, "folds", 1))
+    cards = _cards(layout, rows)
     past = read_history(_history_root(layout))[0]
     budget = _budget(cards)
     classes = _classes(layout, state, rows, decision) if isinstance(state, ClassifyState) \

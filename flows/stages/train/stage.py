@@ -129,7 +129,7 @@ def train_model(cfg: Config, job: Job) -> dict[str, Any]:
 
 def jobs_of(cfg: Config, names: list[str] | None = None) -> list[Job]:
     """The trainings the prepared data asks for: model x fold (forecast.folds) x seed."""
-    return cfg.jobs(getattr(read_state(Layout(Path(cfg.out_dir))), "folds", 1), names)
+    return cfg.jobs(read_state(Layout(Path(cfg.out_dir))).folds, names)
 
 
 def train_jobs(cfg: Config, name: str) -> list[dict[str, Any]]:
