@@ -70,7 +70,7 @@ def test_every_model_failing_is_exit_3(forecast_csv: Path, tmp_path: Path) -> No
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"gru": {"hidden": 4}})
     validate(cfg)
     preprocess(cfg)
-    rows = evaluate(cfg, failures={"gru": "RuntimeError: boom"}).rows()
+    rows = evaluate(cfg, failures={j.key: "RuntimeError: boom" for j in cfg.jobs()}).rows()
     assert [r.status for r in rows if r.kind == "model"] == ["failed"]
     with pytest.raises(RunFailedError) as err:
         promote(cfg)

@@ -216,17 +216,15 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
 
 
 def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> Metrics:
-    """Score every run and baseline (jobs in `failures`, by job key or model name, are
-    reported failed); write
-    metrics.json, leaderboard.csv, errors.parquet and forecasts.parquet."""
+    """Score every run and baseline (the jobs in `failures`, by job key, are reported failed);
+    write metrics.json, leaderboard.csv, errors.parquet and forecasts.parquet."""
     quiet_lightning()
     torch.set_num_threads(cfg.train.threads)
     layout, notes = Layout(Path(cfg.out_dir)), {}
     state = read_state(layout)
     folds = state.folds
     jobs = cfg.jobs(folds)
-    failures = {j.key: (failures or {}).get(j.key) or (failures or {}).get(j.name) for j in jobs}
-    failures = {k: v for k, v in failures.items() if v}  # by job key, or a model's every job
+    failures = dict(failures or {})  # evaluate adds the runs it cannot score
     runs, sample = [], None
     for fold in range(folds):
         scored, drawn = _fold(cfg, layout, fold, [j for j in jobs if j.fold == fold], failures,
