@@ -31,6 +31,7 @@ from modules.lit import build_module
 from modules.model_files import load_model
 from modules.training import quiet_lightning, split_tensors
 from schemas.artifacts import (
+    METRICS,
     NAIVE,
     Metrics,
     ModelCard,
@@ -231,7 +232,7 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> Metrics:
                               notes)
         runs, sample = runs + scored, sample or drawn
     rows, frame = _rows(cfg, layout, state.task, runs, jobs, failures, notes)
-    board = leaderboard_schema.validate(_flat(rows))
+    board = leaderboard_schema.validate(_flat(rows, state.task))
     forecasts = sample.frame() if sample else no_sample()
     metrics = Metrics.of(state.task, rows, measured_table(rows, state.task))
     write(layout.metrics, metrics, exclude_none=True)
@@ -241,12 +242,13 @@ def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> Metrics:
     return metrics
 
 
-def _flat(rows: list[Row]) -> pl.DataFrame:
-    """The leaderboard as a flat table, every Row field a column in the Row's order; nested
-    intervals become METRIC_sd / METRIC_lo / METRIC_hi."""
+def _flat(rows: list[Row], task: str) -> pl.DataFrame:
+    """The leaderboard as a flat table: every Row field a column in the Row's order (the other
+    task's metrics left out); nested intervals become METRIC_sd / METRIC_lo / METRIC_hi."""
+    other = {m for t, names in METRICS.items() if t != task for m in names}
     flat = []
     for r in rows:
-        cells = {"model": r.model, **r.model_dump(exclude={"interval", "profile"})}
+        cells = {"model": r.model, **r.model_dump(exclude={"interval", "profile", *other})}
         for m, ci in r.interval.items():
             cells |= {f"{m}_sd": ci.sd, f"{m}_lo": ci.lo, f"{m}_hi": ci.hi}
         flat.append(cells)
