@@ -160,7 +160,7 @@ def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
     return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
             "batch": many["batch"], "batch_latency_ms": many["p50_ms"],
             "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
-            "size_bytes": layout.weights(job).stat().st_size}  # Row fields
+            "size_bytes": layout.weights(job).stat().st_size}
 
 
 def _failed(name: str, jobs: list[Job], failures: dict[str, str]) -> Row | None:
@@ -204,8 +204,8 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
             if _failed(name, jobs, failures):
                 continue
             why = _diagnosis(task, mine, errors, base)
-            row = row.model_copy(update={
-                "learned": why is None, "diagnosis": why,
+            row = Row.model_validate({  # validated: a misnamed cost field is an error
+                **row.model_dump(), "model": name, "learned": why is None, "diagnosis": why,
                 "params_equal_width": equal_width(mine[0].card),  # type: ignore[arg-type]
                 **_cost_alone(cfg, layout, mine, holdout)})
         rows.append(row)
