@@ -15,6 +15,7 @@ from torch import nn
 from flows.cli.main import main
 from flows.stages.evaluate.champion import _classify, _forecast
 from flows.stages.promote.rule import against_champion, decide
+from schemas.artifacts import Decision
 from schemas.config import PromoteConfig
 from schemas.history import read_history
 from tests.helpers import TINY_MODELS, synthetic_frame, synthetic_rows
@@ -34,7 +35,7 @@ def _compare(data: Path, out: Path, *extra: str) -> dict:
     return json.loads((out / "decision.json").read_text())
 
 
-def _decided(champion_shift: float, status: str = "ok", **policy: object) -> dict:
+def _decided(champion_shift: float, status: str = "ok", **policy: object) -> Decision:
     errors = _errors(naive=0.2, lstm=0.0, champion=champion_shift)
     frame = synthetic_frame("forecast", errors, KINDS)
     rows = synthetic_rows("forecast", frame, {"lstm": 10})
@@ -47,19 +48,19 @@ def _decided(champion_shift: float, status: str = "ok", **policy: object) -> dic
 
 def test_a_challenger_replaces_the_champion_only_if_the_test_says_so() -> None:
     better = _decided(0.05)  # the champion errs more on every item
-    assert better["outcome"] == "promoted" and better["winner"] == "lstm"
-    assert better["champion_test"]["p_value"] < 0.001 and "replaces it" in better["reason"]
+    assert better.outcome == "promoted" and better.winner == "lstm"
+    assert better.champion_test["p_value"] < 0.001 and "replaces it" in better.reason
     same = _decided(0.0005)  # within noise
-    assert same["outcome"] == "kept" and same["winner"] is None
-    assert same["challenger"] == "lstm" and "the champion v0001 stays" in same["reason"]
-    assert _decided(0.05, challenge=False)["outcome"] == "promoted"
+    assert same.outcome == "kept" and same.winner is None
+    assert same.challenger == "lstm" and "the champion v0001 stays" in same.reason
+    assert _decided(0.05, challenge=False).outcome == "promoted"
 
 
 def test_a_champion_that_cannot_score_is_replaced_or_kept_by_the_policy() -> None:
     replaced = _decided(0.0, status="skipped")
-    assert replaced["outcome"] == "promoted" and "cannot score this data" in replaced["reason"]
+    assert replaced.outcome == "promoted" and "cannot score this data" in replaced.reason
     kept = _decided(0.0, status="skipped", unscorable="keep")
-    assert kept["outcome"] == "kept" and kept["winner"] is None
+    assert kept.outcome == "kept" and kept.winner is None
 
 
 class _LastValue(nn.Module):

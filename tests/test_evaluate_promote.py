@@ -35,7 +35,7 @@ def _errors(**shifts: float) -> dict[str, list[np.ndarray]]:
 
 
 def _decide(errors: dict[str, list[np.ndarray]], costs: dict[str, float],
-            policy: PromoteConfig | None = None, task: str = "forecast") -> dict:
+            policy: PromoteConfig | None = None, task: str = "forecast") -> Decision:
     """decide() on the leaderboard rows and error frame these per-item errors make."""
     frame = synthetic_frame(task, errors, KINDS)
     return decide(synthetic_rows(task, frame, costs), task, policy or PromoteConfig(), frame)
@@ -44,37 +44,37 @@ def _decide(errors: dict[str, list[np.ndarray]], costs: dict[str, float],
 def test_a_cheaper_model_shown_within_the_margin_is_promoted_with_its_bound() -> None:
     d = _decide(_errors(naive=0.2, lstm=0.0, gru=0.003, rnn=0.1),
                 {"lstm": 5000, "gru": 3000, "rnn": 100})
-    assert d["best_model"] == "lstm" and d["winner"] == "gru" and d["rule"] == "non_inferior"
-    bound = d["bounds"]["gru"]
-    assert bound["shown"] and bound["upper"] < bound["margin"] == pytest.approx(
+    assert d.best_model == "lstm" and d.winner == "gru" and d.rule == "non_inferior"
+    bound = d.bounds["gru"]
+    assert bound.shown and bound.upper < bound.margin == pytest.approx(
         0.02 * float(np.mean(BASE)), rel=0.05)
-    assert not d["bounds"]["rnn"]["shown"]  # cheaper still, but 0.1 worse
-    assert "is shown non-inferior within the margin" in d["reason"]
+    assert not d.bounds["rnn"].shown  # cheaper still, but 0.1 worse
+    assert "is shown non-inferior within the margin" in d.reason
 
 
 def test_a_cheaper_model_not_shown_within_the_margin_loses_to_the_best_mean() -> None:
     d = _decide(_errors(naive=0.2, lstm=0.0, gru=0.02), {"lstm": 5000, "gru": 3000})
-    assert d["winner"] == "lstm" and not d["bounds"]["gru"]["shown"]
-    assert d["bounds"]["gru"]["upper"] > d["bounds"]["gru"]["margin"]
+    assert d.winner == "lstm" and not d.bounds["gru"].shown
+    assert d.bounds["gru"].upper > d.bounds["gru"].margin
 
 
 def test_a_significantly_worse_cheaper_model_does_not_win() -> None:
     errors = _errors(naive=0.2, lstm=0.0, gru=0.05)
     d = _decide(errors, {"lstm": 5000, "gru": 3000})
-    assert d["winner"] == "lstm" and d["tied"] == ["lstm"] and d["rule"] == "better"
-    assert "significantly better than every other model (gru p" in d["reason"]
+    assert d.winner == "lstm" and d.tied == ["lstm"] and d.rule == "better"
+    assert "significantly better than every other model (gru p" in d.reason
     strict = _decide(errors, {"lstm": 5000, "gru": 3000}, PromoteConfig(level=1e-9, must_beat=[]))
-    assert strict["winner"] == "lstm" and strict["rule"] == "cannot_tell"  # nothing shown
+    assert strict.winner == "lstm" and strict.rule == "cannot_tell"  # nothing shown
 
 
 def test_nothing_shown_better_than_the_baseline_means_no_winner() -> None:
     errors = _errors(seasonal_naive=0.0, lstm=0.1)
     d = _decide(errors, {"lstm": 10})
-    assert d["winner"] is None
-    assert "No model is shown better than every baseline in promote.must_beat" in d["reason"]
-    assert _decide(errors, {"lstm": 10}, PromoteConfig(must_beat=[]))["winner"] == "lstm"
+    assert d.winner is None
+    assert "No model is shown better than every baseline in promote.must_beat" in d.reason
+    assert _decide(errors, {"lstm": 10}, PromoteConfig(must_beat=[])).winner == "lstm"
     close = _errors(seasonal_naive=0.0, lstm=-0.0001)  # better on the mean, not shown
-    assert _decide(close, {"lstm": 10})["winner"] is None
+    assert _decide(close, {"lstm": 10}).winner is None
 
 
 def test_higher_is_better_metric_and_failed_models_skipped() -> None:
@@ -84,26 +84,26 @@ def test_higher_is_better_metric_and_failed_models_skipped() -> None:
     frame = synthetic_frame("classify", errors, {"majority": "baseline"})
     failed = Row(model="lstm", kind="model", status="failed")
     rows = [*synthetic_rows("classify", frame, {"gru": 9}), failed]
-    assert decide(rows, "classify", PromoteConfig(), frame)["winner"] == "gru"
+    assert decide(rows, "classify", PromoteConfig(), frame).winner == "gru"
 
 
 def test_reason_is_true_when_the_winner_does_not_beat_the_baseline() -> None:
     d = _decide(_errors(seasonal_naive=0.0, lstm=0.1), {"lstm": 10},
                 PromoteConfig(must_beat=[]))
-    assert d["winner"] == "lstm"
-    assert "shown better than" not in d["reason"] and "promote.must_beat is empty" in d["reason"]
-    assert d["notes"]["lstm"].startswith("does not beat seasonal_naive (mase 0.")
+    assert d.winner == "lstm"
+    assert "shown better than" not in d.reason and "promote.must_beat is empty" in d.reason
+    assert d.notes["lstm"].startswith("does not beat seasonal_naive (mase 0.")
 
 
 def test_a_diverged_model_is_flagged_and_never_promoted() -> None:
     errors = {"naive": [BASE], "gru": [BASE * 78_874], "rnn": [BASE * 1.2]}
     d = _decide(errors, {"gru": 10, "rnn": 5}, PromoteConfig(must_beat=[]))
-    assert d["winner"] == "rnn"
-    assert d["notes"]["gru"].startswith("diverged: mase")
-    assert "78,874x that of naive" in d["notes"]["gru"]
+    assert d.winner == "rnn"
+    assert d.notes["gru"].startswith("diverged: mase")
+    assert "78,874x that of naive" in d.notes["gru"]
     only = _decide({"naive": [BASE], "gru": [BASE * 78_874]}, {"gru": 10},
                    PromoteConfig(must_beat=[]))
-    assert only["winner"] is None and only["reason"].startswith("Every model diverged")
+    assert only.winner is None and only.reason.startswith("Every model diverged")
 
 
 def test_the_leaderboard_flags_models_that_do_not_beat_the_baseline() -> None:
@@ -112,7 +112,7 @@ def test_the_leaderboard_flags_models_that_do_not_beat_the_baseline() -> None:
     errors = {"naive": [BASE], "gru": [BASE * 78_874], "rnn": [BASE * 0.9]}
     frame = synthetic_frame("forecast", errors, KINDS)
     rows = synthetic_rows("forecast", frame, {"gru": 10, "rnn": 5})
-    decision = Decision.model_validate(decide(rows, "forecast", PromoteConfig(), frame))
+    decision = decide(rows, "forecast", PromoteConfig(), frame)
     table = leaderboard_table(rows, "forecast", decision)
     assert "| gru | model ⚠ |" in table and "| **rnn** ✓ |" in table
     assert "⚠ gru: diverged: mase" in table and "78,874x that of naive" in table
@@ -125,8 +125,8 @@ def test_one_good_seed_does_not_make_a_worse_model_equivalent() -> None:
     errors["lstm"].append(BASE + RNG.normal(0, 0.01, len(BASE)))
     bad, good = BASE + 0.06, BASE + RNG.normal(0, 0.01, len(BASE))  # gru's two seeds
     d = _decide({**errors, "gru": [bad, good]}, {"lstm": 5000, "gru": 3000})
-    assert d["winner"] == "lstm" and not d["bounds"]["gru"]["shown"]
-    assert d["tests"]["gru"]["seeds"] == [2, 2]
+    assert d.winner == "lstm" and not d.bounds["gru"].shown
+    assert d.tests["gru"]["seeds"] == [2, 2]
 
 
 def test_a_skipped_reference_is_said_in_the_decision() -> None:
@@ -135,7 +135,7 @@ def test_a_skipped_reference_is_said_in_the_decision() -> None:
     skipped = Row(model="autoets", kind="reference", status="skipped", note="skipped: too long")
     rows = [*synthetic_rows("forecast", frame, {"lstm": 10}), skipped]
     d = decide(rows, "forecast", PromoteConfig(), frame)
-    assert d["references"] == {"autoets": "autoets was not run: skipped: too long"}
+    assert d.references == {"autoets": "autoets was not run: skipped: too long"}
 
 
 def test_must_beat_names_are_checked_before_anything_trains() -> None:
@@ -163,7 +163,7 @@ def test_the_terminal_shows_the_same_board_as_a_table_not_markdown() -> None:
     decision = decide(rows, "forecast", PromoteConfig(must_beat=[]), frame)
     metrics = Metrics.of("forecast", rows, {})
     out = io.StringIO()
-    print_summary(metrics, Decision.model_validate({**decision, "outcome": "promoted"}), out)
+    print_summary(metrics, decision.model_copy(update={"outcome": "promoted"}), out)
     text = out.getvalue()
     rnn = next(line for line in text.splitlines() if " rnn ✓ " in line)
     ci = metrics.models["rnn"].interval["mase"]

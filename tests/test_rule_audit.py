@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from flows.stages.promote.rule import decide
+from schemas.artifacts import Decision
 from schemas.config import PromoteConfig
 from tests.helpers import synthetic_frame, synthetic_rows
 
@@ -21,7 +22,7 @@ def _seeds(rng: np.random.Generator, hard: np.ndarray, rates: list[float]) -> li
 
 
 def _decision(rng: np.random.Generator, n: int, rates: dict[str, list[float]],
-              costs: dict[str, float]) -> dict:
+              costs: dict[str, float]) -> Decision:
     hard = rng.gamma(0.5, 1.0, n)  # some items are much harder than others
     errors = {"majority": [(np.arange(n) % 2 == 1).astype(float)]}
     errors |= {name: _seeds(rng, hard, r) for name, r in rates.items()}
@@ -35,16 +36,16 @@ def test_a_a_two_copies_split_the_wins_and_a_cheaper_copy_wins_only_within_the_m
     rng = np.random.default_rng(20)
     equal = [_decision(rng, 400, {"a": [0.1, 0.1], "b": [0.1, 0.1]}, {"a": 1.0, "b": 1.0})
              for _ in range(40)]
-    share = np.mean([d["winner"] == "a" for d in equal])
+    share = np.mean([d.winner == "a" for d in equal])
     assert 0.25 <= share <= 0.75, share  # 40 fair coin flips: 0.25-0.75 holds 99.8%
     cheaper = [_decision(rng, 400, {"a": [0.1, 0.1], "b": [0.1, 0.1]}, {"a": 2.0, "b": 1.0})
                for _ in range(40)]
     for d in cheaper:
-        if d["winner"] == "b" and d["best_model"] == "a":
-            b = d["bounds"]["b"]
-            assert d["rule"] == "non_inferior" and b["shown"] and b["upper"] < b["margin"]
-        if d["winner"] == "a":
-            assert not d["bounds"]["b"]["shown"]
+        if d.winner == "b" and d.best_model == "a":
+            b = d.bounds["b"]
+            assert d.rule == "non_inferior" and b.shown and b.upper < b.margin
+        if d.winner == "a":
+            assert not d.bounds["b"].shown
 
 
 @pytest.mark.slow
@@ -53,7 +54,7 @@ def test_power_a_gap_of_twice_the_margin_on_2000_items_is_promoted_4_times_in_5(
     worse model cheaper, 2 seeds each, N = 2,000 test sequences."""
     rng = np.random.default_rng(21)
     won = [_decision(rng, 2000, {"good": [0.10, 0.10], "cheap": [0.12, 0.12]},
-                     {"good": 2.0, "cheap": 1.0})["winner"] == "good" for _ in range(20)]
+                     {"good": 2.0, "cheap": 1.0}).winner == "good" for _ in range(20)]
     assert np.mean(won) >= 0.8, np.mean(won)
 
 
@@ -65,5 +66,5 @@ def test_one_noisy_seed_no_longer_promotes_the_cheaper_model_on_1000_items() -> 
     rng = np.random.default_rng(22)
     d = _decision(rng, 1000, {"lstm": [0.025, 0.053], "gru": [0.050, 0.054]},
                   {"lstm": 50_818, "gru": 48_170})
-    assert d["best_model"] == "lstm" and d["winner"] == "lstm"
-    assert not d["bounds"]["gru"]["shown"] and d["bounds"]["gru"]["upper"] > 0.01
+    assert d.best_model == "lstm" and d.winner == "lstm"
+    assert not d.bounds["gru"].shown and d.bounds["gru"].upper > 0.01

@@ -14,7 +14,15 @@ from flows.evidence.aggregate import run_errors
 from flows.evidence.bootstrap import Bootstrap
 from flows.evidence.paired import detectable, holm, paired_test_runs
 from flows.stages.promote.reasons import COST, p_text, reason, test_words
-from schemas.artifacts import CHAMPION, DEFAULT_METRIC, LOWER_IS_BETTER, METRICS, NAIVE, Row
+from schemas.artifacts import (
+    CHAMPION,
+    DEFAULT_METRIC,
+    LOWER_IS_BETTER,
+    METRICS,
+    NAIVE,
+    Decision,
+    Row,
+)
 from schemas.config import PromoteConfig
 from schemas.errors import UsageError
 
@@ -118,10 +126,14 @@ def _none(decision: dict, sane: list[Row], gates: list[Row], gate_tests: dict, m
         "promote.must_beat: [] would change that.")}
 
 
-def decide(rows: list[Row], task: str, policy: PromoteConfig, frame: pl.DataFrame
-           ) -> dict[str, Any]:
+def decide(rows: list[Row], task: str, policy: PromoteConfig, frame: pl.DataFrame) -> Decision:
     """The winner under the policy (or None), with the reason in words, true in every branch.
     `frame`: every run's per-item test errors (errors.parquet)."""
+    return Decision.model_validate(_decide(rows, task, policy, frame))
+
+
+def _decide(rows: list[Row], task: str, policy: PromoteConfig, frame: pl.DataFrame
+            ) -> dict[str, Any]:
     metric, lower = metric_of(policy, task)
     sign = 1 if lower else -1
 
@@ -196,12 +208,17 @@ def references(winner: Row, rows: list[Row], errors: dict[str, list[np.ndarray]]
     return out
 
 
-def against_champion(decision: dict[str, Any], rows: list[Row],
-                     holdout: dict[str, list[np.ndarray]], policy: PromoteConfig,
-                     version: str | None) -> dict[str, Any]:
+def against_champion(decided: Decision, rows: list[Row], holdout: dict[str, list[np.ndarray]],
+                     policy: PromoteConfig, version: str | None) -> Decision:
     """The challenger (the decision's winner) replaces the champion `version` only if a paired
     test on this run's holdout test items finds the champion worse at policy.level; a
     champion that cannot score this data is replaced or kept as policy.unscorable says."""
+    return Decision.model_validate(_challenge(decided.model_dump(), rows, holdout, policy,
+                                              version))
+
+
+def _challenge(decision: dict[str, Any], rows: list[Row], holdout: dict[str, list[np.ndarray]],
+               policy: PromoteConfig, version: str | None) -> dict[str, Any]:
     row = next((r for r in rows if r.kind == CHAMPION), None)
     winner = decision["winner"]
     outcome = "promoted" if winner else "none"

@@ -12,7 +12,7 @@ import polars as pl
 from flows.evidence.aggregate import run_errors
 from flows.stages.promote.review import write_reports
 from flows.stages.promote.rule import against_champion, decide
-from schemas.artifacts import Decision, Metrics, read, read_state, write
+from schemas.artifacts import Metrics, read, read_state, write
 from schemas.config import Config
 from schemas.errors import RunFailedError
 from schemas.files import make_temp_dir
@@ -41,8 +41,7 @@ def promote(cfg: Config) -> dict[str, Any]:
     decided = decide(rows, state.task, cfg.promote, frame)
     holdout = run_errors(frame.filter(pl.col("fold") == 0))
     version = Path(os.path.realpath(layout.champion)).name if layout.champion.exists() else None
-    decision = Decision.model_validate(against_champion(decided, rows, holdout, cfg.promote,
-                                                        version))
+    decision = against_champion(decided, rows, holdout, cfg.promote, version)
     new = make_temp_dir(layout.root, ".promoted-")
     if decision.winner:
         kept = next(r.kept_seed for r in rows if r.model == decision.winner)
