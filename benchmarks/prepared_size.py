@@ -21,6 +21,7 @@ import polars as pl
 from flows.stages.preprocess.stage import preprocess
 from flows.stages.validate.stage import validate
 from schemas.config import load_config
+from schemas.layout import Layout
 
 
 def write_csv(path: Path, rows: int, series: int) -> None:
@@ -48,14 +49,15 @@ def main() -> None:
         write_csv(data, args.rows, args.series)
         cfg = load_config(None, {"data.path": str(data), "out_dir": str(Path(tmp) / "out")})
         start = time.perf_counter()
-        validate(cfg)
-        state = preprocess(cfg)
+        layout = Layout(Path(cfg.out_dir))
+        validate(cfg, layout)
+        state = preprocess(cfg, layout)
         seconds = time.perf_counter() - start
-        npz = Path(cfg.out_dir) / "prepared" / "arrays.npz"
+        npz = layout.arrays
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"rows {args.rows:,}; csv {data.stat().st_size / 2**20:.1f} MiB; arrays.npz "
-              f"{npz.stat().st_size / 2**20:.1f} MiB; windows {state['counts']}; lookback "
-              f"{state['lookback']}; validate+preprocess {seconds:.1f} s; peak RSS {peak:.0f} MiB")
+              f"{npz.stat().st_size / 2**20:.1f} MiB; windows {state.counts}; lookback "
+              f"{state.lookback}; validate+preprocess {seconds:.1f} s; peak RSS {peak:.0f} MiB")
 
 
 if __name__ == "__main__":

@@ -82,9 +82,10 @@ def main() -> None:
     quiet_lightning()
     out = Path(tempfile.mkdtemp())
     cfg = load_config(Path("params.yaml"), {"out_dir": str(out)})
-    validate(cfg)
-    preprocess(cfg)
-    arrays = read_arrays(Layout(out))
+    layout = Layout(out)
+    validate(cfg, layout)
+    preprocess(cfg, layout)
+    arrays = read_arrays(layout)
     batches = TensorBatches(split_tensors(arrays, "forecast", "train"), cfg.train.batch_size,
                             shuffle=True)
     print(f"{'arch':12} {'threads':>7} {'raw s/ep min/med':>17} {'lightning min/med':>18} "

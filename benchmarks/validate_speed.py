@@ -19,6 +19,7 @@ import polars as pl
 
 from flows.stages.validate.stage import validate
 from schemas.config import load_config
+from schemas.layout import Layout
 
 
 def make(path: Path, rows: int, series: int, defects: bool) -> None:
@@ -60,7 +61,7 @@ def main() -> None:
             times = []
             for _ in range(3):
                 start = time.perf_counter()
-                validate(cfg)
+                validate(cfg, Layout(Path(cfg.out_dir)))
                 times.append(time.perf_counter() - start)
             size = path.stat().st_size / 1e6
             print(f"{'with defects' if defects else 'clean':>12}: {args.rows:,} rows, "

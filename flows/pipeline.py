@@ -15,7 +15,7 @@ from prefect.artifacts import (
 )
 from prefect.client.schemas.objects import TaskRun
 from prefect.deployments.runner import RunnerDeployment
-from prefect.states import State
+from prefect.states import State as TaskState
 
 from flows.runs.folders import RunFolder
 from flows.runs.gto_tags import tag_champion
@@ -25,33 +25,33 @@ from flows.runtime.server import prefect_api
 from flows.stages.evaluate.stage import evaluate
 from flows.stages.preprocess.stage import preprocess
 from flows.stages.promote.stage import promote
-from flows.stages.train.stage import jobs_of, train_model
+from flows.stages.train.stage import train_model
 from flows.stages.validate.stage import validate
 from modules.training import no_gpu_for
 from schemas.artifacts import Decision, Metrics, read, read_validation
 from schemas.config import Config
 from schemas.errors import SeqarenaError, UsageError
 from schemas.layout import Job, Layout
+from schemas.prepared import State
 
 log = logging.getLogger("seqarena")
 
 
-def _retry_unless_user_error(_: Task, __: TaskRun, state: State) -> bool:
+def _retry_unless_user_error(_: Task, __: TaskRun, state: TaskState) -> bool:
     """Retry crashes and infrastructure errors, never a deterministic user-facing error."""
     return not isinstance(state.result(raise_on_failure=False), SeqarenaError)
 
 
 @task(name="validate")
-def validate_task(cfg: Config, done: bool = False) -> dict[str, Any]:
+def validate_task(cfg: Config, layout: Layout, done: bool = False) -> dict[str, Any]:
     """Check the data against the contract (unless the caller did, `done`); the report
     becomes an artifact, pass or fail."""
-    layout = Layout(Path(cfg.out_dir))
     try:
         if done:
             report = read_validation(layout)
             rows, task = report.rows_used, report.task
         else:
-            checked = validate(cfg)
+            checked = validate(cfg, layout)
             rows, task = checked.frame.height, checked.roles.task
     finally:
         if layout.validation_md.exists():
@@ -62,45 +62,46 @@ def validate_task(cfg: Config, done: bool = False) -> dict[str, Any]:
 
 
 @task(name="preprocess")
-def preprocess_task(cfg: Config) -> dict[str, Any]:
-    """Split, scale and window."""
-    return preprocess(cfg).counts
+def preprocess_task(cfg: Config, layout: Layout) -> State:
+    """Split, scale and window; the holdout's prepared state."""
+    return preprocess(cfg, layout)
 
 
 @task(name="train", retries=1, retry_condition_fn=_retry_unless_user_error,
       task_run_name="train-{job.name}-fold{job.fold}-seed{job.seed}")
-def train_task(cfg: Config, job: Job) -> dict[str, Any]:
+def train_task(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     """Train one model with one seed on one fold (in a worker process of the runner)."""
-    meta = train_model(cfg, job)
+    meta = train_model(cfg, layout, job)
     return {k: meta[k] for k in ("name", "params", "train_seconds", "steps", "best_step")}
 
 
 @task(name="evaluate")
-def evaluate_task(cfg: Config, failures: dict[str, str]) -> Metrics:
+def evaluate_task(cfg: Config, layout: Layout, failures: dict[str, str]) -> Metrics:
     """Score every model and baseline on the test split."""
-    return evaluate(cfg, failures)
+    return evaluate(cfg, layout, failures)
 
 
 @task(name="promote")
-def promote_task(cfg: Config) -> dict[str, Any]:
+def promote_task(cfg: Config, layout: Layout) -> dict[str, Any]:
     """Pick the winner and write the report."""
-    return promote(cfg)
+    return promote(cfg, layout)
 
 
-def _stages(cfg: Config, validated: bool) -> dict[str, Any]:
-    """The stages of one comparison, writing below cfg.out_dir (a run folder)."""
-    summary = validate_task(cfg, validated)
+def _stages(cfg: Config, layout: Layout, validated: bool) -> dict[str, Any]:
+    """The stages of one comparison, writing below `layout` (a run folder)."""
+    summary = validate_task(cfg, layout, validated)
     log.info("✓ validate     %d rows, task %s", summary["rows"], summary["task"])
-    counts = preprocess_task(cfg)
+    state = preprocess_task(cfg, layout)
+    counts = state.counts
     log.info("✓ preprocess   train/val/test = %d/%d/%d", counts["train"], counts["val"],
              counts["test"])
-    jobs = jobs_of(cfg)
+    jobs = cfg.jobs(state.folds)
     log.info("… training %d models x %d seeds x %d fold(s) = %d runs", len(cfg.models),
-             cfg.train.seeds, len(jobs) // (len(cfg.models) * cfg.train.seeds), len(jobs))
-    failures = run_jobs(cfg, train_task, jobs)
-    evaluate_task(cfg, failures)
-    decision = promote_task(cfg)
-    _artifacts(cfg, Layout(Path(cfg.out_dir)))
+             cfg.train.seeds, state.folds, len(jobs))
+    failures = run_jobs(cfg, layout, train_task, jobs)
+    evaluate_task(cfg, layout, failures)
+    decision = promote_task(cfg, layout)
+    _artifacts(cfg, layout)
     return decision
 
 
@@ -114,10 +115,6 @@ def _artifacts(cfg: Config, layout: Layout) -> None:
     create_table_artifact(board.to_dicts(), key="seqarena-leaderboard", description=what)
     create_link_artifact(layout.report_html.resolve().as_uri(), link_text="report.html",
                          key="seqarena-report-html", description=what)
-
-
-def _in_run(cfg: Config, run: RunFolder) -> Config:
-    return cfg.model_copy(update={"out_dir": str(run.path)})
 
 
 def publish(cfg: Config, run: RunFolder) -> tuple[Path | None, dict[str, Any]]:
@@ -142,9 +139,9 @@ def compare_flow(config: Config, run_dir: str | None = None) -> dict[str, Any]:
     and validated already.
     """
     if run_dir:
-        return _stages(config.model_copy(update={"out_dir": run_dir}), validated=True)
+        return _stages(config, Layout(Path(run_dir)), validated=True)
     with RunFolder(Path(config.out_dir), "scheduled compare") as run:
-        decision = _stages(_in_run(config, run), validated=False)
+        decision = _stages(config, run.layout, validated=False)
         publish(config, run)
     return decision
 
@@ -162,7 +159,7 @@ def run_compare(cfg: Config) -> dict[str, Any]:
     if not cfg.train.address and (problem := no_gpu_for(cfg.train.accelerator)):
         raise UsageError(problem)  # before any work; a remote Dask worker checks its own GPU
     with RunFolder(Path(cfg.out_dir), "compare") as run:
-        validate(_in_run(cfg, run))  # bad data is refused in seconds, without a server
+        validate(cfg, run.layout)  # bad data is refused in seconds, without a server
         with prefect_api():
             decision = compare_flow(cfg, run_dir=str(run.path))
         champion, line = publish(cfg, run)

@@ -25,6 +25,7 @@ from modules.batching import (
     sorted_batches,
     take,
 )
+from schemas.artifacts import PreparedArrays
 
 
 def no_gpu_for(accelerator: str) -> str | None:
@@ -81,13 +82,14 @@ class TensorBatches:
             yield take(self.tensors, idx)
 
 
-def split_tensors(arrays: dict[str, np.ndarray], task: str, split: str) -> tuple:
+def split_tensors(arrays: PreparedArrays, task: str, split: str) -> tuple:
     """Model inputs then targets: (windows, y) to forecast, windows cut by index from the
     series rows; (sequences, y) to classify, sequences a Ragged of the split's rows."""
     y = torch.from_numpy(arrays[f"y_{split}"])
     if task == "forecast":
-        lookback = int(arrays["lookback"])
-        return Windows.from_numpy(arrays["series"], arrays[f"start_{split}"], lookback), y
+        if not arrays.lookback:
+            raise ValueError("forecast arrays need their state's lookback (read_arrays)")
+        return Windows.from_numpy(arrays["series"], arrays[f"start_{split}"], arrays.lookback), y
     return Ragged.from_numpy(arrays[f"x_{split}"], arrays[f"len_{split}"]), y
 
 

@@ -304,12 +304,17 @@ def write_arrays(layout: Layout, arrays: dict[str, np.ndarray], fold: int = 0) -
 class PreparedArrays(dict[str, np.ndarray]):
     """The prepared tensors. Forecast inputs are stored once as series rows plus window
     starts; `x_SPLIT` (N, lookback, F) is cut from them on access, as a copy (training batches
-    them with modules.batching.Windows instead, without one)."""
+    them with modules.batching.Windows instead, without one). The lookback is the fold's
+    state.json's (None when classifying): arrays.npz does not store it again."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], lookback: int | None = None) -> None:
+        super().__init__(arrays)
+        self.lookback = lookback
 
     def __missing__(self, key: str) -> np.ndarray:
-        if not (key.startswith("x_") and "series" in self):
+        if not (key.startswith("x_") and "series" in self and self.lookback):
             raise KeyError(key)
-        rows = sliding_window_view(self["series"], int(self["lookback"]), axis=0)  # (R', F, L)
+        rows = sliding_window_view(self["series"], self.lookback, axis=0)  # (R', F, L)
         return rows[self[f"start_{key[2:]}"]].transpose(0, 2, 1)  # (N, L, F)
 
     @property
@@ -319,9 +324,10 @@ class PreparedArrays(dict[str, np.ndarray]):
 
 
 def read_arrays(layout: Layout, fold: int = 0) -> PreparedArrays:
-    """A fold's prepared tensors, read without pickle."""
+    """A fold's prepared tensors, read without pickle, with the lookback of its state."""
+    lookback = getattr(read_state(layout, fold), "lookback", None)
     with np.load(layout.arrays_of(fold), allow_pickle=False) as z:
-        return PreparedArrays({k: z[k] for k in z.files})
+        return PreparedArrays({k: z[k] for k in z.files}, lookback)
 
 
 class ValidationReport(Artifact):

@@ -10,6 +10,7 @@ import polars as pl
 
 from schemas.artifacts import Row
 from schemas.config import Config, load_config
+from schemas.layout import Layout
 
 TINY_MODELS = {
     "rnn": {"hidden": 8, "layers": 1},
@@ -59,6 +60,11 @@ def tiny_config(data: Path, out: Path, **overrides: object) -> Config:
     return load_config(None, {**base, **overrides})
 
 
+def at(cfg: Config) -> Layout:
+    """The folder a test's stages write into: its config's out_dir (as `seqarena stage`)."""
+    return Layout(Path(cfg.out_dir))
+
+
 def run_stages(cfg: Config) -> dict:
     """validate -> preprocess -> train every model -> evaluate -> promote, without Prefect."""
     from flows.stages.evaluate.stage import evaluate
@@ -67,12 +73,13 @@ def run_stages(cfg: Config) -> dict:
     from flows.stages.train.stage import train_jobs
     from flows.stages.validate.stage import validate
 
-    validate(cfg)
-    preprocess(cfg)
+    layout = at(cfg)
+    validate(cfg, layout)
+    preprocess(cfg, layout)
     for name in cfg.models:
-        train_jobs(cfg, name)
-    evaluate(cfg)
-    return promote(cfg)
+        train_jobs(cfg, layout, name)
+    evaluate(cfg, layout)
+    return promote(cfg, layout)
 
 
 def synthetic_frame(task: str, runs: dict[str, list[np.ndarray]],

@@ -17,7 +17,7 @@ from schemas.artifacts import read_state
 from schemas.errors import UsageError
 from schemas.layout import Layout
 from schemas.prepared import FORMAT, ForecastState
-from tests.helpers import run_stages, tiny_config
+from tests.helpers import at, run_stages, tiny_config
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_a_state_from_another_version_is_refused_by_name(forecast_run: Path,
     _edit(layout.state, {"schema_version": FORMAT + 1})
     cfg = tiny_config(forecast_csv, forecast_run, models={"gru": {"hidden": 4, "layers": 1}})
     with pytest.raises(UsageError, match="incompatible seqarena version") as exc:
-        evaluate(cfg)
+        evaluate(cfg, at(cfg))
     assert str(layout.state) in str(exc.value) and "rerun the comparison" in str(exc.value)
 
 

@@ -30,7 +30,7 @@ from schemas.files import read_json
 from schemas.layout import Job, Layout
 from schemas.prepared import ForecastState
 from schemas.specs import RecurrentSpec
-from tests.helpers import forecast_frame, run_stages, tiny_config
+from tests.helpers import at, forecast_frame, run_stages, tiny_config
 
 DAY_US, HOUR_US = 86_400_000_000, 3_600_000_000
 
@@ -59,9 +59,9 @@ def _no_learning(csv: Path, out: Path, min_steps: int) -> dict:
                       **{"train.max_epochs": None, "train.max_steps": 60, "train.val_every": 2,
                          "train.patience": 1, "train.lr": 1e-9,
                          "train.min_steps": min_steps})
-    validate(cfg)
-    preprocess(cfg)
-    return train_model(cfg, Job("gru"))
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
+    return train_model(cfg, at(cfg), Job("gru"))
 
 
 def test_early_stopping_cannot_stop_before_min_steps(forecast_csv: Path, tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ def test_a_model_that_cannot_learn_is_flagged(forecast_csv: Path, tmp_path: Path
     card = _no_learning(forecast_csv, tmp_path / "out", min_steps=0)
     assert card["val_improved"] is False
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"gru": {"hidden": 4, "layers": 1}})
-    rows = evaluate(cfg).models
+    rows = evaluate(cfg, at(cfg)).models
     assert rows["gru"].learned is False
     assert "did not learn under this budget" in (rows["gru"].diagnosis or "")
     assert f"stopped early at step {card['steps']} of 60" in (rows["gru"].diagnosis or "")
@@ -88,10 +88,10 @@ def test_a_model_that_learns_is_not_flagged(tmp_path: Path) -> None:
     cfg = tiny_config(path, tmp_path / "out", models={"lstm": {"hidden": 16}},
                       **{"train.max_epochs": None, "train.max_steps": 1000,
                          "forecast.lookback": 16})
-    validate(cfg)
-    preprocess(cfg)
-    assert train_model(cfg, Job("lstm"))["val_improved"]
-    row = evaluate(cfg).models["lstm"]
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
+    assert train_model(cfg, at(cfg), Job("lstm"))["val_improved"]
+    row = evaluate(cfg, at(cfg)).models["lstm"]
     assert row.learned is True and row.diagnosis is None
 
 
@@ -112,15 +112,15 @@ def test_monthly_data_gets_season_12_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "monthly.csv"
     pl.DataFrame({"ds": months, "y": y}).write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", **{"forecast.lookback": None})
-    validate(cfg)
-    state = preprocess(cfg)
+    validate(cfg, at(cfg))
+    state = preprocess(cfg, at(cfg))
     assert isinstance(state, ForecastState)
     assert state.season == 12 and state.step == "1 month"
     assert state.inferred_settings == ["season", "lookback"]
     assert 12 <= state.lookback <= 32  # two seasons wanted, shortened to fit 144 months
     explicit = tiny_config(path, tmp_path / "out2", **{"forecast.season": 6})
-    validate(explicit)
-    assert getattr(preprocess(explicit), "season", None) == 6
+    validate(explicit, at(explicit))
+    assert getattr(preprocess(explicit, at(explicit)), "season", None) == 6
 
 
 def test_short_yearly_series_keep_a_useful_lookback(tmp_path: Path) -> None:
@@ -134,18 +134,19 @@ def test_short_yearly_series_keep_a_useful_lookback(tmp_path: Path) -> None:
     pl.concat(frames).write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", **{"forecast.lookback": None,
                                                  "forecast.horizon": 6})
-    assert validate(cfg).frame["unique_id"].n_unique() == 5  # the short ones quarantined
+    assert validate(cfg, at(cfg)).frame["unique_id"].n_unique() == 5  # the short ones quarantined
     shape = read_json(Layout(Path(cfg.out_dir)).validation)
     assert shape["season"] == 1 and shape["lookback"] == 16
 
 
 def test_windows_are_cut_by_index_not_stored(forecast_csv: Path, tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out")
-    validate(cfg)
-    preprocess(cfg)
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
     layout = Layout(Path(cfg.out_dir))
     with np.load(layout.arrays) as z:
-        assert "x_train" not in z.files and z["series"].shape == (160, 2)
+        assert "x_train" not in z.files and "lookback" not in z.files  # state.json has it
+        assert z["series"].shape == (160, 2)
     arrays = read_arrays(layout)
     windows = Windows.from_numpy(arrays["series"], arrays["start_train"], 8)
     idx = torch.tensor([0, 5, len(windows) - 1])
@@ -198,7 +199,7 @@ def test_minute_data_gets_a_bounded_lookback_quickly(tmp_path: Path) -> None:
     path = tmp_path / "minute.csv"
     pl.concat(frames).write_csv(path)
     cfg = tiny_config(path, tmp_path / "out", **{"forecast.lookback": None})
-    assert validate(cfg).frame.height == 1200  # both series kept
+    assert validate(cfg, at(cfg)).frame.height == 1200  # both series kept
     shape = read_json(Layout(Path(cfg.out_dir)).validation)
     assert shape["season"] == 1440 and MIN_LOOKBACK <= shape["lookback"] <= MAX_AUTO_LOOKBACK
 
@@ -207,11 +208,11 @@ def test_preprocess_refuses_a_lookback_validation_did_not_use(forecast_csv: Path
                                                               tmp_path: Path) -> None:
     """Under dvc repro a changed forecast.lookback used to be ignored silently."""
     cfg = tiny_config(forecast_csv, tmp_path / "out", **{"forecast.lookback": None})
-    validate(cfg)
-    assert getattr(preprocess(cfg), "lookback", None) == 32
+    validate(cfg, at(cfg))
+    assert getattr(preprocess(cfg, at(cfg)), "lookback", None) == 32
     changed = tiny_config(forecast_csv, tmp_path / "out", **{"forecast.lookback": 8})
     with pytest.raises(UsageError, match=r"forecast\.lookback is 8, but .* was written with 32"):
-        preprocess(changed)
+        preprocess(changed, at(changed))
 
 
 def test_monthly_forecasts_are_dated_by_calendar_months(tmp_path: Path) -> None:

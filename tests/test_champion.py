@@ -18,7 +18,7 @@ from flows.stages.promote.rule import against_champion, decide
 from schemas.artifacts import Decision
 from schemas.config import PromoteConfig
 from schemas.history import read_history
-from tests.helpers import TINY_MODELS, synthetic_frame, synthetic_rows
+from tests.helpers import TINY_MODELS, at, synthetic_frame, synthetic_rows
 from tests.test_evaluate_promote import KINDS, _errors
 
 OPTS = ["--set", "promote.must_beat=[]", "--set", "train.max_epochs=2",
@@ -82,8 +82,8 @@ def _forecast_states(tmp_path: Path, forecast_csv: Path) -> tuple:
         data = tmp_path / f"d{i}.csv"
         frame.write_csv(data)
         cfg = tiny_config(data, tmp_path / f"o{i}")
-        validate(cfg)
-        preprocess(cfg)
+        validate(cfg, at(cfg))
+        preprocess(cfg, at(cfg))
         layout = Layout(tmp_path / f"o{i}")
         states.append((read_state(layout), read_arrays(layout)))
     return states
@@ -119,8 +119,8 @@ def test_the_champion_s_classes_are_matched_by_name(tmp_path: Path, classify_csv
     from tests.helpers import tiny_config
 
     cfg = tiny_config(classify_csv, tmp_path / "o")
-    validate(cfg)
-    preprocess(cfg)
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
     state, arrays = read_state(Layout(tmp_path / "o")), read_arrays(Layout(tmp_path / "o"))
     up_first = state.model_copy(update={"classes": ["up", "down"]})  # f1 > 0 means up
     logits = _classify(up_first, state, arrays, _Marker())

@@ -13,7 +13,7 @@ from flows.stages.preprocess.stage import preprocess
 from flows.stages.validate.stage import validate
 from schemas.artifacts import Metrics, read, read_arrays, read_state
 from schemas.layout import Layout
-from tests.helpers import TINY_MODELS, forecast_frame, run_stages, tiny_config
+from tests.helpers import TINY_MODELS, at, forecast_frame, run_stages, tiny_config
 
 TWO = {k: TINY_MODELS[k] for k in ("lstm", "gru")}
 
@@ -29,8 +29,8 @@ def test_each_fold_is_fitted_on_its_own_past_only(tmp_path: Path) -> None:
     late = pl.int_range(pl.len()) >= 100  # the last 20 rows jump by 1,000
     frame = frame.with_columns(pl.when(late).then(pl.col("y") + 1000).otherwise("y").alias("y"))
     cfg = tiny_config(_csv(tmp_path, frame), tmp_path / "out", **{"forecast.folds": 3})
-    validate(cfg)
-    preprocess(cfg)
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
     layout = Layout(tmp_path / "out")
     n_test = 18  # ceil(120 * 0.15)
     for fold in range(3):
@@ -56,9 +56,9 @@ def test_folds_with_a_split_column_are_refused(tmp_path: Path) -> None:
         pl.when(pl.int_range(pl.len()) < 60).then(pl.lit("train")).otherwise(pl.lit("test"))
         .alias("split"))
     cfg = tiny_config(_csv(tmp_path, frame), tmp_path / "out", **{"forecast.folds": 2})
-    validate(cfg)
+    validate(cfg, at(cfg))
     with pytest.raises(UsageError, match=r"forecast\.folds is 2, but column 'split'"):
-        preprocess(cfg)
+        preprocess(cfg, at(cfg))
 
 
 @pytest.mark.slow  # whole pipeline runs

@@ -18,7 +18,7 @@ from flows.stages.validate.stage import validate
 from schemas.artifacts import read_arrays
 from schemas.files import read_json
 from schemas.layout import Job, Layout
-from tests.helpers import classify_frame, tiny_config
+from tests.helpers import at, classify_frame, tiny_config
 
 LONG = 100_000
 
@@ -47,7 +47,7 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
         "train.max_epochs": 1, "promote.must_beat": []})
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-    validate(cfg)
+    validate(cfg, at(cfg))
     assert main(["stage", "preprocess", "--params", str(params)]) == 0
     log = capsys.readouterr().err
     assert "1 sequence(s) longer than classify.max_length were cut to their first 4096 " \
@@ -61,9 +61,9 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
     lengths = np.concatenate([arrays[f"len_{s}"] for s in ("train", "val", "test")])
     assert lengths.max() == 4096
     assert sum(len(arrays[f"x_{s}"]) for s in ("train", "val", "test")) == lengths.sum()
-    train_model(cfg, Job("gru"))
-    evaluate(cfg)
-    promote(cfg)
+    train_model(cfg, at(cfg), Job("gru"))
+    evaluate(cfg, at(cfg))
+    promote(cfg, at(cfg))
     report = layout.report.read_text()
     assert "- 1 sequence(s) longer than classify.max_length were cut to their first 4096 " \
            "steps: q\\_long" in report  # ids are Markdown-escaped (flows.report.text.md_text)
@@ -75,7 +75,7 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
 def test_without_a_cut_the_arrays_are_the_size_of_the_data(long_csv: Path,
                                                            tmp_path: Path) -> None:
     cfg = tiny_config(long_csv, tmp_path / "out", **{"classify.max_length": 200_000})
-    validate(cfg)
-    state = preprocess(cfg).model_dump(mode="json")
+    validate(cfg, at(cfg))
+    state = preprocess(cfg, at(cfg)).model_dump(mode="json")
     assert state["truncated"]["count"] == 0
     assert Layout(tmp_path / "out").arrays.stat().st_size < 1.2 * _raw_float32_bytes(long_csv)

@@ -11,12 +11,12 @@ from flows.stages.validate.stage import validate
 from schemas.artifacts import read_arrays
 from schemas.errors import DataValidationError
 from schemas.layout import Layout
-from tests.helpers import classify_frame, forecast_frame, tiny_config
+from tests.helpers import at, classify_frame, forecast_frame, tiny_config
 
 
 def _run(cfg):
-    validate(cfg)
-    state = preprocess(cfg).model_dump(mode="json")
+    validate(cfg, at(cfg))
+    state = preprocess(cfg, at(cfg)).model_dump(mode="json")
     return state, read_arrays(Layout(Path(cfg.out_dir)))
 
 

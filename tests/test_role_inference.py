@@ -12,7 +12,7 @@ import pytest
 from flows.cli.main import main
 from flows.stages.preprocess.stage import preprocess
 from flows.stages.validate.stage import validate
-from tests.helpers import tiny_config
+from tests.helpers import at, tiny_config
 
 
 def _cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str]:
@@ -56,8 +56,8 @@ def test_two_column_series_roles_are_inferred(make, line: str, roles: tuple, tmp
 
 def test_inferred_roles_carry_through_preprocess(tmp_path: Path) -> None:
     cfg = tiny_config(_sunspots(tmp_path / "sunspots.csv"), tmp_path / "out")
-    assert validate(cfg).roles.inferred == ("time", "target")
-    state = preprocess(cfg).model_dump(mode="json")
+    assert validate(cfg, at(cfg)).roles.inferred == ("time", "target")
+    state = preprocess(cfg, at(cfg)).model_dump(mode="json")
     assert state["roles"]["time"] == "YEAR" and state["columns"] == ["SUNACTIVITY"]
     assert min(state["counts"].values()) > 0
 

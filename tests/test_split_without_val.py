@@ -13,7 +13,7 @@ from flows.stages.validate.stage import validate
 from schemas.artifacts import read_arrays
 from schemas.files import read_json
 from schemas.layout import Layout
-from tests.helpers import forecast_frame, run_stages, tiny_config
+from tests.helpers import at, forecast_frame, run_stages, tiny_config
 
 
 def _train_test_file(path: Path, rare: bool = False) -> Path:
@@ -70,8 +70,8 @@ def test_a_class_too_small_to_carve_from_is_quarantined(tmp_path: Path,
     assert (rare["action"], rare["groups"]) == ("quarantined", 2)
     assert set(pl.read_csv(out / "quarantine.csv")["sequence_id"]) == {"r0", "r1"}
     stages = tiny_config(path, tmp_path / "stages")  # stage functions: their own folder
-    validate(stages)
-    state = preprocess(stages).model_dump(mode="json")
+    validate(stages, at(stages))
+    state = preprocess(stages, at(stages)).model_dump(mode="json")
     assert state["classes"] == ["down", "flat", "up"] and state["val_carved"]["count"] == 6
 
 
@@ -82,8 +82,8 @@ def test_forecast_val_is_carved_from_each_series_train_rows(tmp_path: Path) -> N
     path = tmp_path / "f.csv"
     df.write_csv(path)
     cfg = tiny_config(path, tmp_path / "out")
-    validate(cfg)
-    state = preprocess(cfg).model_dump(mode="json")
+    validate(cfg, at(cfg))
+    state = preprocess(cfg, at(cfg)).model_dump(mode="json")
     assert state["val_carved"]["count"] == 2 * 9  # ceil(60 x 0.15) train rows per series
     L, H = cfg.forecast.lookback, cfg.forecast.horizon
     assert state["counts"] == {"train": 2 * (51 - L - H + 1), "val": 2 * (9 - H + 1),

@@ -18,7 +18,7 @@ from schemas.artifacts import read_arrays, read_prepared
 from schemas.errors import RunFailedError
 from schemas.files import read_json
 from schemas.layout import Job, Layout
-from tests.helpers import run_stages, tiny_config
+from tests.helpers import at, run_stages, tiny_config
 
 
 @pytest.mark.slow  # whole pipeline runs
@@ -56,9 +56,9 @@ def test_same_seed_same_metrics(forecast_csv: Path, tmp_path: Path) -> None:
     for i in range(2):
         cfg = tiny_config(forecast_csv, tmp_path / f"run{i}",
                           models={"gru": {"hidden": 8, "layers": 1}})
-        validate(cfg)
-        preprocess(cfg)
-        train_model(cfg, Job("gru"))
+        validate(cfg, at(cfg))
+        preprocess(cfg, at(cfg))
+        train_model(cfg, at(cfg), Job("gru"))
         job = Layout(Path(cfg.out_dir)).job_dir(Job("gru"))
         runs.append(read_json(job / "model.json"))
         runs[-1]["weights"] = (job / "weights.safetensors").read_bytes()
@@ -68,21 +68,21 @@ def test_same_seed_same_metrics(forecast_csv: Path, tmp_path: Path) -> None:
 
 def test_every_model_failing_is_exit_3(forecast_csv: Path, tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"gru": {"hidden": 4}})
-    validate(cfg)
-    preprocess(cfg)
-    rows = evaluate(cfg, failures={j.key: "RuntimeError: boom" for j in cfg.jobs()}).rows()
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
+    rows = evaluate(cfg, at(cfg), failures={j.key: "RuntimeError: boom" for j in cfg.jobs()}).rows()
     assert [r.status for r in rows if r.kind == "model"] == ["failed"]
     with pytest.raises(RunFailedError) as err:
-        promote(cfg)
+        promote(cfg, at(cfg))
     assert err.value.exit_code == 3
     assert "gru` failed: RuntimeError: boom" in Layout(tmp_path / "out").report.read_text()
 
 
 def test_weights_are_safetensors_not_pickle(forecast_csv: Path, tmp_path: Path) -> None:
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}})
-    validate(cfg)
-    preprocess(cfg)
-    train_model(cfg, Job("rnn"))
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
+    train_model(cfg, at(cfg), Job("rnn"))
     blob = (tmp_path / "out/models/rnn/fold-0/seed-0/weights.safetensors").read_bytes()
     assert not blob.startswith(b"PK") and not blob.startswith(b"\x80")  # not zip / pickle
     module, _ = load_model(tmp_path / "out/models/rnn/fold-0/seed-0")
@@ -116,7 +116,7 @@ def test_promoted_folder_is_replaced_whole(forecast_csv: Path, tmp_path: Path) -
     run_stages(cfg)
     stale = Layout(tmp_path / "out").promoted / "stale.txt"
     stale.write_text("from an earlier run")
-    promote(cfg)
+    promote(cfg, at(cfg))
     assert not stale.exists() and (stale.parent / "weights.safetensors").exists()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".promoted")]
 

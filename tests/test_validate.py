@@ -6,13 +6,20 @@ import polars as pl
 import pytest
 
 from flows.stages.validate.stage import validate
+from schemas.artifacts import Validated
+from schemas.config import Config
 from schemas.errors import EXIT_INVALID_DATA, DataValidationError
 from schemas.files import read_json
-from tests.helpers import classify_frame, forecast_frame, tiny_config
+from tests.helpers import at, classify_frame, forecast_frame, tiny_config
+
+
+def checked(cfg: Config) -> Validated:
+    """Validate into the config's own out_dir."""
+    return validate(cfg, at(cfg))
 
 
 def test_valid_forecast_resolves_roles(forecast_csv: Path, tmp_path: Path) -> None:
-    v = validate(tiny_config(forecast_csv, tmp_path / "out"))
+    v = checked(tiny_config(forecast_csv, tmp_path / "out"))
     r = v.roles
     roles = (r.task, r.id, r.time, r.target, r.features)
     assert roles == ("forecast", "unique_id", "ds", "y", ("promo",))
@@ -22,7 +29,7 @@ def test_valid_forecast_resolves_roles(forecast_csv: Path, tmp_path: Path) -> No
 
 
 def test_label_column_means_classification(classify_csv: Path, tmp_path: Path) -> None:
-    r = validate(tiny_config(classify_csv, tmp_path / "out")).roles
+    r = checked(tiny_config(classify_csv, tmp_path / "out")).roles
     assert (r.task, r.id, r.time, r.label) == ("classify", "sequence_id", "step", "label")
     assert r.features == ("f1", "f2")
 
@@ -33,7 +40,7 @@ def test_explicit_names_win(tmp_path: Path) -> None:
     cfg = tiny_config(path, tmp_path / "out", **{"data.columns.target": "sales",
                                                  "data.columns.time": "day",
                                                  "data.columns.id": "store"})
-    r = validate(cfg).roles
+    r = checked(cfg).roles
     assert (r.target, r.time, r.id) == ("sales", "day", "store")
 
 
@@ -41,7 +48,7 @@ def test_missing_target_names_file_and_fix(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     forecast_frame().drop("y").write_csv(path)
     with pytest.raises(DataValidationError) as err:
-        validate(tiny_config(path, tmp_path / "out"))
+        checked(tiny_config(path, tmp_path / "out"))
     msg = str(err.value)
     assert err.value.exit_code == EXIT_INVALID_DATA
     assert str(path) in msg and "no target column" in msg and "--target" in msg
@@ -56,7 +63,7 @@ def test_defects_are_all_reported_with_csv_lines(tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     df.write_csv(path)
     with pytest.raises(DataValidationError) as err:
-        validate(tiny_config(path, tmp_path / "out"))
+        checked(tiny_config(path, tmp_path / "out"))
     msg = str(err.value)
     assert "column 'y'" in msg and "missing values" in msg and "line 6;" in msg
     assert "infinite" in msg and "line 11;" in msg
@@ -73,7 +80,7 @@ def test_label_varying_within_sequence(tmp_path: Path) -> None:
     path = tmp_path / "c.csv"
     df.with_columns(pl.Series("label", labels)).write_csv(path)
     with pytest.raises(DataValidationError, match="1 sequence whose label changes"):
-        validate(tiny_config(path, tmp_path / "out"))
+        checked(tiny_config(path, tmp_path / "out"))
 
 
 def test_non_numeric_feature_is_reported(tmp_path: Path) -> None:
@@ -82,13 +89,13 @@ def test_non_numeric_feature_is_reported(tmp_path: Path) -> None:
     cfg = tiny_config(path, tmp_path / "out", **{"data.columns.features": ["promo"]})
     not_numbers = r"column 'promo': 160 row\(s\) with values that are not numbers"
     with pytest.raises(DataValidationError, match=not_numbers):
-        validate(cfg)
+        checked(cfg)
 
 
 def test_unused_columns_are_listed_not_dropped_silently(tmp_path: Path) -> None:
     path = tmp_path / "f.csv"
     forecast_frame().with_columns(pl.lit("north").alias("region")).write_csv(path)
-    validate(tiny_config(path, tmp_path / "out"))
+    checked(tiny_config(path, tmp_path / "out"))
     assert read_json(tmp_path / "out" / "validation.json")["ignored_columns"] == ["region"]
 
 
@@ -100,7 +107,7 @@ def test_a_quoted_header_name_is_read_as_written(forecast_csv: Path, tmp_path: P
     path = tmp_path / "quoted.csv"
     path.write_text("\n".join([lines[0].replace("promo", quoted), *lines[1:]]) + "\n")
     cfg = tiny_config(path, tmp_path / "out", **{"data.columns.features": [name]})
-    assert validate(cfg).roles.features == (name,)
+    assert checked(cfg).roles.features == (name,)
     assert name in pl.read_parquet(tmp_path / "out" / "validated.parquet").columns
 
 
@@ -114,15 +121,15 @@ def test_a_horizon_longer_than_every_series_is_a_usage_error_at_once(forecast_cs
 
     start = time.monotonic()
     with pytest.raises(UsageError) as exc:
-        validate(tiny_config(forecast_csv, tmp_path / "out", **{"forecast.horizon": 100_000}))
+        checked(tiny_config(forecast_csv, tmp_path / "out", **{"forecast.horizon": 100_000}))
     text = str(exc.value)
     assert str(forecast_csv) in text and "forecast.horizon=100000" in text
     assert "longest series has 80" in text and "use forecast.horizon=" in text
     fits = int(text.split("use forecast.horizon=")[1].split()[0])
-    assert validate(tiny_config(forecast_csv, tmp_path / "ok",
+    assert checked(tiny_config(forecast_csv, tmp_path / "ok",
                                 **{"forecast.horizon": fits})).roles.task == "forecast"
     with pytest.raises(DataValidationError):  # shorter than the series: a data defect
-        validate(tiny_config(forecast_csv, tmp_path / "out", **{"forecast.horizon": fits + 1}))
+        checked(tiny_config(forecast_csv, tmp_path / "out", **{"forecast.horizon": fits + 1}))
     assert time.monotonic() - start < 60
 
 

@@ -49,7 +49,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     out = Path(cfg.out_dir)
     with RunFolder(out, "validate") as run:
         try:
-            v = validate(cfg.model_copy(update={"out_dir": str(run.path)}))
+            v = validate(cfg, run.layout)
         except DataValidationError:
             run.publish()  # the report is what `validate` is for, pass or fail
             raise
@@ -167,6 +167,7 @@ def cmd_stage(args: argparse.Namespace) -> int:
     from flows.runs.folders import FolderLock
     from flows.runtime.procs import watch_parent
     from schemas.config import load_config
+    from schemas.layout import Layout
 
     watch_parent()  # `dvc repro` killed: this stage stops too
     cfg = load_config(args.params)
@@ -177,12 +178,13 @@ def cmd_stage(args: argparse.Namespace) -> int:
                          "`validate` (its files are links into latest/); `seqarena stage` "
                          "(dvc repro) writes its files in place, so give the DVC pipeline "
                          "its own out_dir in params.yaml.")
-    with FolderLock(Path(cfg.out_dir), f"stage {args.name}"):
+    layout = Layout(Path(cfg.out_dir))  # dvc repro: the stages write in place
+    with FolderLock(layout.root, f"stage {args.name}"):
         stage = importlib.import_module(f"flows.stages.{args.name}.stage")  # only this stage
         if args.name == "train":
-            stage.train_jobs(cfg, args.model)
+            stage.train_jobs(cfg, layout, args.model)
         else:
-            getattr(stage, args.name)(cfg)  # each stage module exposes its stage function
+            getattr(stage, args.name)(cfg, layout)  # each stage module exposes its function
     return EXIT_OK
 
 

@@ -15,7 +15,7 @@ from prefect.task_runners import TaskRunner
 from flows.runtime.dask_runner import dask_failure, dask_runner
 from flows.runtime.server import OwnedProcessPool
 from schemas.config import Config
-from schemas.layout import Job
+from schemas.layout import Job, Layout
 
 log = logging.getLogger("seqarena")
 
@@ -47,12 +47,12 @@ def largest_first(cfg: Config, jobs: list[Job]) -> list[Job]:
     return sorted(jobs, key=lambda j: (-sizes[j.name], j.name, j.fold, j.seed))
 
 
-def _round(cfg: Config, task: Any, jobs: list[Job], failures: dict[str, str],
+def _round(cfg: Config, layout: Layout, task: Any, jobs: list[Job], failures: dict[str, str],
            runner: TaskRunner) -> list[Job]:
     """Run `jobs` on one runner; return those whose worker process died."""
     died: list[Job] = []
     with runner:
-        futures = {runner.submit(task, {"cfg": cfg, "job": j}): j for j in jobs}
+        futures = {runner.submit(task, {"cfg": cfg, "layout": layout, "job": j}): j for j in jobs}
         for future in as_completed(list(futures)):
             job = futures[future]
             try:
@@ -75,8 +75,8 @@ def _round(cfg: Config, task: Any, jobs: list[Job], failures: dict[str, str],
     return died
 
 
-def run_jobs(cfg: Config, task: Any, jobs: list[Job]) -> dict[str, str]:
-    """Run every job; return {job key: error} for those that failed.
+def run_jobs(cfg: Config, layout: Layout, task: Any, jobs: list[Job]) -> dict[str, str]:
+    """Run every job in run folder `layout`; return {job key: error} for those that failed.
 
     A worker that dies (killed, out of memory) breaks its whole pool, so every job still in
     that pool runs again, each alone on a fresh runner: the others never pay for one crash,
@@ -84,10 +84,10 @@ def run_jobs(cfg: Config, task: Any, jobs: list[Job]) -> dict[str, str]:
     """
     failures: dict[str, str] = {}
     ordered = largest_first(cfg, jobs)
-    died = _round(cfg, task, ordered, failures, task_runner(cfg, len(ordered)))
+    died = _round(cfg, layout, task, ordered, failures, task_runner(cfg, len(ordered)))
     for job in died:
         log.info("! %-28s its training process died; training it again alone", job.key)
-        if _round(cfg, task, [job], failures, task_runner(cfg, 1)):
+        if _round(cfg, layout, task, [job], failures, task_runner(cfg, 1)):
             failures[job.key] = ("its training process died twice (killed, or out of "
                                  "memory); try a smaller model or train.batch_size")
             log.info("✗ %-28s failed: %s", job.key, failures[job.key])

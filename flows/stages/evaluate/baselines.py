@@ -44,7 +44,7 @@ def _histories(state: ForecastState, arrays: PreparedArrays
     origins (the index of each test window's first target step); and the test windows'
     indices in that series-by-series order."""
     sid, pos, start = arrays["sid_test"], arrays["pos_test"], arrays["start_test"]
-    offset = start - (pos - int(arrays["lookback"]))  # where each window's series begins
+    offset = start - (pos - state.lookback)  # where each window's series begins
     scaler, values, origins, rows = Scaler(state), [], [], []
     for s in dict.fromkeys(sid.tolist()):  # series in the order their windows come
         mine = np.flatnonzero(sid == s)

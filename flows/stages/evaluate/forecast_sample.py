@@ -33,7 +33,7 @@ class ForecastSample:
         self.sid = arrays["sid_test"][self.rows]  # (K,)
         self.names = [state.series[i] for i in self.sid]
         self.scaler = Scaler(state)
-        lookback = int(arrays["lookback"])
+        lookback = state.lookback
         at = arrays["start_test"][self.rows][:, None] + np.arange(lookback)  # (K, L)
         history = self.scaler.inverse(arrays["series"][at, 0], self.sid)  # (K, L) target
         self.frames = [self._lines(history, "history", None, 1 - lookback)]

@@ -4,7 +4,6 @@ test split, once; aggregate over seeds and folds; then measure each model's cost
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,12 +215,12 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
     return rows, frame
 
 
-def evaluate(cfg: Config, failures: dict[str, str] | None = None) -> Metrics:
+def evaluate(cfg: Config, layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
     """Score every run and baseline (the jobs in `failures`, by job key, are reported failed);
     write metrics.json, leaderboard.csv, errors.parquet and forecasts.parquet."""
     quiet_lightning()
     torch.set_num_threads(cfg.train.threads)
-    layout, notes = Layout(Path(cfg.out_dir)), {}
+    notes: dict[str, str] = {}
     state = read_state(layout)
     folds = state.folds
     jobs = cfg.jobs(folds)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,8 +89,7 @@ def forecast_windows(df: pl.DataFrame, roles: Roles, fc: ForecastConfig) -> dict
             parts.setdefault(f"pos_{name}", []).append(m + fc.lookback)
         parts["series"].append(z)
         offset += len(z)
-    out = {k: np.ascontiguousarray(np.concatenate(v)) for k, v in parts.items() if v}
-    return {**out, "lookback": np.array(fc.lookback)}
+    return {k: np.ascontiguousarray(np.concatenate(v)) for k, v in parts.items() if v}
 
 
 def _mase_scale(df: pl.DataFrame, target: str, season: int, series: list[str]) -> list[float]:
@@ -255,11 +253,10 @@ def folds_of(cfg: Config, v: Validated, lookback: int | None = None) -> int:
     return folds
 
 
-def preprocess(cfg: Config) -> State:
+def preprocess(cfg: Config, layout: Layout) -> State:
     """Read the validated rows; write prepared/{arrays.npz,state.json} for the holdout
     (fold 0) and prepared/fold-K/ for each earlier rolling origin, each fitted on its own
     training rows only."""
-    layout = Layout(Path(cfg.out_dir))
     v, report = read_validated(layout), read_validation(layout)
     if v.roles.task == "forecast":
         _same_shape(cfg, {"season": report.season, "lookback": report.lookback}, layout)

@@ -31,9 +31,8 @@ def replace_dir(new: Path, target: Path) -> None:
     new.rename(target)
 
 
-def promote(cfg: Config) -> dict[str, Any]:
+def promote(cfg: Config, layout: Layout) -> dict[str, Any]:
     """Decide, write promoted/ (model + preprocessing state + decision) and report.md."""
-    layout = Layout(Path(cfg.out_dir))
     state = read_state(layout)
     metrics = read(Metrics, layout.metrics)
     rows = metrics.rows()

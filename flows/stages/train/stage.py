@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -87,8 +86,9 @@ def _fit(module: pl.LightningModule, tensors: tuple[tuple, tuple], budget: Budge
     return trainer, best, callbacks, seconds, memory
 
 
-def train_model(cfg: Config, job: Job) -> dict[str, Any]:
-    """Train one job (model, seed, fold); write models/NAME/fold-K/seed-S/{weights,model.json}."""
+def train_model(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
+    """Train one job (model, seed, fold); write models/NAME/fold-K/seed-S/{weights,model.json}
+    below `layout`."""
     quiet_lightning()
     name, tc, spec = job.name, cfg.train, cfg.models[job.name]
     if problem := no_gpu_for(tc.accelerator):  # checked where it trains: a Dask worker, say
@@ -96,7 +96,6 @@ def train_model(cfg: Config, job: Job) -> dict[str, Any]:
     torch.set_num_threads(tc.threads)
     seed_everything(job.seed)
     crash_point(f"train:{name}")
-    layout = Layout(Path(cfg.out_dir))
     state, arrays = read_state(layout, job.fold), read_arrays(layout, job.fold)
     task = state.task
     tensors = split_tensors(arrays, task, "train"), split_tensors(arrays, task, "val")
@@ -127,11 +126,6 @@ def train_model(cfg: Config, job: Job) -> dict[str, Any]:
     return card.model_dump(mode="json")
 
 
-def jobs_of(cfg: Config, names: list[str] | None = None) -> list[Job]:
-    """The trainings the prepared data asks for: model x fold (forecast.folds) x seed."""
-    return cfg.jobs(read_state(Layout(Path(cfg.out_dir))).folds, names)
-
-
-def train_jobs(cfg: Config, name: str) -> list[dict[str, Any]]:
+def train_jobs(cfg: Config, layout: Layout, name: str) -> list[dict[str, Any]]:
     """Every training of model `name`, one after another (`seqarena stage train`)."""
-    return [train_model(cfg, job) for job in jobs_of(cfg, [name])]
+    return [train_model(cfg, layout, job) for job in cfg.jobs(read_state(layout).folds, [name])]

@@ -24,21 +24,20 @@ from schemas.rules import FILLED, GROUP, ROW
 log = logging.getLogger("seqarena")
 
 
-def _fail_early(cfg: Config, error: str, rows_in: int, status: str) -> None:
-    layout = Layout(Path(cfg.out_dir))
+def _fail_early(cfg: Config, layout: Layout, error: str, rows_in: int, status: str) -> None:
     report = {"file": cfg.data.path, "status": status, "error": error, "rows_in": rows_in}
     write_outputs(layout, report, None)
 
 
-def _read(cfg: Config) -> Table:
+def _read(cfg: Config, layout: Layout) -> Table:
     try:
         return read_table(Path(cfg.data.path), cfg.data.delimiter)
     except UsageError as exc:
-        _fail_early(cfg, str(exc), 0, "unreadable")
+        _fail_early(cfg, layout, str(exc), 0, "unreadable")
         raise
 
 
-def _roles(cfg: Config, table: Table) -> Roles:
+def _roles(cfg: Config, layout: Layout, table: Table) -> Roles:
     markers = cfg.validation.missing_values
     numeric = numeric_like(table.frame, markers)
     try:
@@ -46,7 +45,7 @@ def _roles(cfg: Config, table: Table) -> Roles:
                               lambda col: time_like(table.frame, col, markers))
     except MissingRoleError as exc:
         msg = f"{cfg.data.path}: {exc}. Columns found: {', '.join(table.frame.columns)}."
-        _fail_early(cfg, msg, table.frame.height, "failed")
+        _fail_early(cfg, layout, msg, table.frame.height, "failed")
         raise DataValidationError(msg) from None
     named = [c for c in (roles.id, roles.time, roles.target, roles.label, roles.split) if c]
     twice = sorted({c for c in [*named, *roles.features] if [*named, *roles.features].count(c) > 1})
@@ -69,15 +68,15 @@ def _roles(cfg: Config, table: Table) -> Roles:
     return roles
 
 
-def validate(cfg: Config) -> Validated:
+def validate(cfg: Config, layout: Layout) -> Validated:
     """Check the data file against the contract; write the report, the quarantine files and
-    the validated rows; raise DataValidationError when a defect's policy is `error`."""
-    layout = Layout(Path(cfg.out_dir))
+    the validated rows into `layout`; raise DataValidationError when a defect's policy is
+    `error`."""
     for stale in (layout.validation, layout.validation_md, layout.validated,
                   layout.quarantine_csv, layout.quarantine_parquet):
         stale.unlink(missing_ok=True)  # a failure must not leave an earlier run's verdict
-    table = _read(cfg)
-    roles = _roles(cfg, table)
+    table = _read(cfg, layout)
+    roles = _roles(cfg, layout, table)
     raw = table.frame.with_row_index(ROW).with_columns(pl.col(ROW).cast(pl.Int64))
     checker = Checker(table, raw, roles, cfg.validation.policy)
     facts = parse_and_check_values(checker, cfg.validation)
