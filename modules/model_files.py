@@ -70,10 +70,11 @@ def validated(model: type[M], path: Path) -> M:
         raise refuse(path, describe(exc)) from None
 
 
-def expected_shapes(meta: ModelCard) -> Shapes:
-    """The state dict that model.json implies, built on the meta device (nothing allocated)."""
+def expected_shapes(meta: ModelCard, state: PreparedState) -> Shapes:
+    """The state dict that model.json's spec and the state's sizes imply, built on the meta
+    device (nothing allocated)."""
     with torch.device("meta"):
-        module = build_module(meta.task, meta.spec, meta.n_features, meta.n_out)
+        module = build_module(meta.task, meta.spec, state.n_features, state.n_out)
     return {k: (tuple(v.shape), DTYPES.get(v.dtype, str(v.dtype)))
             for k, v in module.state_dict().items()}
 
@@ -91,12 +92,19 @@ def header_shapes(path: Path) -> Shapes:
         raise refuse(path, [f"not a complete safetensors file ({exc})"]) from None
 
 
-def compare_shapes(expected: Shapes, found: Shapes, path: Path) -> None:
-    """The weights must be exactly the tensors that model.json implies."""
+def sizes(state: PreparedState) -> str:
+    """The state's sizes in words, for a message about shapes."""
+    out = (f"horizon {state.n_out}" if isinstance(state, ForecastState)
+           else f"{state.n_out} classes")
+    return f"{state.n_features} column(s), {out}"
+
+
+def compare_shapes(expected: Shapes, found: Shapes, path: Path, state: PreparedState) -> None:
+    """The weights must be exactly the tensors that model.json and the state imply."""
     problems = [f"tensor '{k}' is missing" for k in expected if k not in found]
     problems += [f"tensor '{k}' is not part of this model" for k in found if k not in expected]
-    problems += [f"tensor '{k}' has shape {list(found[k][0])} {found[k][1]}, but {MODEL} "
-                 f"(spec, n_features, n_out) implies {list(want[0])} {want[1]}"
+    problems += [f"tensor '{k}' has shape {list(found[k][0])} {found[k][1]}, but {MODEL}'s "
+                 f"spec with {sizes(state)} implies {list(want[0])} {want[1]}"
                  for k, want in expected.items() if k in found and found[k] != want]
     if problems:
         raise refuse(path, problems)
@@ -107,42 +115,43 @@ def check_card(model_dir: Path) -> ModelCard:
     return validated(ModelCard, model_dir / MODEL)
 
 
-def check_weights(model_dir: Path, meta: ModelCard) -> None:
-    """The weights' header matching the module that model.json describes."""
-    compare_shapes(expected_shapes(meta), header_shapes(model_dir / WEIGHTS), model_dir / WEIGHTS)
+def check_weights(model_dir: Path, meta: ModelCard, state: PreparedState) -> None:
+    """The weights' header matching the module that model.json and the state describe."""
+    compare_shapes(expected_shapes(meta, state), header_shapes(model_dir / WEIGHTS),
+                   model_dir / WEIGHTS, state)
 
 
-def check_model(model_dir: Path) -> ModelCard:
-    """model.json within bounds, and the weights' header matching the module it describes."""
+def check_model(model_dir: Path, state: PreparedState) -> ModelCard:
+    """model.json within bounds, and the weights' header matching the module it and the
+    state (prepared/state.json, for a run's own model folders) describe."""
     meta = check_card(model_dir)
-    check_weights(model_dir, meta)
+    if meta.task != state.task:
+        raise refuse(model_dir / MODEL, [f"task: '{meta.task}', but the prepared data is "
+                                         f"for '{state.task}'"])
+    check_weights(model_dir, meta, state)
     return meta
 
 
-def _forecast_problems(prep: ForecastState, meta: ModelCard) -> list[str]:
-    """A forecaster's columns are its target then its covariates; it outputs `horizon` steps."""
+def _forecast_problems(prep: ForecastState) -> list[str]:
+    """A forecaster's columns are its target then its covariates."""
     roles, problems = prep.roles, []
     if not roles.target:
         problems.append("roles.target: a forecaster needs its target column")
     elif prep.columns != [roles.target, *roles.features]:
         problems.append(f"columns: {prep.columns} are not the target then the features "
                         f"({[roles.target, *roles.features]})")
-    if prep.horizon != meta.n_out:
-        problems.append(f"horizon: {prep.horizon}, but {MODEL} has n_out {meta.n_out}")
     if len(set(prep.series)) != len(prep.series):
         problems.append("series: a series name is repeated")
     return problems
 
 
-def _classify_problems(prep: ClassifyState, meta: ModelCard) -> list[str]:
-    """A classifier's columns are its features; it outputs one logit per class."""
+def _classify_problems(prep: ClassifyState) -> list[str]:
+    """A classifier's columns are its features."""
     roles, problems = prep.roles, []
     if not roles.id:
         problems.append("roles.id: a classifier needs its sequence id column")
     if prep.columns != roles.features:
         problems.append(f"columns: {prep.columns} are not the features ({roles.features})")
-    if len(prep.classes) != meta.n_out:
-        problems.append(f"classes: {len(prep.classes)}, but {MODEL} has n_out {meta.n_out}")
     if len(set(prep.classes)) != len(prep.classes):
         problems.append("classes: a class name is repeated")
     return problems
@@ -163,8 +172,8 @@ def _scaling_problems(prep: PreparedState) -> list[str]:
 
 
 def check_preprocessing(model_dir: Path, meta: ModelCard) -> PreparedState:
-    """preprocessing.json: required keys, finite scaling with positive stds, consistent with
-    the model's inputs and outputs."""
+    """preprocessing.json: required keys, finite scaling with positive stds, consistent within
+    itself and with the model's task (its sizes are then checked against the weights)."""
     path = model_dir / PREPROCESSING
     raw = read_json_file(path)
     classify = raw.get("task") == "classify"
@@ -176,17 +185,23 @@ def check_preprocessing(model_dir: Path, meta: ModelCard) -> PreparedState:
         if prep.task != meta.task else []
     if prep.roles.task != prep.task:
         problems.append(f"roles.task: '{prep.roles.task}', but task is '{prep.task}'")
-    if len(prep.columns) != meta.n_features:
-        problems.append(f"columns: {len(prep.columns)}, but {MODEL} has n_features "
-                        f"{meta.n_features}")
     if isinstance(prep, ForecastState):
-        problems += _forecast_problems(prep, meta)
+        problems += _forecast_problems(prep)
     elif isinstance(prep, ClassifyState):
-        problems += _classify_problems(prep, meta)
+        problems += _classify_problems(prep)
     problems += _scaling_problems(prep)
     if problems:
         raise refuse(path, problems)
     return prep
+
+
+def check_folder(model_dir: Path) -> tuple[ModelCard, PreparedState]:
+    """A self-contained model folder (promoted/, a version): model.json, preprocessing.json
+    against it, then the weights' header against both; nothing is built."""
+    meta = check_card(model_dir)
+    state = check_preprocessing(model_dir, meta)
+    check_weights(model_dir, meta, state)
+    return meta, state
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -198,15 +213,16 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return weights
 
 
-def build_model(model_dir: Path, meta: ModelCard) -> SequenceModule:
-    """The module that a checked model.json describes, with its weights, in eval mode."""
+def build_model(model_dir: Path, meta: ModelCard, state: PreparedState) -> SequenceModule:
+    """The module that a checked model.json and its state describe, with its weights, in eval
+    mode."""
     weights = load_weights(model_dir / WEIGHTS)
-    module = build_module(meta.task, meta.spec, meta.n_features, meta.n_out)
+    module = build_module(meta.task, meta.spec, state.n_features, state.n_out)
     module.load_state_dict(weights)
     return module.eval()
 
 
-def load_model(model_dir: Path) -> tuple[SequenceModule, ModelCard]:
-    """Check then rebuild a trained model, with its model card (cost, curve)."""
-    meta = check_model(model_dir)
-    return build_model(model_dir, meta), meta
+def load_model(model_dir: Path, state: PreparedState) -> tuple[SequenceModule, ModelCard]:
+    """Check then rebuild a model trained on `state`, with its model card (cost, curve)."""
+    meta = check_model(model_dir, state)
+    return build_model(model_dir, meta, state), meta

@@ -28,7 +28,7 @@ from schemas.prepared import (
     RolesFile,
     Task,
 )
-from schemas.specs import MAX_FEATURES, MAX_OUT, ModelSpec
+from schemas.specs import ModelSpec
 
 RERUN = "rerun the comparison (`seqarena compare`, or `dvc repro`) with this version"
 A = TypeVar("A", bound=BaseModel)
@@ -44,14 +44,16 @@ class CheckRecord(BaseModel):
     train_loss: float | None
 
 
+LEGACY_CARD_KEYS = ("n_features", "n_out")  # sizes: now read from the preprocessing state
+
+
 class ModelCard(Artifact):
-    """model.json: what rebuilds the module (task, spec, sizes), then what training cost."""
+    """model.json: what rebuilds the module (task, spec; its input and output sizes are the
+    preprocessing state's `n_features` and `n_out`), then what training cost."""
 
     name: str = ""
     task: Task
     spec: ModelSpec
-    n_features: int = Field(ge=1, le=MAX_FEATURES)
-    n_out: int = Field(ge=1, le=MAX_OUT)
     params: int = 0
     train_seconds: float = 0.0
     steps: int = 0
@@ -70,6 +72,15 @@ class ModelCard(Artifact):
     rss_growth_mib: float | None = None
     peak_torch_mib: float | None = None
     history: list[CheckRecord] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sizes_from_state(cls, raw: Any) -> Any:
+        """Cards written before the sizes had one source carried them; the weights' shapes are
+        checked against the state's sizes, so they are dropped, not trusted."""
+        if isinstance(raw, dict) and any(k in raw for k in LEGACY_CARD_KEYS):
+            raw = {k: v for k, v in raw.items() if k not in LEGACY_CARD_KEYS}
+        return raw
 
 
 # ---- metrics.json and decision.json ----------------------------------------------------------

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.config import Task
 from schemas.data import HUGE, Roles
-from schemas.specs import MAX_OUT
+from schemas.specs import MAX_FEATURES, MAX_OUT
 
 FORMAT = 1  # schema_version: bump when a field changes meaning; readers refuse others
 
@@ -80,9 +80,15 @@ class PreparedState(Artifact):
     task: Task
     roles: RolesFile
     counts: dict[str, int] = {}
-    columns: list[str] = Field(min_length=1, description="input columns in tensor order")
+    columns: list[str] = Field(min_length=1, max_length=MAX_FEATURES,
+                               description="input columns in tensor order")
     scaling: list[ScalingRow] = Field(min_length=1)
     val_carved: Carved | None = None
+
+    @property
+    def n_features(self) -> int:
+        """Inputs per step of the model trained on this state: one per column."""
+        return len(self.columns)
 
     def notes(self, escape: Callable[[object], str] = str) -> list[str]:
         """What preprocessing changed that a person must know; `escape` renders user ids."""
@@ -114,6 +120,11 @@ class ForecastState(PreparedState):
     folds: int = Field(1, ge=1, description="rolling origins in this comparison")
 
     @property
+    def n_out(self) -> int:
+        """Outputs of the model trained on this state: one per horizon step."""
+        return self.horizon
+
+    @property
     def target(self) -> str:
         """The forecast column (roles.target; preprocess puts it first in `columns`)."""
         return self.roles.target or self.columns[0]
@@ -123,7 +134,7 @@ class ClassifyState(PreparedState):
     """Classification: one scaling for all sequences; columns are the features."""
 
     task: Literal["classify"] = "classify"
-    classes: list[str] = Field(min_length=1)
+    classes: list[str] = Field(min_length=1, max_length=MAX_OUT)
     max_length: int | None = Field(None, ge=1, description="steps kept per sequence")
     truncated: Truncated | None = None
 
@@ -141,6 +152,11 @@ class ClassifyState(PreparedState):
     def folds(self) -> int:
         """Sequences are split once: one fold."""
         return 1
+
+    @property
+    def n_out(self) -> int:
+        """Outputs of the model trained on this state: one logit per class."""
+        return len(self.classes)
 
 
 State = ForecastState | ClassifyState

@@ -19,7 +19,7 @@ from flows.stages.validate.report import message
 from flows.stages.validate.steps import parse_and_check_values
 from modules.batching import Ragged
 from modules.inference import Scaler, predict
-from modules.model_files import build_model, check_card, check_preprocessing, check_weights
+from modules.model_files import build_model, check_folder
 from modules.training import quiet_lightning
 from schemas.config import ValidationConfig
 from schemas.data import Roles
@@ -42,11 +42,9 @@ def _load(model_dir: Path) -> tuple[torch.nn.Module, State, Roles]:
     if not (model_dir / WEIGHTS).exists():
         raise UsageError(f"{model_dir}: no promoted model here ({WEIGHTS} missing); "
                          "pass the promoted/ folder of a run that promoted a winner.")
-    meta = check_card(model_dir)
-    state = check_preprocessing(model_dir, meta)  # task and sizes agree before the shapes
-    check_weights(model_dir, meta)
+    meta, state = check_folder(model_dir)
     roles = replace(state.roles.to_roles(), label=None, split=None)
-    return build_model(model_dir, meta), state, roles
+    return build_model(model_dir, meta, state), state, roles
 
 
 def _checked(path: Path, roles: Roles) -> pl.DataFrame:

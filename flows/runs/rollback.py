@@ -14,7 +14,7 @@ from flows.report.text import md_text
 from flows.runs.folders import VERSION, RunFolder
 from flows.runs.gto_tags import tag_champion
 from flows.runs.history import now
-from modules.model_files import check_card, check_preprocessing, check_weights
+from modules.model_files import check_folder
 from schemas.artifacts import Decision, read, write
 from schemas.errors import UsageError
 from schemas.files import write_text
@@ -55,9 +55,7 @@ def _target(root: Path, version: str | None, current: str | None) -> Path:
                          "between keeping its model and switching to it leaves such a folder);"
                          f" roll back to a version that was champion (seqarena history --out "
                          f"{root}).")
-    card = check_card(folder)
-    check_preprocessing(folder, card)  # a damaged version is refused before it serves
-    check_weights(folder, card)
+    check_folder(folder)  # a damaged version is refused before it serves
     return folder
 
 

@@ -14,7 +14,7 @@ import torch
 
 from modules.batching import Ragged, Windows
 from modules.inference import predict
-from modules.model_files import build_model, check_card, check_preprocessing, check_weights
+from modules.model_files import build_model, check_folder
 from schemas.artifacts import CHAMPION, PreparedArrays
 from schemas.errors import SeqarenaError
 from schemas.prepared import ClassifyState, ForecastState, PreparedState, State
@@ -101,10 +101,8 @@ def challenge(folder: Path, state: State, arrays: PreparedArrays) -> Challenge:
     """The champion in `folder` (a link to its version) on this run's holdout test split."""
     version = Path(os.path.realpath(folder)).name
     try:
-        card = check_card(folder)
-        champ = check_preprocessing(folder, card)
-        check_weights(folder, card)
-        module = build_model(folder, card)
+        card, champ = check_folder(folder)
+        module = build_model(folder, card, champ)
     except (SeqarenaError, OSError) as exc:
         return Challenge(version, None, None, f"its files do not load ({exc})")
     arch = card.spec.arch

@@ -112,7 +112,7 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
         if job.key in failures or not layout.card(job).exists():
             failures.setdefault(job.key, "no trained model")
             continue
-        module, card = load_model(layout.job_dir(job))
+        module, card = load_model(layout.job_dir(job), state)
         run = scored(predict(module, inputs), job.name, "model", job.seed)
         if run is None:
             failures[job.key] = NOT_FINITE
@@ -134,18 +134,18 @@ def finite(run: Scored) -> bool:
 EQUAL_WIDTH = 64  # the folklore's "GRU has fewer parameters" is a fact of the cells at one width
 
 
-def equal_width(card: ModelCard) -> int | None:
+def equal_width(card: ModelCard, state: State) -> int | None:
     """Parameters of the card's model with its recurrent width set to EQUAL_WIDTH (None for
     models without one), for this data's inputs and outputs; shapes only, no memory."""
     if not hasattr(card.spec, "hidden"):
         return None
     spec = card.spec.model_copy(update={"hidden": EQUAL_WIDTH})
     with torch.device("meta"):
-        module = build_module(card.task, spec, card.n_features, card.n_out)
+        module = build_module(card.task, spec, state.n_features, state.n_out)
     return sum(p.numel() for p in module.parameters())
 
 
-def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
+def _cost_alone(cfg: Config, layout: Layout, state: State, runs: list[Scored], inputs: tuple
                 ) -> dict[str, Any]:
     """Latency and throughput of the model's kept run (holdout fold, best validation loss) on
     the holdout test `inputs`, measured after every training ended, one model at a time, on
@@ -153,7 +153,7 @@ def _cost_alone(cfg: Config, layout: Layout, runs: list[Scored], inputs: tuple
     kept = min((r for r in runs if r.fold == 0 and r.card),
                key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
     job = Job(kept.name, kept.seed, 0)
-    module, _ = load_model(layout.job_dir(job))
+    module, _ = load_model(layout.job_dir(job), state)
     one = latency(module, inputs, 1, cfg.train.threads)
     many = latency(module, inputs, LARGE_BATCH, cfg.train.threads)  # cut to the split's size
     return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
@@ -187,9 +187,9 @@ def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
     return diagnose(task, card, errors[runs[0].name], errors[base], base)  # type: ignore[arg-type]
 
 
-def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list[Job],
+def _rows(cfg: Config, layout: Layout, state: State, runs: list[Scored], jobs: list[Job],
           failures: dict[str, str], notes: dict[str, str]) -> tuple[list[Row], pl.DataFrame]:
-    frame = error_frame(runs)
+    task, frame = state.task, error_frame(runs)
     errors, boot = paired_errors(frame), Bootstrap(frame, task)
     naive = [n for n in NAIVE[task] if n in errors]
     base = min(naive, key=lambda n: float(errors[n].mean()))
@@ -205,8 +205,8 @@ def _rows(cfg: Config, layout: Layout, task: str, runs: list[Scored], jobs: list
             why = _diagnosis(task, mine, errors, base)
             row = Row.model_validate({  # validated: a misnamed cost field is an error
                 **row.model_dump(), "model": name, "learned": why is None, "diagnosis": why,
-                "params_equal_width": equal_width(mine[0].card),  # type: ignore[arg-type]
-                **_cost_alone(cfg, layout, mine, holdout)})
+                "params_equal_width": equal_width(mine[0].card, state),  # type: ignore[arg-type]
+                **_cost_alone(cfg, layout, state, mine, holdout)})
         rows.append(row)
     rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
     rows += [Row(model=name, kind=CHAMPION if name == CHAMPION else "reference",
@@ -230,7 +230,7 @@ def evaluate(cfg: Config, layout: Layout, failures: dict[str, str] | None = None
         scored, drawn = _fold(cfg, layout, fold, [j for j in jobs if j.fold == fold], failures,
                               notes)
         runs, sample = runs + scored, sample or drawn
-    rows, frame = _rows(cfg, layout, state.task, runs, jobs, failures, notes)
+    rows, frame = _rows(cfg, layout, state, runs, jobs, failures, notes)
     board = leaderboard_schema.validate(_flat(rows, state.task))
     forecasts = sample.frame() if sample else no_sample()
     metrics = Metrics.of(state.task, rows, measured_table(rows, state.task))

@@ -101,10 +101,9 @@ def train_model(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     tensors = split_tensors(arrays, task, "train"), split_tensors(arrays, task, "val")
     batch = plan_batch(tc, len(arrays["y_train"]))
     budget = plan_budget(tc, batch, len(TensorBatches(tensors[0], batch, True)))
-    n_out = arrays["y_train"].shape[1] if task == "forecast" else len(state.classes)
     if task == "classify" and spec.stem is None:  # the card records the stride used
         spec = spec.model_copy(update={"stem": auto_stem(int(arrays["len_train"].max()))})
-    module = build_module(task, spec, arrays.n_features, n_out, tc.lr, tc.weight_decay)
+    module = build_module(task, spec, state.n_features, state.n_out, tc.lr, tc.weight_decay)
     module.warmup_steps = budget.warmup_steps
     trainer, best, callbacks, seconds, memory = _fit(module, tensors, budget, tc, job.seed)
     if best.state is None:
@@ -114,7 +113,7 @@ def train_model(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     atomic_write(layout.weights(job), lambda p: save_file(weights, str(p)))
     steps = trainer.global_step
     card = ModelCard(
-        name=name, task=task, spec=spec, n_features=arrays.n_features, n_out=int(n_out),
+        name=name, task=task, spec=spec,
         params=sum(p.numel() for p in module.parameters()), train_seconds=seconds,
         steps=steps, ms_per_step=1000 * seconds / max(steps, 1), best_step=best.best_step,
         best_val_loss=best.best, val_improved=best.learned,

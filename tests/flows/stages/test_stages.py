@@ -14,7 +14,7 @@ from flows.stages.validate.stage import validate
 from modules.inference import predict
 from modules.model_files import load_model
 from modules.training import split_tensors
-from schemas.artifacts import read_arrays, read_prepared
+from schemas.artifacts import read_arrays, read_prepared, read_state
 from schemas.errors import RunFailedError
 from schemas.files import read_json
 from schemas.layout import Job, Layout
@@ -39,9 +39,9 @@ def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.Fixture
     assert f"Promoted: {winner}" in report
     assert ("| naive |" if kind == "forecast" else "| majority |") in report
     # the promoted artifact alone reproduces the winner's test metric
-    module, meta = load_model(layout.promoted)
-    assert meta.name == winner
     state = read_prepared(layout.promoted / "preprocessing.json")
+    module, meta = load_model(layout.promoted, state)
+    assert meta.name == winner
     arrays = read_arrays(layout)
     out = predict(module, split_tensors(arrays, kind, "test")[:-1])
     from flows.stages.evaluate.stage import score
@@ -85,7 +85,7 @@ def test_weights_are_safetensors_not_pickle(forecast_csv: Path, tmp_path: Path) 
     train_model(cfg, at(cfg), Job("rnn"))
     blob = (tmp_path / "out/models/rnn/fold-0/seed-0/weights.safetensors").read_bytes()
     assert not blob.startswith(b"PK") and not blob.startswith(b"\x80")  # not zip / pickle
-    module, _ = load_model(tmp_path / "out/models/rnn/fold-0/seed-0")
+    module, _ = load_model(tmp_path / "out/models/rnn/fold-0/seed-0", read_state(at(cfg)))
     assert all(torch.isfinite(p).all() for p in module.parameters())
     card = read_json(tmp_path / "out/models/rnn/fold-0/seed-0/model.json")
     assert np.isfinite(card["best_val_loss"])

@@ -10,8 +10,8 @@ from schemas.specs import RecurrentSpec
 
 
 def _card(**kw: object) -> ModelCard:
-    base = {"task": "forecast", "spec": RecurrentSpec(arch="gru"), "n_features": 1, "n_out": 3,
-            "steps": 400, "stopped": "early_stopping", "budget": {"max_steps": 1000}}
+    base = {"task": "forecast", "spec": RecurrentSpec(arch="gru"), "steps": 400,
+            "stopped": "early_stopping", "budget": {"max_steps": 1000}}
     return ModelCard.model_validate({**base, **kw})
 
 

@@ -96,8 +96,8 @@ FORECAST_CASES: list[tuple[str, Damage, str, str]] = [
     ("layers_10M", _set(M, "spec.layers", 10_000_000), M, "spec.layers"),
     ("hidden_4000", _set(M, "spec.hidden", 4000), W, "'backbone.rnn.weight_hh_l0' has shape"),
     ("unknown_arch", _set(M, "spec.arch", "mamba"), M, "spec"),
-    ("missing_key", _drop(M, "n_out"), M, "n_out: Field required"),
-    ("wrong_type", _set(M, "n_features", "two"), M, "n_features"),
+    ("missing_key", _drop(M, "spec"), M, "spec: Field required"),
+    ("wrong_type", _set(M, "steps", "two"), M, "steps"),
     ("not_json", _bytes(M, lambda b: b[:-20]), M, "not valid JSON"),
     ("not_text", _bytes(P, lambda b: b"\xff\xfe\xfa" + b), P, "not valid JSON"),
     ("not_an_object", _json(M, lambda obj: [obj]), M, "does not hold a JSON object"),
@@ -112,13 +112,14 @@ FORECAST_CASES: list[tuple[str, Damage, str, str]] = [
     ("nested_100k", _bytes(M, lambda b: b"[" * 100_000), M, "nested too deeply"),
     ("prep_missing_key", _drop(P, "lookback"), P, "lookback: Field required"),
     ("scaling_row_gone", _json(P, lambda o: o["scaling"].pop() and None), P, "no row for"),
-    ("horizon_vs_n_out", _set(P, "horizon", 5), P, "horizon: 5"),
+    ("horizon_vs_weights", _set(P, "horizon", 5), W, "spec with 2 column(s), horizon 5"),
     ("columns_vs_roles", _set(P, "columns", ["promo", "y"]), P, "columns"),
     ("task_vs_model", _set(M, "task", "classify"), P, "task"),
     ("roles_task", _set(P, "roles.task", "classify"), P, "roles.task"),
     ("no_target_role", _set(P, "roles.target", None), P, "roles.target"),
-    ("n_features_vs_columns", _json(P, lambda o: o.update(
-        columns=["y"], roles={**o["roles"], "features": []})), P, "n_features 2"),
+    ("columns_vs_weights", _json(P, lambda o: o.update(
+        columns=["y"], roles={**o["roles"], "features": []},
+        scaling=[r for r in o["scaling"] if r["column"] == "y"])), W, "1 column(s), horizon"),
     ("repeated_series", _set(P, "series", ["s0", "s0"]), P, "series name is repeated"),
     ("scaling_row_twice", _json(P, lambda o: o["scaling"].append(o["scaling"][0])), P,
      "row is repeated"),
@@ -136,7 +137,8 @@ FORECAST_CASES: list[tuple[str, Damage, str, str]] = [
     ("nan_weight", _tensors(lambda w: w["head.bias"].fill_(math.nan)), W, "NaN or infinite"),
 ]
 CLASSIFY_CASES: list[tuple[str, Damage, str, str]] = [
-    ("classes_vs_n_out", _json(P, lambda o: o["classes"].append("sideways")), P, "classes: 3"),
+    ("classes_vs_weights", _json(P, lambda o: o["classes"].append("sideways")), W,
+     "3 classes"),
     ("repeated_class", _set(P, "classes", ["up", "up"]), P, "repeated"),
     ("no_id_role", _set(P, "roles.id", None), P, "roles.id"),
 ]
@@ -189,6 +191,20 @@ def test_ten_million_layers_exit_2_in_seconds(forecaster: tuple[Path, Path],
                           capture_output=True, text=True, timeout=45)
     assert proc.returncode == 2, proc.stderr
     assert f"spec.layers: Input should be less than or equal to {MAX_LAYERS}" in proc.stderr
+
+
+def test_a_card_written_with_its_sizes_still_predicts(capsys: pytest.CaptureFixture,
+                                                     tmp_path: Path,
+                                                     forecaster: tuple[Path, Path]) -> None:
+    """model.json once carried n_features and n_out; such a champion still loads, its sizes
+    taken from preprocessing.json (the weights' shapes hold them to it), whatever it says."""
+    data, promoted = forecaster
+    folder = tmp_path / "promoted"
+    shutil.copytree(promoted, folder)
+    _json(M, lambda o: o.update(n_features=9, n_out=5))(folder)
+    code, text = _predict(capsys, data, folder, tmp_path / "pred.csv")
+    assert code == 0, text
+    assert (tmp_path / "pred.csv").exists()
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])

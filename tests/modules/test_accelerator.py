@@ -10,7 +10,7 @@ import torch
 
 from flows.cli.main import main
 from modules.model_files import load_model
-from schemas.artifacts import ModelCard, read
+from schemas.artifacts import ModelCard, read, read_state
 from schemas.layout import Job, Layout
 from tests.helpers import run_stages, tiny_config
 
@@ -49,10 +49,11 @@ def test_a_model_trained_on_gpu_reloads_on_cpu(forecast_csv: Path, tmp_path: Pat
     cfg = tiny_config(forecast_csv, tmp_path / "out", models=ONE, **{"train.accelerator": "gpu"})
     run_stages(cfg)
     folder = Layout(tmp_path / "out").card(Job("gru", 0, 0)).parent
-    module, card = load_model(folder)
+    state = read_state(Layout(tmp_path / "out"))
+    module, card = load_model(folder, state)
     assert card.device.startswith("cuda")
     assert next(module.parameters()).device.type == "cpu"
-    x = torch.randn(4, 8, card.n_features)  # (B, T, F)
+    x = torch.randn(4, 8, state.n_features)  # (B, T, F)
     with torch.no_grad():
         on_cpu = module(x)
         on_gpu = module.to("cuda")(x.cuda()).cpu()
