@@ -1,10 +1,16 @@
-"""Prefect tasks around the stage functions, and the comparison flow that composes them."""
+"""Prefect tasks around the stage functions, and the comparison flow that composes them.
+
+Each training runs in a fresh worker process that imports this module to find `train_task`,
+so only what training needs is imported at the top; the other stages, the runtime and the run
+folders are imported where they are used (a worker then skips pandas, Dask, Prefect's server,
+statsmodels and the reports: seconds per training).
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from prefect import Task, flow, task
@@ -17,22 +23,16 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.deployments.runner import RunnerDeployment
 from prefect.states import State as TaskState
 
-from flows.runs.folders import RunFolder
-from flows.runs.gto_tags import tag_champion
-from flows.runs.history import entry
-from flows.runtime.fanout import run_jobs
-from flows.runtime.server import prefect_api
-from flows.stages.evaluate.stage import evaluate
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.promote.stage import promote
 from flows.stages.train.stage import train_model
-from flows.stages.validate.stage import validate
 from modules.training import no_gpu_for
 from schemas.artifacts import Decision, Metrics, read, read_validation
 from schemas.config import Config
 from schemas.errors import SeqarenaError, UsageError
 from schemas.layout import Job, Layout
 from schemas.prepared import State
+
+if TYPE_CHECKING:
+    from flows.runs.folders import RunFolder
 
 log = logging.getLogger("seqarena")
 
@@ -46,6 +46,8 @@ def _retry_unless_user_error(_: Task, __: TaskRun, state: TaskState) -> bool:
 def validate_task(cfg: Config, layout: Layout, done: bool = False) -> dict[str, Any]:
     """Check the data against the contract (unless the caller did, `done`); the report
     becomes an artifact, pass or fail."""
+    from flows.stages.validate.stage import validate
+
     try:
         if done:
             report = read_validation(layout)
@@ -64,6 +66,8 @@ def validate_task(cfg: Config, layout: Layout, done: bool = False) -> dict[str, 
 @task(name="preprocess")
 def preprocess_task(cfg: Config, layout: Layout) -> State:
     """Split, scale and window; the holdout's prepared state."""
+    from flows.stages.preprocess.stage import preprocess
+
     return preprocess(cfg, layout)
 
 
@@ -78,17 +82,23 @@ def train_task(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
 @task(name="evaluate")
 def evaluate_task(cfg: Config, layout: Layout, failures: dict[str, str]) -> Metrics:
     """Score every model and baseline on the test split."""
+    from flows.stages.evaluate.stage import evaluate
+
     return evaluate(cfg, layout, failures)
 
 
 @task(name="promote")
 def promote_task(cfg: Config, layout: Layout) -> dict[str, Any]:
     """Pick the winner and write the report."""
+    from flows.stages.promote.stage import promote
+
     return promote(cfg, layout)
 
 
 def _stages(cfg: Config, layout: Layout, validated: bool) -> dict[str, Any]:
     """The stages of one comparison, writing below `layout` (a run folder)."""
+    from flows.runtime.fanout import run_jobs
+
     summary = validate_task(cfg, layout, validated)
     log.info("✓ validate     %d rows, task %s", summary["rows"], summary["task"])
     state = preprocess_task(cfg, layout)
@@ -120,6 +130,9 @@ def _artifacts(cfg: Config, layout: Layout) -> None:
 def publish(cfg: Config, run: RunFolder) -> tuple[Path | None, dict[str, Any]]:
     """Publish a finished compare run, tag a new champion (GTO) and append its history line;
     the champion, and the line."""
+    from flows.runs.gto_tags import tag_champion
+    from flows.runs.history import entry
+
     layout = run.layout
     decision = read(Decision, layout.decision).model_dump(mode="json")
     rows = read(Metrics, layout.metrics).rows()
@@ -138,6 +151,8 @@ def compare_flow(config: Config, run_dir: str | None = None) -> dict[str, Any]:
     new run folder and publishes it. `seqarena compare` passes the run folder it has locked
     and validated already.
     """
+    from flows.runs.folders import RunFolder
+
     if run_dir:
         return _stages(config, Layout(Path(run_dir)), validated=True)
     with RunFolder(Path(config.out_dir), "scheduled compare") as run:
@@ -156,6 +171,10 @@ def build_deployment(cfg: Config, name: str, cron: str) -> RunnerDeployment:
 def run_compare(cfg: Config) -> dict[str, Any]:
     """Lock the output folder, validate (before any Prefect server starts), run the flow,
     publish the run; the decision, with the promoted model folder after it as `champion`."""
+    from flows.runs.folders import RunFolder
+    from flows.runtime.server import prefect_api
+    from flows.stages.validate.stage import validate
+
     if not cfg.train.address and (problem := no_gpu_for(cfg.train.accelerator)):
         raise UsageError(problem)  # before any work; a remote Dask worker checks its own GPU
     with RunFolder(Path(cfg.out_dir), "compare") as run:

@@ -187,9 +187,10 @@ class PromoteConfig(Strict):
 
 
 def default_models() -> dict[str, Any]:
-    """The five architectures of the comparison (as in params.yaml; tests/test_config.py keeps
-    the two equal): widths solved so the four recurrent families have the same parameter
-    count within 1% for 1-12 inputs and 3-12 outputs (tests/test_backbones_heads.py)."""
+    """The five architectures of the comparison (as in params.yaml;
+    tests/schemas/test_config.py keeps the two equal): widths solved so the four recurrent
+    families have the same parameter count within 1% for 1-12 inputs and 3-12 outputs
+    (tests/modules/test_backbones_heads.py)."""
     return {
         "rnn": {"arch": "rnn", "hidden": 128},
         "lstm": {"arch": "lstm", "hidden": 64},

@@ -12,6 +12,8 @@ from schemas.artifacts import Row
 from schemas.config import Config, load_config
 from schemas.layout import Layout
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+
 TINY_MODELS = {
     "rnn": {"hidden": 8, "layers": 1},
     "lstm": {"hidden": 8, "layers": 1},
@@ -82,6 +84,23 @@ def run_stages(cfg: Config) -> dict:
     return promote(cfg, layout)
 
 
+KINDS = {"naive": "baseline", "seasonal_naive": "baseline", "champion": "champion"}
+
+
+class SeededErrors:
+    """Per-item errors drawn from one generator (seed 0): `base` (a best model's 200 items)
+    first, then for each `shifted` call small noise around it."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.base = self.rng.gamma(2.0, 0.4, 200)
+
+    def shifted(self, **shifts: float) -> dict[str, list[np.ndarray]]:
+        """One run (seed) per model: `base` plus the model's shift and noise of sd 0.01."""
+        return {name: [self.base + shift + self.rng.normal(0, 0.01, len(self.base))]
+                for name, shift in shifts.items()}
+
+
 def synthetic_frame(task: str, runs: dict[str, list[np.ndarray]],
                     kinds: dict[str, str] | None = None, seed: int = 0) -> pl.DataFrame:
     """An errors.parquet frame from per-item errors, one array per seed: forecast errors are
@@ -130,3 +149,12 @@ def synthetic_rows(task: str, frame: pl.DataFrame, costs: dict[str, float]) -> l
                         interval={m: spread(name, m, v, boot) for m, v in values.items()},
                         params=int(costs.get(name, 0)), latency_ms=costs.get(name, 0.0)))
     return rows
+
+
+def drain_prefect_events() -> None:
+    """Send this process's queued Prefect events now, while their server is up: the events
+    worker is one per process, and once its server stops it would retry every queued event
+    against it (1.5 s each) in whichever test comes next."""
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=60)

@@ -149,3 +149,36 @@ def test_dvc_yaml_deps_are_the_stage_package_and_the_layers_below(stage: str) ->
     assert code == _code_deps(stage), f"dvc.yaml stage {stage!r}: deps {sorted(code)}, " \
                                       f"its code comes from {sorted(_code_deps(stage))}"
     assert all((ROOT / d).is_dir() for d in code), "code deps are folders"
+
+
+CROSS_CUTTING = {"test_architecture.py", "test_ci.py", "test_readme.py"}  # the repo as a whole
+
+
+def test_tests_mirror_the_tree() -> None:
+    """A test file lives in the folder of what it tests: tests/X/ for the project folder X/."""
+    tests = ROOT / "tests"
+    files = [p for p in tests.rglob("test_*.py") if "corpus" not in p.parts]
+    assert len(files) > len(CROSS_CUTTING)
+    for path in files:
+        folder = path.parent.relative_to(tests)
+        if folder == Path("."):
+            assert path.name in CROSS_CUTTING, f"{path.name}: move it below tests/ where the " \
+                                               "folder it tests is"
+        else:
+            assert (ROOT / folder).is_dir(), f"tests/{folder}/ mirrors no folder {folder}/"
+
+
+def test_a_training_worker_imports_only_what_training_needs() -> None:
+    """Every training runs in a fresh process that imports flows.pipeline to find its task:
+    the other stages, Prefect's server, Dask and pandas stay out of it (seconds a training)."""
+    import subprocess
+    import sys
+
+    heavy = ("flows.stages.evaluate", "flows.stages.promote", "flows.stages.validate",
+             "flows.report", "flows.runs", "prefect.server.api.server", "distributed", "pandas",
+             "pandera", "statsmodels", "statsforecast", "aeon")
+    code = ("import sys, flows.pipeline; print(' '.join(m for m in sys.modules if m.startswith("
+            f"{heavy!r})))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert not out, f"import flows.pipeline loads {sorted({m.split('.')[0] for m in out})}"

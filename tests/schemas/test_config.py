@@ -7,8 +7,7 @@ import pytest
 from schemas.config import Config, load_config
 from schemas.errors import EXIT_USAGE, UsageError
 from schemas.specs import RecurrentSpec, TransformerSpec
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 def test_params_yaml_loads_and_matches_defaults() -> None:

@@ -35,6 +35,19 @@ def _hostile_run(tmp_path: Path) -> Layout:
     return Layout(tmp_path / "out")
 
 
+@pytest.fixture(scope="module")
+def hostile_source(tmp_path_factory: pytest.TempPathFactory) -> Layout:
+    """One hostile classification run for the module (a whole pipeline run)."""
+    return _hostile_run(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture
+def hostile(hostile_source: Layout, tmp_path: Path) -> Layout:
+    """A fresh copy of the module's hostile run, which the test may change."""
+    shutil.copytree(hostile_source.root, tmp_path / "out", symlinks=True)
+    return Layout(tmp_path / "out")
+
+
 def _hostile_forecast_run(tmp_path: Path) -> Layout:
     """A forecasting run (one tiny model) whose three series ids are hostile strings."""
     ids = {f"s{i}": HOSTILE[i] for i in range(3)}
@@ -52,8 +65,8 @@ def json_counts(layout: Layout) -> dict:
 
 
 @pytest.mark.slow  # a whole pipeline run
-def test_the_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
-    layout = _hostile_run(tmp_path)
+def test_the_html_report_is_self_contained_and_escaped(hostile: Layout) -> None:
+    layout = hostile
     page = layout.report_html.read_text(encoding="utf-8")
     assert f'content="{CSP}"' in page  # no script, no external resource may load
     assert "<script" not in page and "\u202e" not in page and "<b>data" not in page
@@ -73,8 +86,8 @@ def test_the_html_report_is_self_contained_and_escaped(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow  # a whole pipeline run
-def test_seqarena_report_rebuilds_both_reports(tmp_path: Path) -> None:
-    layout = _hostile_run(tmp_path)
+def test_seqarena_report_rebuilds_both_reports(hostile: Layout, tmp_path: Path) -> None:
+    layout = hostile
     layout.report_html.unlink()
     layout.report.write_text("stale")
     assert main(["report", str(layout.root)]) == 0
@@ -120,9 +133,9 @@ def _chromium() -> str:
 
 
 @pytest.mark.slow  # a browser
-def test_a_headless_browser_opens_the_report_offline(tmp_path: Path) -> None:
+def test_a_headless_browser_opens_the_report_offline(hostile: Layout, tmp_path: Path) -> None:
     chromium = _chromium()
-    layout = _hostile_run(tmp_path)
+    layout = hostile
     shot = tmp_path / "report.png"
     out = subprocess.run(
         [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",

@@ -12,8 +12,7 @@ from flows.cli.main import main
 from flows.runs.folders import KEEP_RUNS, FolderLock, RunFolder
 from schemas.errors import UsageError
 from schemas.history import read_history
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 def _fake_run(root: Path, winner: str | None, fail: bool = False) -> Path | None:

@@ -14,8 +14,7 @@ import pytest
 from flows.cli.main import _config, build_parser, main
 from schemas.config import load_config
 from schemas.errors import UsageError
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 def cli_config(*argv: str):

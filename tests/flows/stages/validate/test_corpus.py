@@ -1,5 +1,5 @@
-"""The malformed-file corpus (tests/corpus, made by make_corpus.py): every defect gives its
-documented exit code and a message naming what and where, never a traceback, and every
+"""The malformed-file corpus (corpus/ beside this file, made by make_corpus.py): every defect
+gives its documented exit code and a message naming what and where, never a traceback, and every
 row is accounted for."""
 
 from pathlib import Path

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.helpers import ROOT
+
 pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
 
 INSTALL = "pip install -c constraints.txt -e '.[dev]'"
@@ -26,7 +28,6 @@ moto_server = pytest.importorskip("moto.moto_server.threaded_moto_server",
                                   reason=f"moto's server mode is not installed: {INSTALL}")
 boto3 = pytest.importorskip("boto3", reason=f"boto3 is not installed (moto brings it): {INSTALL}")
 
-ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "seqarena-test"
 PREFIX = "seqarena"
 KEY, SECRET = "testing-key", "testing-secret"  # moto accepts any credentials

@@ -1,5 +1,7 @@
 """The Prefect flow end to end (process-pool training) under a temporary Prefect server."""
 
+import json
+import multiprocessing
 import os
 from pathlib import Path
 
@@ -12,20 +14,9 @@ from flows.pipeline import compare_flow, run_compare
 from schemas.errors import DataValidationError
 from schemas.files import read_json
 from schemas.layout import Layout
-from tests.helpers import forecast_frame, tiny_config
+from tests.helpers import ROOT, TINY_MODELS, forecast_frame, tiny_config
 
 pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
-
-
-def test_flow_trains_every_model_and_promotes(prefect_server: None, forecast_csv: Path,
-                                              tmp_path: Path) -> None:
-    cfg = tiny_config(forecast_csv, tmp_path / "out", **{"promote.must_beat": []})
-    decision = run_compare(cfg)
-    layout = Layout(tmp_path / "out")
-    models = read_json(layout.metrics)["models"]
-    assert all(models[m]["status"] == "ok" for m in cfg.models)
-    assert decision["winner"] in cfg.models
-    assert (layout.promoted / "weights.safetensors").exists() and layout.report.exists()
 
 
 def _artifact(key: str) -> str:
@@ -52,7 +43,7 @@ def test_compare_rejects_bad_data_before_starting_a_server(
     def no_server(*_: object, **__: object) -> None:
         raise AssertionError("the Prefect API was started before validation")
 
-    monkeypatch.setattr("flows.pipeline.prefect_api", no_server)
+    monkeypatch.setattr("flows.runtime.server.prefect_api", no_server)
     with pytest.raises(DataValidationError, match="column 'promo': 1 row"):
         run_compare(tiny_config(_bad_csv(tmp_path), tmp_path / "out"))
     assert not (tmp_path / "out" / "prepared").exists()
@@ -80,30 +71,49 @@ def test_flow_follows_the_quarantine_policy(prefect_server: None, tmp_path: Path
     assert "validation gaps on `ds`: quarantined 79 rows of 1 series" in layout.report.read_text()
 
 
-def test_cli_compare_prints_the_leaderboard(prefect_server: None, classify_csv: Path,
-                                            tmp_path: Path,
-                                            capsys: pytest.CaptureFixture) -> None:
-    argv = ["compare", str(classify_csv), "--out", str(tmp_path / "run"), "--epochs", "2",
-            "--models", "gru,transformer", "--set", "train.batch_size=16",
-            "--set", "models={gru: {hidden: 8}, transformer: {d_model: 8, heads: 2, ff: 16}}"]
+def test_cli_compare_trains_every_model_in_the_pool_and_prints_the_leaderboard(
+        prefect_server: None, classify_csv: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every architecture of the registry through the flow's process pool, from the CLI; each
+    model's latency is measured once every training process has exited."""
+    import flows.stages.evaluate.stage
+
+    real, alive = flows.stages.evaluate.stage.latency, []
+    before = set(multiprocessing.active_children())  # idle joblib workers of earlier tests
+
+    def spy(*args: object, **kwargs: object) -> object:
+        alive.append(len(set(multiprocessing.active_children()) - before))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(flows.stages.evaluate.stage, "latency", spy)
+    out = tmp_path / "run"
+    argv = ["compare", str(classify_csv), "--out", str(out), "--epochs", "2",
+            "--set", "train.batch_size=16", "--set", "train.workers=2",
+            "--set", "promote.must_beat=[]",  # 90 test items cannot show a 2-epoch model better
+            "--set", f"models={json.dumps(TINY_MODELS)}"]
     code = main(argv)
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    rows = [line for line in out.out.splitlines() if line.startswith("│")]  # rich's table
-    for name in ("gru", "transformer", "majority"):
-        assert any(f" {name} " in row for row in rows), out.out
-    winner = read_json(tmp_path / "run" / "decision.json")["winner"]
-    assert sum("✓" in row for row in rows) == (winner is not None)  # the winner, if any
-    assert "\\_" not in out.out  # names as typed, not Markdown-escaped
-    assert "Promoted:" in out.out and "Report:" in out.out
-    assert "✓ validate" in out.err and "Traceback" not in out.err
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    models = read_json(out / "metrics.json")["models"]
+    assert all(models[m]["status"] == "ok" for m in TINY_MODELS), models
+    rows = [line for line in printed.out.splitlines() if line.startswith("│")]  # rich's table
+    for name in (*TINY_MODELS, "majority"):
+        assert any(f" {name} " in row for row in rows), printed.out
+    winner = read_json(out / "decision.json")["winner"]
+    assert winner in TINY_MODELS
+    assert sum("✓" in row for row in rows) == 1  # the winner
+    assert (out / "promoted" / "weights.safetensors").exists() and (out / "report.md").exists()
+    assert "\\_" not in printed.out  # names as typed, not Markdown-escaped
+    assert "Promoted:" in printed.out and "Report:" in printed.out
+    assert "✓ validate" in printed.err and "Traceback" not in printed.err
+    assert alive == [0] * 2 * len(TINY_MODELS)  # batch 1 and a large batch, the pool gone
 
 
 def test_scheduled_deployment_carries_the_typed_config(tmp_path: Path) -> None:
     from flows.pipeline import build_deployment
     from schemas.config import Config, load_config
 
-    cfg = load_config(Path(__file__).resolve().parents[1] / "params.yaml")
+    cfg = load_config(ROOT / "params.yaml")
     deployment = build_deployment(cfg, "nightly", "0 3 * * *")
     assert deployment.name == "nightly" and deployment.flow_name == "seqarena-compare"
     assert [s.schedule.cron for s in deployment.schedules] == ["0 3 * * *"]

@@ -18,13 +18,15 @@ from flows.stages.promote.rule import against_champion, decide
 from schemas.artifacts import Decision
 from schemas.config import PromoteConfig
 from schemas.history import read_history
-from tests.helpers import TINY_MODELS, at, synthetic_frame, synthetic_rows
-from tests.test_evaluate_promote import KINDS, _errors
+from tests.helpers import KINDS, TINY_MODELS, SeededErrors, at, synthetic_frame, synthetic_rows
 
 OPTS = ["--set", "promote.must_beat=[]", "--set", "train.max_epochs=2",
         "--set", "train.patience=2", "--set", "train.seeds=1", "--set", "train.workers=2",
         "--set", "evaluate.references=false", "--set", "forecast.lookback=8",
         "--set", "forecast.horizon=3", "--folds", "1"]
+
+
+_errors = SeededErrors().shifted
 
 
 def _compare(data: Path, out: Path, *extra: str) -> dict:
@@ -131,10 +133,26 @@ def test_the_champion_s_classes_are_matched_by_name(tmp_path: Path, classify_csv
     assert "it knows the classes" in _classify(fewer, state, arrays, _Marker())
 
 
-def test_kept_on_unchanged_data_then_rollback(prefect_server: None, tmp_path: Path,
-                                              forecast_csv: Path,
-                                              capsys: pytest.CaptureFixture) -> None:
-    out = tmp_path / "out"
+def _git_repo(repo: Path) -> list[str]:
+    """A git repository with one commit (GTO tags need one); the git command to use in it."""
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "init"], check=True)
+    return git
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_kept_then_replaced_then_rolled_back_with_gto_tags(
+        prefect_server: None, tmp_path: Path, forecast_csv: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    """One output folder's life in a git repository: promoted, kept on unchanged data,
+    replaced (challenge off), rolled back; GTO tags follow the champion, and another output
+    folder never takes over the artifact's tags."""
+    pytest.importorskip("gto", reason="the gto package is not installed")
+    repo = tmp_path / "repo"
+    git = _git_repo(repo)
+    out = repo / "runs" / "demo"
     first = _compare(forecast_csv, out)
     assert first["outcome"] == "promoted"
     second = _compare(forecast_csv, out)  # same data, same seed: the same model again
@@ -159,28 +177,14 @@ def test_kept_on_unchanged_data_then_rollback(prefect_server: None, tmp_path: Pa
     assert "(v0001)" in capsys.readouterr().out
     assert main(["promote", "--rollback", "v0009", "--out", str(out)]) == 2
 
-
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
-def test_gto_tags_each_new_champion_in_a_git_repository(prefect_server: None, tmp_path: Path,
-                                                        forecast_csv: Path) -> None:
-    pytest.importorskip("gto", reason="the gto package is not installed")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "init", "-q"], check=True)
-    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "init"], check=True)
-    out = repo / "runs" / "demo"
-    _compare(forecast_csv, out)
-    _compare(forecast_csv, out, "--set", "promote.challenge=false")
-    assert main(["promote", "--rollback", "--out", str(out)]) == 0
     tags = subprocess.run([*git, "tag"], capture_output=True, text=True, check=True).stdout
     # v0002 came from the same commit: GTO keeps one version per commit, so it is not tagged
     assert set(tags.split()) == {"seqarena-model@v0.0.1", "seqarena-model#prod#1",
                                  "seqarena-model#prod#2"}
-    lines, _ = read_history(out)
     assert "tagged seqarena-model@v0.0.1" in lines[0]["gto"]
-    assert "one version per commit" in lines[1]["gto"]
-    assert "tagged seqarena-model@v0.0.1" in lines[2]["gto"]  # the rollback: prod again
+    assert lines[1].get("gto") is None  # kept: the champion did not change
+    assert "one version per commit" in lines[2]["gto"]
+    assert "tagged seqarena-model@v0.0.1" in lines[3]["gto"]  # the rollback: prod again
     import gto.api
     stages = gto.api.show(str(repo), "seqarena-model")[0]["stages"]
     assert [s["stage"] for s in stages] == ["prod"]

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,6 +17,7 @@ from prefect.states import Running
 
 from flows.pipeline import compare_flow
 from flows.runtime.zombies import NAME, enable_zombie_detection
+from tests.helpers import ROOT, drain_prefect_events
 
 
 def _port() -> int:
@@ -49,6 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail("prefect server did not start in 240 s")
         with temporary_settings(updates={PREFECT_API_URL: url}):
             yield url
+            drain_prefect_events()
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
@@ -88,7 +89,7 @@ def test_serve_turns_zombie_detection_on(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr("flows.runtime.zombies.enable_zombie_detection",
                         lambda name: calls.append(name))
     monkeypatch.setattr(prefect, "serve", lambda *d: calls.append(d[0].name))
-    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    params = ROOT / "params.yaml"
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
         assert main(["serve", "--params", str(params), "--cron", "0 3 * * *"]) == 0
     assert calls == ["seqarena-compare", "seqarena-nightly"]
@@ -99,7 +100,7 @@ def test_serve_without_a_prefect_server_says_how_to_start_one(
     """A temporary server would hold the schedule only while serve runs."""
     from flows.cli.main import main
 
-    params = Path(__file__).resolve().parents[1] / "params.yaml"
+    params = ROOT / "params.yaml"
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         assert main(["serve", "--params", str(params)]) == 2
     err = capsys.readouterr().err
@@ -110,7 +111,7 @@ def test_serve_without_a_prefect_server_says_how_to_start_one(
 def test_serve_stops_cleanly_on_sigterm(server: str) -> None:
     env = {**os.environ, "PREFECT_API_URL": server}
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--params",
-                             str(Path(__file__).resolve().parents[1] / "params.yaml")],
+                             str(ROOT / "params.yaml")],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     for line in proc.stdout:  # the deployments are registered and polled

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -98,22 +97,3 @@ def test_the_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
         models = read(Metrics, Layout(tmp_path / run).metrics).models
         out.append({k: v.model_dump(exclude=set(measured)) for k, v in models.items()})
     assert out[0] == out[1]
-
-
-@pytest.mark.slow  # the Prefect flow, with its own temporary server
-def test_latency_is_measured_with_no_training_process_alive(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import flows.stages.evaluate.stage
-    from flows.pipeline import compare_flow
-
-    real, alive = flows.stages.evaluate.stage.latency, []
-
-    def spy(*args, **kwargs):
-        alive.append(len(multiprocessing.active_children()))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(flows.stages.evaluate.stage, "latency", spy)
-    cfg = tiny_config(_csv(tmp_path, forecast_frame()), tmp_path / "out", models=TWO,
-                      **{"promote.must_beat": []})
-    compare_flow(cfg)
-    assert alive and alive == [0] * len(alive)  # measured 2x per model, the pool long gone

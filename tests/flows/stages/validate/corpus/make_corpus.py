@@ -1,8 +1,9 @@
-"""Write the malformed-file corpus: `python tests/corpus/make_corpus.py` (deterministic).
+"""Write the malformed-file corpus (deterministic):
+`python tests/flows/stages/validate/corpus/make_corpus.py`.
 
 Each file holds one defect on top of small valid data: two daily series of 14 rows
 (forecasting, run with lookback 4 and horizon 2) or 12 sequences of 4 steps (classification).
-`tests/test_corpus.py` lists what each file must give.
+`tests/flows/stages/validate/test_corpus.py` lists what each file must give.
 """
 
 from __future__ import annotations

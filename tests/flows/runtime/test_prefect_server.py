@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.helpers import forecast_frame, tiny_config
+from tests.helpers import drain_prefect_events, forecast_frame, tiny_config
 
 pytestmark = pytest.mark.slow  # real servers, clusters or pipelines
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 START_S = 180  # a first start migrates a new SQLite database
 RUNS_S = 300
@@ -148,6 +147,7 @@ def test_served_deployment_runs_one_at_a_time_with_its_artifacts(server: dict[st
             artifacts = [client.read_artifacts(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[r.id]))) for r in runs]
             client.__exit__(None, None, None)
+            drain_prefect_events()
     finally:
         _stop(serve)
     assert [r.state.name for r in runs] == ["Completed", "Completed"], states

@@ -14,9 +14,9 @@ import yaml
 from flows.runs.folders import FolderLock
 from flows.runtime.server import STARTUP_TIMEOUT_S, TIMEOUT_VAR, startup_timeout
 from schemas.files import read_json
-from tests.helpers import TINY_MODELS
+from tests.helpers import ROOT, TINY_MODELS
 
-ROOT = Path(__file__).resolve().parents[1]
+MODELS = {m: TINY_MODELS[m] for m in ("lstm", "gru")}  # two workers: enough to kill one
 
 
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -39,7 +39,7 @@ def _assert_all_exit(family: list[psutil.Process], seconds: float = 20) -> None:
 
 
 def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
-    params = {"data": {"path": str(data)}, "models": TINY_MODELS, "out_dir": str(tmp_path),
+    params = {"data": {"path": str(data)}, "models": MODELS, "out_dir": str(tmp_path),
               "train": {"max_epochs": epochs, "max_steps": 10_000_000, "patience": epochs,
                         "batch_size": 16, "workers": 2, "seeds": 1},
               "evaluate": {"references": False},
@@ -145,30 +145,12 @@ def test_a_killed_worker_costs_no_model(tmp_path: Path, forecast_csv: Path) -> N
     assert "gru/fold-0/seed-0            its training process died; training it again alone" \
         in stderr
     models = read_json(out / "metrics.json")["models"]
-    assert all(models[m]["status"] == "ok" for m in TINY_MODELS), models
+    assert all(models[m]["status"] == "ok" for m in MODELS), models
     assert (out / "promoted" / "weights.safetensors").exists()
 
 
-@pytest.mark.slow  # whole compares, killed
-def test_a_model_whose_worker_always_dies_fails_alone(tmp_path: Path,
-                                                      forecast_csv: Path) -> None:
-    out = tmp_path / "out"
-    proc = _compare(tmp_path, forecast_csv, out, epochs=2, SEQARENA_CRASH_AT="train:lstm")
-    _, stderr = proc.communicate(timeout=600)
-    assert proc.returncode == 0, stderr
-    models = read_json(out / "metrics.json")["models"]
-    assert models["lstm"]["status"] == "failed"
-    assert "died twice" in models["lstm"]["error"]
-    assert all(models[m]["status"] == "ok" for m in ("rnn", "gru", "transformer"))
-
-
-@pytest.mark.slow  # whole compares, killed
-def test_a_compare_starts_one_prefect_server_and_it_dies_with_the_run(
-        tmp_path: Path, forecast_csv: Path) -> None:
-    """Prefect's message-forwarding thread once started a second, unowned API server for the
-    workers' events (it saw no API URL in its empty context); killed, the run orphaned it."""
-    out = tmp_path / "out"
-    proc = _compare(tmp_path, forecast_csv, out, epochs=2)
+def _watch_servers(proc: subprocess.Popen) -> dict[int, psutil.Process]:
+    """Every Prefect API server (uvicorn) among `proc`'s descendants until `proc` exits."""
     parent, servers = psutil.Process(proc.pid), {}
     while proc.poll() is None:
         try:
@@ -178,6 +160,23 @@ def test_a_compare_starts_one_prefect_server_and_it_dies_with_the_run(
         except psutil.Error:
             pass
         time.sleep(0.1)
-    assert proc.returncode == 0, proc.stderr.read()
+    return servers
+
+
+@pytest.mark.slow  # whole compares, killed
+def test_a_model_whose_worker_always_dies_fails_alone_under_one_prefect_server(
+        tmp_path: Path, forecast_csv: Path) -> None:
+    """lstm's worker dies in both pools; gru trains. The run starts one Prefect API server, and
+    it dies with the run: Prefect's message-forwarding thread once started a second, unowned
+    one for the workers' events (it saw no API URL in its empty context)."""
+    out = tmp_path / "out"
+    proc = _compare(tmp_path, forecast_csv, out, epochs=2, SEQARENA_CRASH_AT="train:lstm")
+    servers = _watch_servers(proc)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    models = read_json(out / "metrics.json")["models"]
+    assert models["lstm"]["status"] == "failed"
+    assert "died twice" in models["lstm"]["error"]
+    assert models["gru"]["status"] == "ok"
     assert len(servers) == 1, [p.pid for p in servers.values()]
     assert not _alive(list(servers.values()))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +13,6 @@ from modules.batching import Ragged, Windows
 from modules.cost import latency
 from modules.lit import build_module
 from schemas.specs import ModelSpec
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Recorder(nn.Module):

@@ -1,7 +1,6 @@
 """Hybrid and bidirectional encoders, the pooled classification head, instance normalisation
 of forecasts, the learning-rate schedule, comparable default sizes, and old model files."""
 
-from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
@@ -14,8 +13,8 @@ from modules.lit import ForecastModule, Stem, auto_stem, build_module
 from modules.training import PlateauLR
 from schemas.config import load_config
 from schemas.specs import ARCHS, ModelSpec
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = {"rnn": {"hidden": 8}, "lstm": {"hidden": 8}, "gru": {"hidden": 8},
         "hybrid": {"hidden": 8, "lstm_layers": 2, "gru_layers": 1},
         "transformer": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16}}

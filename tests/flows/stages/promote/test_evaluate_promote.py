@@ -7,7 +7,7 @@ from flows.stages.evaluate.baselines import forecast_naive
 from flows.stages.promote.rule import decide
 from schemas.artifacts import Decision, Row
 from schemas.config import PromoteConfig
-from tests.helpers import synthetic_frame, synthetic_rows
+from tests.helpers import KINDS, SeededErrors, synthetic_frame, synthetic_rows
 
 
 def test_baselines_repeat_last_value_and_last_season() -> None:
@@ -23,15 +23,9 @@ def _row(name: str, kind: str, mase: float, params: int = 0, latency: float = 1.
                latency_ms=latency)
 
 
-RNG = np.random.default_rng(0)
-BASE = RNG.gamma(2.0, 0.4, 200)  # per-item errors of the best model
-KINDS = {"naive": "baseline", "seasonal_naive": "baseline", "champion": "champion"}
-
-
-def _errors(**shifts: float) -> dict[str, list[np.ndarray]]:
-    """Per-item errors of one run (seed) per model: BASE plus a shift and small noise."""
-    return {name: [BASE + shift + RNG.normal(0, 0.01, len(BASE))]
-            for name, shift in shifts.items()}
+ERRORS = SeededErrors()
+RNG, BASE = ERRORS.rng, ERRORS.base  # BASE: per-item errors of the best model
+_errors = ERRORS.shifted
 
 
 def _decide(errors: dict[str, list[np.ndarray]], costs: dict[str, float],
