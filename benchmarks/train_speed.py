@@ -84,7 +84,7 @@ def main() -> None:
     cfg = load_config(Path("params.yaml"), {"out_dir": str(out)})
     layout = Layout(out)
     validate(cfg, layout)
-    preprocess(cfg, layout)
+    state = preprocess(cfg, layout)
     arrays = read_arrays(layout)
     batches = TensorBatches(split_tensors(arrays, "forecast", "train"), cfg.train.batch_size,
                             shuffle=True)
@@ -97,8 +97,8 @@ def main() -> None:
             for _ in range(args.repeats):  # interleaved, so drifting load hits both alike
                 for name, run in (("raw", raw_epochs), ("lightning", lightning_epochs)):
                     torch.manual_seed(0)
-                    module = build_module("forecast", cfg.models[arch], arrays.n_features,
-                                          arrays["y_train"].shape[1], cfg.train.lr)
+                    module = build_module("forecast", cfg.models[arch], state.n_features,
+                                          state.n_out, cfg.train.lr)
                     times[name].append(run(module, batches, args.epochs))
             raw, lit = (statistics.median(times[k]) for k in ("raw", "lightning"))
             print(f"{arch:12} {threads:>7} {min(times['raw']):>8.3f}/{raw:<8.3f} "

@@ -328,11 +328,6 @@ class PreparedArrays(dict[str, np.ndarray]):
         rows = sliding_window_view(self["series"], self.lookback, axis=0)  # (R', F, L)
         return rows[self[f"start_{key[2:]}"]].transpose(0, 2, 1)  # (N, L, F)
 
-    @property
-    def n_features(self) -> int:
-        """Inputs per time step."""
-        return int((self["series"] if "series" in self else self["x_train"]).shape[-1])
-
 
 def read_arrays(layout: Layout, fold: int = 0) -> PreparedArrays:
     """A fold's prepared tensors, read without pickle, with the lookback of its state."""
