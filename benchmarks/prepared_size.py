@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.validate.stage import validate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.validate.stage import run as validate
 from schemas.config import load_config
 from schemas.layout import Layout
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.validate.stage import validate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.validate.stage import run as validate
 from modules.lit import build_module
 from modules.training import TensorBatches, quiet_lightning, split_tensors
 from schemas.artifacts import read_arrays

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from flows.stages.validate.stage import validate
+from flows.stages.validate.stage import run as validate
 from schemas.config import load_config
 from schemas.layout import Layout
 

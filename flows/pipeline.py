@@ -46,7 +46,7 @@ def _retry_unless_user_error(_: Task, __: TaskRun, state: TaskState) -> bool:
 def validate_task(cfg: Config, layout: Layout, done: bool = False) -> dict[str, Any]:
     """Check the data against the contract (unless the caller did, `done`); the report
     becomes an artifact, pass or fail."""
-    from flows.stages.validate.stage import validate
+    from flows.stages.validate.stage import run as validate
 
     try:
         if done:
@@ -66,7 +66,7 @@ def validate_task(cfg: Config, layout: Layout, done: bool = False) -> dict[str, 
 @task(name="preprocess")
 def preprocess_task(cfg: Config, layout: Layout) -> State:
     """Split, scale and window; the holdout's prepared state."""
-    from flows.stages.preprocess.stage import preprocess
+    from flows.stages.preprocess.stage import run as preprocess
 
     return preprocess(cfg, layout)
 
@@ -75,14 +75,14 @@ def preprocess_task(cfg: Config, layout: Layout) -> State:
       task_run_name="train-{job.name}-fold{job.fold}-seed{job.seed}")
 def train_task(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     """Train one model with one seed on one fold (in a worker process of the runner)."""
-    meta = train_model(cfg, layout, job)
+    meta = train_model(cfg.models[job.name], cfg.train, layout, job)
     return {k: meta[k] for k in ("name", "params", "train_seconds", "steps", "best_step")}
 
 
 @task(name="evaluate")
 def evaluate_task(cfg: Config, layout: Layout, failures: dict[str, str]) -> Metrics:
     """Score every model and baseline on the test split."""
-    from flows.stages.evaluate.stage import evaluate
+    from flows.stages.evaluate.stage import run as evaluate
 
     return evaluate(cfg, layout, failures)
 
@@ -90,7 +90,7 @@ def evaluate_task(cfg: Config, layout: Layout, failures: dict[str, str]) -> Metr
 @task(name="promote")
 def promote_task(cfg: Config, layout: Layout) -> dict[str, Any]:
     """Pick the winner and write the report."""
-    from flows.stages.promote.stage import promote
+    from flows.stages.promote.stage import run as promote
 
     return promote(cfg, layout)
 
@@ -173,7 +173,7 @@ def run_compare(cfg: Config) -> dict[str, Any]:
     publish the run; the decision, with the promoted model folder after it as `champion`."""
     from flows.runs.folders import RunFolder
     from flows.runtime.server import prefect_api
-    from flows.stages.validate.stage import validate
+    from flows.stages.validate.stage import run as validate
 
     if not cfg.train.address and (problem := no_gpu_for(cfg.train.accelerator)):
         raise UsageError(problem)  # before any work; a remote Dask worker checks its own GPU

@@ -138,6 +138,15 @@ class TrainConfig(Strict):
     address: str | None = Field(None, description=(
         "an existing Dask scheduler (tcp://host:8786) for runner: dask; null: a local cluster"))
 
+    def seed_list(self) -> list[int]:
+        """The seeds every model is trained with."""
+        return [self.seed + i for i in range(self.seeds)]
+
+    def jobs(self, names: list[str], folds: int = 1) -> list[Job]:
+        """Every training of the models `names`: model x fold x seed."""
+        return [Job(name, seed, fold) for name in names for fold in range(folds)
+                for seed in self.seed_list()]
+
     @model_validator(mode="after")
     def _address_needs_dask(self) -> TrainConfig:
         if self.address and self.runner != "dask":
@@ -236,14 +245,9 @@ class Config(Strict):
                                  f"use {MODEL_NAME_RULE}")
         return models
 
-    def seeds(self) -> list[int]:
-        """The seeds every model is trained with."""
-        return [self.train.seed + i for i in range(self.train.seeds)]
-
-    def jobs(self, folds: int = 1, names: list[str] | None = None) -> list[Job]:
-        """Every training of the comparison (or of `names`): model x fold x seed."""
-        return [Job(name, seed, fold) for name in (names or list(self.models))
-                for fold in range(folds) for seed in self.seeds()]
+    def jobs(self, folds: int = 1) -> list[Job]:
+        """Every training of the comparison: model x fold x seed."""
+        return self.train.jobs(list(self.models), folds)
 
     @model_validator(mode="after")
     def _some_model(self) -> Config:

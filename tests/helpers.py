@@ -69,11 +69,11 @@ def at(cfg: Config) -> Layout:
 
 def run_stages(cfg: Config) -> dict:
     """validate -> preprocess -> train every model -> evaluate -> promote, without Prefect."""
-    from flows.stages.evaluate.stage import evaluate
-    from flows.stages.preprocess.stage import preprocess
-    from flows.stages.promote.stage import promote
-    from flows.stages.train.stage import train_jobs
-    from flows.stages.validate.stage import validate
+    from flows.stages.evaluate.stage import run as evaluate
+    from flows.stages.preprocess.stage import run as preprocess
+    from flows.stages.promote.stage import run as promote
+    from flows.stages.train.stage import run as train_jobs
+    from flows.stages.validate.stage import run as validate
 
     layout = at(cfg)
     validate(cfg, layout)

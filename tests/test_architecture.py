@@ -118,6 +118,25 @@ def test_no_stage_imports_another(stage: str) -> None:
                 or any(m.startswith(o + ".") for o in others)}
 
 
+def test_stage_functions_take_config_sections_not_the_whole_config() -> None:
+    """Only each stage's `run(cfg, ...)` sees the whole Config, and it only binds the stage
+    function to its sections; everything else in flows/stages/ takes sections."""
+    whole = []
+    for path in sorted((ROOT / "flows" / "stages").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
+            if any(isinstance(a.annotation, ast.Name) and a.annotation.id == "Config"
+                   or ast.unparse(a.annotation or ast.Name("")) == "'Config'" for a in args):
+                body = [n for n in node.body if not isinstance(n, ast.Expr)]  # no docstring
+                if node.name != "run" or len(body) > 2:
+                    whole.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert not whole, whole
+    for stage, module in STAGES.items():
+        assert "def run(cfg: Config" in module_file(module).read_text(encoding="utf-8"), stage
+
+
 def test_prefect_is_imported_only_by_runtime_pipeline_and_cli() -> None:
     allowed = {"flows/runtime", "flows/pipeline.py", "flows/cli"}
     users = {package_of(p) for p in project_files()

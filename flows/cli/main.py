@@ -41,7 +41,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from flows.runs.folders import RunFolder
-    from flows.stages.validate.stage import validate
+    from flows.stages.validate.stage import run as validate
     from schemas.artifacts import read_validation
     from schemas.layout import Layout
 
@@ -182,9 +182,9 @@ def cmd_stage(args: argparse.Namespace) -> int:
     with FolderLock(layout.root, f"stage {args.name}"):
         stage = importlib.import_module(f"flows.stages.{args.name}.stage")  # only this stage
         if args.name == "train":
-            stage.train_jobs(cfg, layout, args.model)
+            stage.run(cfg, layout, args.model)
         else:
-            getattr(stage, args.name)(cfg, layout)  # each stage module exposes its function
+            stage.run(cfg, layout)  # each stage module's run(): its function, its sections
     return EXIT_OK
 
 

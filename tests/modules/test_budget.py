@@ -13,11 +13,11 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from flows.cli.predict import predict_file
-from flows.stages.evaluate.stage import evaluate
-from flows.stages.preprocess.stage import preprocess
+from flows.stages.evaluate.stage import run as evaluate
+from flows.stages.preprocess.stage import run as preprocess
 from flows.stages.train.stage import _callbacks, _stopped, _trainer, train_model
 from flows.stages.validate.grid import Step, season_of
-from flows.stages.validate.stage import validate
+from flows.stages.validate.stage import run as validate
 from flows.stages.validate.steps import MAX_AUTO_LOOKBACK, MIN_LOOKBACK
 from modules.batching import Windows
 from modules.budget import MAX_STEPS_CEILING, MIN_STEPS_FLOOR, Budget, plan_batch, plan_budget
@@ -61,7 +61,7 @@ def _no_learning(csv: Path, out: Path, min_steps: int) -> dict:
                          "train.min_steps": min_steps})
     validate(cfg, at(cfg))
     preprocess(cfg, at(cfg))
-    return train_model(cfg, at(cfg), Job("gru"))
+    return train_model(cfg.models["gru"], cfg.train, at(cfg), Job("gru"))
 
 
 def test_early_stopping_cannot_stop_before_min_steps(forecast_csv: Path, tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_a_model_that_learns_is_not_flagged(tmp_path: Path) -> None:
                          "forecast.lookback": 16})
     validate(cfg, at(cfg))
     preprocess(cfg, at(cfg))
-    assert train_model(cfg, at(cfg), Job("lstm"))["val_improved"]
+    assert train_model(cfg.models["lstm"], cfg.train, at(cfg), Job("lstm"))["val_improved"]
     row = evaluate(cfg, at(cfg)).models["lstm"]
     assert row.learned is True and row.diagnosis is None
 

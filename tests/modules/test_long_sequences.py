@@ -10,11 +10,11 @@ import yaml
 
 from flows.cli.main import main
 from flows.cli.predict import predict_file
-from flows.stages.evaluate.stage import evaluate
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.promote.stage import promote
+from flows.stages.evaluate.stage import run as evaluate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.promote.stage import run as promote
 from flows.stages.train.stage import train_model
-from flows.stages.validate.stage import validate
+from flows.stages.validate.stage import run as validate
 from schemas.artifacts import read_arrays
 from schemas.files import read_json
 from schemas.layout import Job, Layout
@@ -61,7 +61,7 @@ def test_huge_sequence_is_cut_stored_unpadded_and_reported(
     lengths = np.concatenate([arrays[f"len_{s}"] for s in ("train", "val", "test")])
     assert lengths.max() == 4096
     assert sum(len(arrays[f"x_{s}"]) for s in ("train", "val", "test")) == lengths.sum()
-    train_model(cfg, at(cfg), Job("gru"))
+    train_model(cfg.models["gru"], cfg.train, at(cfg), Job("gru"))
     evaluate(cfg, at(cfg))
     promote(cfg, at(cfg))
     report = layout.report.read_text()

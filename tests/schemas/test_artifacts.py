@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from flows.cli.main import main
-from flows.stages.evaluate.stage import evaluate
+from flows.stages.evaluate.stage import run as evaluate
 from modules.inference import Scaler
 from schemas.artifacts import read_state
 from schemas.errors import UsageError

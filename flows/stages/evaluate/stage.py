@@ -40,7 +40,7 @@ from schemas.artifacts import (
     read_state,
     write,
 )
-from schemas.config import Config
+from schemas.config import Config, EvaluateConfig, TrainConfig
 from schemas.files import atomic_write
 from schemas.layout import Job, Layout
 from schemas.prepared import ClassifyState, ForecastState, State
@@ -75,14 +75,14 @@ def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind
                   sums=window_errors(y, yhat))
 
 
-def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
+def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
           notes: dict[str, str]) -> tuple[list[Scored], ForecastSample | None]:
     """Every baseline and every trained job of one fold, scored; on fold 0 when forecasting,
     the sample of forecasts the report draws (every baseline, each model's first seed)."""
     state, arrays = read_state(layout, fold), read_arrays(layout, fold)
     sample = ForecastSample(state, arrays) if fold == 0 and isinstance(state, ForecastState) \
         else None
-    first, runs = cfg.seeds()[0], []
+    first, runs = min((j.seed for j in jobs), default=0), []
 
     def scored(out: np.ndarray, name: str, kind: str, seed: int) -> Scored | None:
         """The run's scores; None when they are not finite (metrics.json holds numbers)."""
@@ -94,7 +94,7 @@ def _fold(cfg: Config, layout: Layout, fold: int, jobs: list[Job], failures: dic
         return run
 
     where = f"fold {fold}: " if state.folds > 1 else ""
-    for y in yardsticks(state, arrays, cfg.evaluate.references):
+    for y in yardsticks(state, arrays, ev.references):
         run = scored(y.out, y.name, y.kind, -1) if y.out is not None else None
         note = y.note or (NOT_FINITE if y.out is not None and run is None else None)
         if note:
@@ -145,7 +145,7 @@ def equal_width(card: ModelCard, state: State) -> int | None:
     return sum(p.numel() for p in module.parameters())
 
 
-def _cost_alone(cfg: Config, layout: Layout, state: State, runs: list[Scored], inputs: tuple
+def _cost_alone(threads: int, layout: Layout, state: State, runs: list[Scored], inputs: tuple
                 ) -> dict[str, Any]:
     """Latency and throughput of the model's kept run (holdout fold, best validation loss) on
     the holdout test `inputs`, measured after every training ended, one model at a time, on
@@ -154,8 +154,8 @@ def _cost_alone(cfg: Config, layout: Layout, state: State, runs: list[Scored], i
                key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
     job = Job(kept.name, kept.seed, 0)
     module, _ = load_model(layout.job_dir(job), state)
-    one = latency(module, inputs, 1, cfg.train.threads)
-    many = latency(module, inputs, LARGE_BATCH, cfg.train.threads)  # cut to the split's size
+    one = latency(module, inputs, 1, threads)
+    many = latency(module, inputs, LARGE_BATCH, threads)  # cut to the split's size
     return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
             "batch": many["batch"], "batch_latency_ms": many["p50_ms"],
             "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
@@ -187,7 +187,7 @@ def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
     return diagnose(task, card, errors[runs[0].name], errors[base], base)  # type: ignore[arg-type]
 
 
-def _rows(cfg: Config, layout: Layout, state: State, runs: list[Scored], jobs: list[Job],
+def _rows(threads: int, layout: Layout, state: State, runs: list[Scored], jobs: list[Job],
           failures: dict[str, str], notes: dict[str, str]) -> tuple[list[Row], pl.DataFrame]:
     task, frame = state.task, error_frame(runs)
     errors, boot = paired_errors(frame), Bootstrap(frame, task)
@@ -206,31 +206,34 @@ def _rows(cfg: Config, layout: Layout, state: State, runs: list[Scored], jobs: l
             row = Row.model_validate({  # validated: a misnamed cost field is an error
                 **row.model_dump(), "model": name, "learned": why is None, "diagnosis": why,
                 "params_equal_width": equal_width(mine[0].card, state),  # type: ignore[arg-type]
-                **_cost_alone(cfg, layout, state, mine, holdout)})
+                **_cost_alone(threads, layout, state, mine, holdout)})
         rows.append(row)
-    rows += [r for r in (_failed(n, jobs, failures) for n in cfg.models) if r]
+    names = dict.fromkeys(j.name for j in jobs)
+    rows += [r for r in (_failed(n, jobs, failures) for n in names) if r]
     rows += [Row(model=name, kind=CHAMPION if name == CHAMPION else "reference",
                  status="skipped", note=note)
              for name, note in notes.items() if name not in {r.model for r in rows}]
     return rows, frame
 
 
-def evaluate(cfg: Config, layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
-    """Score every run and baseline (the jobs in `failures`, by job key, are reported failed);
-    write metrics.json, leaderboard.csv, errors.parquet and forecasts.parquet."""
+def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, layout: Layout,
+             failures: dict[str, str] | None = None) -> Metrics:
+    """Score every run of the models `names` and every baseline (the jobs in `failures`, by
+    job key, are reported failed); write metrics.json, leaderboard.csv, errors.parquet and
+    forecasts.parquet."""
     quiet_lightning()
-    torch.set_num_threads(cfg.train.threads)
+    torch.set_num_threads(tc.threads)
     notes: dict[str, str] = {}
     state = read_state(layout)
     folds = state.folds
-    jobs = cfg.jobs(folds)
+    jobs = tc.jobs(names, folds)
     failures = dict(failures or {})  # evaluate adds the runs it cannot score
     runs, sample = [], None
     for fold in range(folds):
-        scored, drawn = _fold(cfg, layout, fold, [j for j in jobs if j.fold == fold], failures,
+        scored, drawn = _fold(ev, layout, fold, [j for j in jobs if j.fold == fold], failures,
                               notes)
         runs, sample = runs + scored, sample or drawn
-    rows, frame = _rows(cfg, layout, state, runs, jobs, failures, notes)
+    rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes)
     board = leaderboard_schema.validate(_flat(rows, state.task))
     forecasts = sample.frame() if sample else no_sample()
     metrics = Metrics.of(state.task, rows, measured_table(rows, state.task))
@@ -239,6 +242,11 @@ def evaluate(cfg: Config, layout: Layout, failures: dict[str, str] | None = None
     atomic_write(layout.errors, frame.write_parquet)
     atomic_write(layout.forecasts, forecasts.write_parquet)
     return metrics
+
+
+def run(cfg: Config, layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
+    """`evaluate` with its sections of `cfg`."""
+    return evaluate(list(cfg.models), cfg.train, cfg.evaluate, layout, failures)
 
 
 def _flat(rows: list[Row], task: str) -> pl.DataFrame:

@@ -27,13 +27,14 @@ from schemas.artifacts import (
     write,
     write_arrays,
 )
-from schemas.config import ClassifyConfig, Config, ForecastConfig
+from schemas.config import ClassifyConfig, Config, DataConfig, ForecastConfig
 from schemas.data import SPLITS, Roles
 from schemas.errors import DataValidationError, UsageError
 from schemas.layout import Layout
 from schemas.prepared import ClassifyState, ForecastState, State
 
 log = logging.getLogger("seqarena")
+Sections = tuple[DataConfig, ForecastConfig, ClassifyConfig, int]  # what preprocess reads
 
 
 def _time_split(df: pl.DataFrame, roles: Roles, val: float, test: float, fold: int = 0
@@ -188,34 +189,34 @@ def prepare_classify(v: Validated, cc: ClassifyConfig, seed: int) -> tuple[dict,
     return arrays, state
 
 
-def _same_shape(cfg: Config, shape: dict[str, int | None], layout: Layout) -> None:
+def _same_shape(fc: ForecastConfig, shape: dict[str, int | None], layout: Layout) -> None:
     """The season and lookback validation settled on must be the ones configured now."""
     for key, used in shape.items():
-        mine = getattr(cfg.forecast, key)
+        mine = getattr(fc, key)
         if mine is not None and mine != used:
             raise UsageError(f"forecast.{key} is {mine}, but {layout.validation} was written "
                              f"with {used}; run the validate stage again (dvc repro does so "
                              "when params.yaml's forecast section changes).")
 
 
-def _prepare(cfg: Config, v: Validated, report: ValidationReport, fold: int
+def _prepare(sections: Sections, v: Validated, report: ValidationReport, folds: int, fold: int
              ) -> tuple[dict[str, Any], State]:
     """One fold's arrays and state (classification has the one fold)."""
+    data, fc, cc, seed = sections
     if v.roles.task == "forecast":
-        shape = {"season": report.season, "lookback": report.lookback,
-                 "folds": folds_of(cfg, v, report.lookback)}
-        arrays, fitted = prepare_forecast(v, cfg.forecast.model_copy(update=shape), fold)
+        shape = {"season": report.season, "lookback": report.lookback, "folds": folds}
+        arrays, fitted = prepare_forecast(v, fc.model_copy(update=shape), fold)
         fitted |= {"step": report.step, "grid": report.grid,
                    "inferred_settings": report.inferred_settings}
     else:
-        arrays, fitted = prepare_classify(v, cfg.classify, cfg.train.seed)
+        arrays, fitted = prepare_classify(v, cc, seed)
     counts = {s: len(arrays.get(f"y_{s}", [])) for s in SPLITS}
     empty = [s for s, n in counts.items() if n == 0]
     if empty:
         unit = "windows" if v.roles.task == "forecast" else "sequences"
         where = f" in fold {fold} (forecast.folds)" if fold else ""
         raise DataValidationError(
-            f"{cfg.data.path}: no {unit} for the {', '.join(empty)} split(s){where} ({counts}). "
+            f"{data.path}: no {unit} for the {', '.join(empty)} split(s){where} ({counts}). "
             + ("Use a shorter forecast.lookback or forecast.horizon, fewer forecast.folds, or "
                "longer series." if v.roles.task == "forecast"
                else "Provide more sequences per class."))
@@ -241,30 +242,31 @@ def auto_folds(v: Validated, fc: ForecastConfig, lookback: int) -> int:
     return folds
 
 
-def folds_of(cfg: Config, v: Validated, lookback: int | None = None) -> int:
+def folds_of(fc: ForecastConfig, v: Validated, lookback: int | None = None) -> int:
     """Rolling origins: forecast.folds (auto: see auto_folds) for a time split; one for
     classification and for a split column."""
-    folds = cfg.forecast.folds if v.roles.task == "forecast" else 1
+    folds = fc.folds if v.roles.task == "forecast" else 1
     if folds == "auto":
-        return 1 if v.roles.split else auto_folds(v, cfg.forecast, lookback or 1)
+        return 1 if v.roles.split else auto_folds(v, fc, lookback or 1)
     if folds > 1 and v.roles.split:
         raise UsageError(f"forecast.folds is {folds}, but column '{v.roles.split}' fixes the "
                          "split; drop the split column or set forecast.folds to 1.")
     return folds
 
 
-def preprocess(cfg: Config, layout: Layout) -> State:
+def preprocess(data: DataConfig, fc: ForecastConfig, cc: ClassifyConfig, seed: int,
+               layout: Layout) -> State:
     """Read the validated rows; write prepared/{arrays.npz,state.json} for the holdout
     (fold 0) and prepared/fold-K/ for each earlier rolling origin, each fitted on its own
-    training rows only."""
+    training rows only (`seed`: the classification split's; `data`: for messages)."""
     v, report = read_validated(layout), read_validation(layout)
     if v.roles.task == "forecast":
-        _same_shape(cfg, {"season": report.season, "lookback": report.lookback}, layout)
-    folds = folds_of(cfg, v, report.lookback)
+        _same_shape(fc, {"season": report.season, "lookback": report.lookback}, layout)
+    folds = folds_of(fc, v, report.lookback)
     for old in layout.prepared.glob("fold-*"):
         shutil.rmtree(old)
     for fold in reversed(range(folds)):  # the holdout last: its state.json marks a whole set
-        arrays, state = _prepare(cfg, v, report, fold)
+        arrays, state = _prepare((data, fc, cc, seed), v, report, folds, fold)
         if isinstance(state, ForecastState):
             state = state.model_copy(update={"folds": folds})
         if fold == 0:
@@ -274,3 +276,8 @@ def preprocess(cfg: Config, layout: Layout) -> State:
         write_arrays(layout, arrays, fold)
         write(layout.state_of(fold), state)
     return state  # the holdout's (fold 0), written last
+
+
+def run(cfg: Config, layout: Layout) -> State:
+    """`preprocess` with its sections of `cfg`."""
+    return preprocess(cfg.data, cfg.forecast, cfg.classify, cfg.train.seed, layout)

@@ -13,7 +13,7 @@ from flows.evidence.aggregate import run_errors
 from flows.stages.promote.review import write_reports
 from flows.stages.promote.rule import against_champion, decide
 from schemas.artifacts import Metrics, read, read_state, write
-from schemas.config import Config
+from schemas.config import Config, PromoteConfig
 from schemas.errors import RunFailedError
 from schemas.files import make_temp_dir
 from schemas.layout import DECISION, MODEL_CARD, PREPROCESSING, WEIGHTS, Job, Layout
@@ -31,16 +31,16 @@ def replace_dir(new: Path, target: Path) -> None:
     new.rename(target)
 
 
-def promote(cfg: Config, layout: Layout) -> dict[str, Any]:
+def promote(policy: PromoteConfig, layout: Layout) -> dict[str, Any]:
     """Decide, write promoted/ (model + preprocessing state + decision) and report.md."""
     state = read_state(layout)
     metrics = read(Metrics, layout.metrics)
     rows = metrics.rows()
     frame = pl.read_parquet(layout.errors)
-    decided = decide(rows, state.task, cfg.promote, frame)
+    decided = decide(rows, state.task, policy, frame)
     holdout = run_errors(frame.filter(pl.col("fold") == 0))
     version = Path(os.path.realpath(layout.champion)).name if layout.champion.exists() else None
-    decision = against_champion(decided, rows, holdout, cfg.promote, version)
+    decision = against_champion(decided, rows, holdout, policy, version)
     new = make_temp_dir(layout.root, ".promoted-")
     if decision.winner:
         kept = next(r.kept_seed for r in rows if r.model == decision.winner)
@@ -54,3 +54,8 @@ def promote(cfg: Config, layout: Layout) -> dict[str, Any]:
     if not any(r.trained for r in rows):
         raise RunFailedError(f"every model failed to train; see {layout.report}.")
     return decision.model_dump(mode="json")
+
+
+def run(cfg: Config, layout: Layout) -> dict[str, Any]:
+    """`promote` with its section of `cfg`."""
+    return promote(cfg.promote, layout)

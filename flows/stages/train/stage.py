@@ -30,6 +30,7 @@ from schemas.config import Config, TrainConfig
 from schemas.errors import RunFailedError, UsageError
 from schemas.files import atomic_write
 from schemas.layout import Job, Layout
+from schemas.specs import ModelSpec
 
 
 def _callbacks(budget: Budget, best: BestWeights) -> list[pl.Callback]:
@@ -86,11 +87,11 @@ def _fit(module: pl.LightningModule, tensors: tuple[tuple, tuple], budget: Budge
     return trainer, best, callbacks, seconds, memory
 
 
-def train_model(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
-    """Train one job (model, seed, fold); write models/NAME/fold-K/seed-S/{weights,model.json}
-    below `layout`."""
+def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> dict[str, Any]:
+    """Train one job (model `spec`, seed, fold); write
+    models/NAME/fold-K/seed-S/{weights,model.json} below `layout`."""
     quiet_lightning()
-    name, tc, spec = job.name, cfg.train, cfg.models[job.name]
+    name = job.name
     if problem := no_gpu_for(tc.accelerator):  # checked where it trains: a Dask worker, say
         raise UsageError(problem)
     torch.set_num_threads(tc.threads)
@@ -125,6 +126,7 @@ def train_model(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     return card.model_dump(mode="json")
 
 
-def train_jobs(cfg: Config, layout: Layout, name: str) -> list[dict[str, Any]]:
+def run(cfg: Config, layout: Layout, name: str) -> list[dict[str, Any]]:
     """Every training of model `name`, one after another (`seqarena stage train`)."""
-    return [train_model(cfg, layout, job) for job in cfg.jobs(read_state(layout).folds, [name])]
+    jobs = cfg.train.jobs([name], read_state(layout).folds)
+    return [train_model(cfg.models[name], cfg.train, layout, job) for job in jobs]

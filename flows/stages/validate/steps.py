@@ -13,7 +13,7 @@ from flows.stages.validate.checker import Checker, Finding
 from flows.stages.validate.grid import Step, grid_index, infer_step, missing_steps, season_of
 from flows.stages.validate.parse import parse_schema, text, time_plan, typed
 from flows.stages.validate.repair import earlier_duplicates, fill_gaps
-from schemas.config import Config, ForecastConfig, ValidationConfig
+from schemas.config import ForecastConfig, ValidationConfig
 from schemas.errors import UsageError
 from schemas.rules import (
     GROUP,
@@ -71,9 +71,11 @@ def parse_and_check_values(checker: Checker, v: ValidationConfig) -> dict[str, s
     return {"time_format": plan.describe()}
 
 
-def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
-    """Forecasting: a regular step, no gaps (or filled), long and varying series."""
-    r, v = checker.roles, cfg.validation
+def check_forecast(checker: Checker, v: ValidationConfig, fc: ForecastConfig, path: str
+                   ) -> dict[str, str]:
+    """Forecasting: a regular step, no gaps (or filled), long and varying series (`path`:
+    the file, for messages)."""
+    r = checker.roles
     dtype = checker.frame.schema[r.time]
     step = infer_step(checker.frame.filter(pl.col(ROW).is_not_null()), r.time)
     checker.stage(grid_schema(r, grid_index(r.time, dtype, step)), whole_groups=True)
@@ -86,8 +88,8 @@ def check_forecast(checker: Checker, cfg: Config) -> dict[str, str]:
         gaps = _refuse_long_fills(checker, steps)
         checker.frame = fill_gaps(checker.frame, r, step, v.fill)
         checker.note("gaps", f"inserted {gaps} steps, filled by {v.fill}", action="fixed")
-    fc, inferred = forecast_shape(cfg.forecast, step, checker.untainted(), r.split is not None)
-    _refuse_unfit_horizon(fc, checker.untainted(), r.split is not None, cfg.data.path)
+    fc, inferred = forecast_shape(fc, step, checker.untainted(), r.split is not None)
+    _refuse_unfit_horizon(fc, checker.untainted(), r.split is not None, path)
     checker.stage(series_schema(r, fc), whole_groups=True)
     return {"step": step.describe(), "grid": asdict(step), "season": fc.season,
             "lookback": fc.lookback,
@@ -162,8 +164,7 @@ def _refuse_long_fills(checker: Checker, frame: pl.DataFrame) -> int:
     return int(per.filter(pl.col("missing") <= pl.col("rows"))["missing"].sum())
 
 
-def check_classify(checker: Checker, cfg: Config) -> dict[str, str]:
+def check_classify(checker: Checker, v: ValidationConfig) -> None:
     """Classification: one label and split per sequence, long enough, classes in every split."""
-    checker.stage(sequences_schema(checker.roles, cfg.validation), whole_groups=True)
+    checker.stage(sequences_schema(checker.roles, v), whole_groups=True)
     checker.stage(classes_schema(checker.roles), whole_groups=True)
-    return {}

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.validate.stage import validate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.validate.stage import run as validate
 from schemas.artifacts import Metrics, read, read_arrays, read_state
 from schemas.layout import Layout
 from tests.helpers import TINY_MODELS, at, forecast_frame, run_stages, tiny_config

@@ -73,8 +73,8 @@ class _LastValue(nn.Module):
 
 
 def _forecast_states(tmp_path: Path, forecast_csv: Path) -> tuple:
-    from flows.stages.preprocess.stage import preprocess
-    from flows.stages.validate.stage import validate
+    from flows.stages.preprocess.stage import run as preprocess
+    from flows.stages.validate.stage import run as validate
     from schemas.artifacts import read_arrays, read_state
     from schemas.layout import Layout
     from tests.helpers import forecast_frame, tiny_config
@@ -114,8 +114,8 @@ class _Marker(nn.Module):
 
 
 def test_the_champion_s_classes_are_matched_by_name(tmp_path: Path, classify_csv: Path) -> None:
-    from flows.stages.preprocess.stage import preprocess
-    from flows.stages.validate.stage import validate
+    from flows.stages.preprocess.stage import run as preprocess
+    from flows.stages.validate.stage import run as validate
     from schemas.artifacts import read_arrays, read_state
     from schemas.layout import Layout
     from tests.helpers import tiny_config

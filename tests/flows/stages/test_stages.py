@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from flows.stages.evaluate.stage import evaluate
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.promote.stage import promote
+from flows.stages.evaluate.stage import run as evaluate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.promote.stage import run as promote
 from flows.stages.train.stage import train_model
-from flows.stages.validate.stage import validate
+from flows.stages.validate.stage import run as validate
 from modules.inference import predict
 from modules.model_files import load_model
 from modules.training import split_tensors
@@ -58,7 +58,7 @@ def test_same_seed_same_metrics(forecast_csv: Path, tmp_path: Path) -> None:
                           models={"gru": {"hidden": 8, "layers": 1}})
         validate(cfg, at(cfg))
         preprocess(cfg, at(cfg))
-        train_model(cfg, at(cfg), Job("gru"))
+        train_model(cfg.models["gru"], cfg.train, at(cfg), Job("gru"))
         job = Layout(Path(cfg.out_dir)).job_dir(Job("gru"))
         runs.append(read_json(job / "model.json"))
         runs[-1]["weights"] = (job / "weights.safetensors").read_bytes()
@@ -82,7 +82,7 @@ def test_weights_are_safetensors_not_pickle(forecast_csv: Path, tmp_path: Path) 
     cfg = tiny_config(forecast_csv, tmp_path / "out", models={"rnn": {"hidden": 4}})
     validate(cfg, at(cfg))
     preprocess(cfg, at(cfg))
-    train_model(cfg, at(cfg), Job("rnn"))
+    train_model(cfg.models["rnn"], cfg.train, at(cfg), Job("rnn"))
     blob = (tmp_path / "out/models/rnn/fold-0/seed-0/weights.safetensors").read_bytes()
     assert not blob.startswith(b"PK") and not blob.startswith(b"\x80")  # not zip / pickle
     module, _ = load_model(tmp_path / "out/models/rnn/fold-0/seed-0", read_state(at(cfg)))

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.validate.stage import validate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.validate.stage import run as validate
 from schemas.artifacts import read_arrays
 from schemas.errors import DataValidationError
 from schemas.layout import Layout

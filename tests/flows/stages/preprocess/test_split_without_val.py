@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from flows.cli.main import main
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.validate.stage import validate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.validate.stage import run as validate
 from schemas.artifacts import read_arrays
 from schemas.files import read_json
 from schemas.layout import Layout

@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from flows.cli.main import main
-from flows.stages.preprocess.stage import preprocess
-from flows.stages.validate.stage import validate
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.validate.stage import run as validate
 from tests.helpers import at, tiny_config
 
 

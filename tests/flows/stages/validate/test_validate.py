@@ -5,7 +5,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.stages.validate.stage import validate
+from flows.stages.validate.stage import run as validate
 from schemas.artifacts import Validated
 from schemas.config import Config
 from schemas.errors import EXIT_INVALID_DATA, DataValidationError
