@@ -31,10 +31,14 @@ SERVER_FIXTURES = {"prefect_server", "server"}  # each starts a real Prefect ser
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that needs a real server is `slow`, whatever file it is in."""
+    """A test that needs a real server is `slow`, whatever file it is in. Slow tests run
+    first, so that under `-n 2 --dist loadfile` (the README's command: each file on one
+    worker, its tests in order, one module fixture each) the files with long tests start
+    early and the fast ones fill the gaps."""
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable
 
 
 @pytest.fixture(scope="module")

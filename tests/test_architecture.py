@@ -127,7 +127,7 @@ def test_stage_functions_take_config_sections_not_the_whole_config() -> None:
             if not isinstance(node, ast.FunctionDef):
                 continue
             args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
-            if any(isinstance(a.annotation, ast.Name) and a.annotation.id == "Config"
+            if any((isinstance(a.annotation, ast.Name) and a.annotation.id == "Config")
                    or ast.unparse(a.annotation or ast.Name("")) == "'Config'" for a in args):
                 body = [n for n in node.body if not isinstance(n, ast.Expr)]  # no docstring
                 if node.name != "run" or len(body) > 2:
