@@ -21,7 +21,7 @@ import torch
 
 from flows.stages.preprocess.stage import run as preprocess
 from flows.stages.validate.stage import run as validate
-from modules.lit import build_module
+from modules.lit import module_for
 from modules.training import TensorBatches, quiet_lightning, split_tensors
 from schemas.artifacts import read_arrays
 from schemas.config import load_config
@@ -97,8 +97,7 @@ def main() -> None:
             for _ in range(args.repeats):  # interleaved, so drifting load hits both alike
                 for name, run in (("raw", raw_epochs), ("lightning", lightning_epochs)):
                     torch.manual_seed(0)
-                    module = build_module("forecast", cfg.models[arch], state.n_features,
-                                          state.n_out, cfg.train.lr)
+                    module = module_for(cfg.models[arch], state, cfg.train.lr)
                     times[name].append(run(module, batches, args.epochs))
             raw, lit = (statistics.median(times[k]) for k in ("raw", "lightning"))
             print(f"{arch:12} {threads:>7} {min(times['raw']):>8.3f}/{raw:<8.3f} "

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from torch.optim.lr_scheduler import LinearLR
 
 from modules.backbones import build_backbone
+from schemas.prepared import ForecastState, PreparedState
 from schemas.specs import Spec
 
 WARMUP_START = 0.1  # the warm-up starts at this share of lr
@@ -53,9 +54,9 @@ class ForecastModule(SequenceModule):
 
     def __init__(self, spec: Spec, n_features: int, horizon: int, lr: float = 1e-3,
                  weight_decay: float = 0.0, instance_norm: bool = True,
-                 target_index: int = 0) -> None:
+                 target_index: int = 0, lookback: int | None = None) -> None:
         super().__init__(lr, weight_decay)
-        self.backbone = build_backbone(spec, n_features, causal=True)
+        self.backbone = build_backbone(spec, n_features, causal=True, steps=lookback)
         self.head = nn.Linear(self.backbone.out_dim, horizon)
         self.instance_norm, self.target_index = instance_norm, target_index
 
@@ -140,9 +141,21 @@ class ClassifyModule(SequenceModule):
 
 
 def build_module(task: str, spec: Spec, n_features: int, n_out: int,
-                 lr: float = 1e-3, weight_decay: float = 0.0) -> SequenceModule:
+                 lr: float = 1e-3, weight_decay: float = 0.0, lookback: int | None = None
+                 ) -> SequenceModule:
     """The task's LightningModule as `spec` records it; `n_out` is the horizon or the number
-    of classes."""
+    of classes; `lookback` the forecast's input steps (only the linear forecaster's size
+    depends on it)."""
     if task == "forecast":
-        return ForecastModule(spec, n_features, n_out, lr, weight_decay, spec.instance_norm)
+        return ForecastModule(spec, n_features, n_out, lr, weight_decay, spec.instance_norm,
+                              lookback=lookback)
     return ClassifyModule(spec, n_features, n_out, lr, weight_decay, spec.pool, spec.stem or 0)
+
+
+def module_for(spec: Spec, state: PreparedState, lr: float = 1e-3, weight_decay: float = 0.0
+               ) -> SequenceModule:
+    """The module `spec` builds for the data of this prepared state: its columns, its
+    horizon or classes, its lookback."""
+    lookback = state.lookback if isinstance(state, ForecastState) else None
+    return build_module(state.task, spec, state.n_features, state.n_out, lr, weight_decay,
+                        lookback)

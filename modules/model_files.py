@@ -13,7 +13,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from modules.backbones import BACKBONES
-from modules.lit import SequenceModule, build_module
+from modules.lit import SequenceModule, module_for
 from schemas.artifacts import ModelCard, format_problem
 from schemas.artifacts import problems as pydantic_problems
 from schemas.errors import UsageError
@@ -74,7 +74,7 @@ def expected_shapes(meta: ModelCard, state: PreparedState) -> Shapes:
     """The state dict that model.json's spec and the state's sizes imply, built on the meta
     device (nothing allocated)."""
     with torch.device("meta"):
-        module = build_module(meta.task, meta.spec, state.n_features, state.n_out)
+        module = module_for(meta.spec, state)
     return {k: (tuple(v.shape), DTYPES.get(v.dtype, str(v.dtype)))
             for k, v in module.state_dict().items()}
 
@@ -217,7 +217,7 @@ def build_model(model_dir: Path, meta: ModelCard, state: PreparedState) -> Seque
     """The module that a checked model.json and its state describe, with its weights, in eval
     mode."""
     weights = load_weights(model_dir / WEIGHTS)
-    module = build_module(meta.task, meta.spec, state.n_features, state.n_out)
+    module = module_for(meta.spec, state)
     module.load_state_dict(weights)
     return module.eval()
 

@@ -122,7 +122,8 @@ class Row(BaseModel):
     runs: int | None = None
     seeds: int | None = None
     folds: int | None = None
-    train_seconds: float | None = None
+    train_seconds: float | None = Field(None, description=(
+        "a model's training seconds per run; a reference's fit + predict seconds per fold"))
     ms_per_step: float | None = None
     steps: int | None = None
     best_step: int | None = None
@@ -226,6 +227,12 @@ class Decision(Artifact):
         "the paired test of the best model against each other model and baseline"))
     references: dict[str, str] = Field(default_factory=dict, description=(
         "whether the winner beats each reference baseline, in words"))
+    beaten_by: list[str] = Field(default_factory=list, description=(
+        "references shown better than the winner (paired tests, Holm-adjusted, at `level`), "
+        "best first"))
+    headline: str | None = Field(None, description=(
+        "said before everything else when a reference beats the winner: which, by how much, "
+        "at what cost"))
     outcome: Literal["promoted", "kept", "none"] = Field("none", description=(
         "promoted: `winner` is the new champion; kept: the champion stays; none: nothing"))
     champion: str | None = Field(None, description="the version challenged (versions/NAME)")

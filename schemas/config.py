@@ -155,16 +155,18 @@ class TrainConfig(Strict):
 
 
 BASELINES = ["naive", "seasonal_naive", "majority"]
-REFERENCES = ["autoets", "1nn_dtw"]
+REFERENCE_LIBRARY = {"autoets": "statsforecast", "autotheta": "statsforecast",
+                     "autoarima": "statsforecast", "1nn_dtw": "aeon", "minirocket": "aeon"}
+REFERENCES = list(REFERENCE_LIBRARY)
 
 
 class EvaluateConfig(Strict):
     """What the test split is scored against besides the naive baselines."""
 
     references: bool = Field(True, description=(
-        "reference baselines from maintained libraries: AutoETS (statsforecast) fitted per "
-        "series before the first test origin and moved forward over each origin's history; "
-        "1-NN DTW (aeon) over train+val sequences"))
+        "reference baselines from maintained libraries: AutoETS, AutoTheta and AutoARIMA "
+        "(statsforecast) fitted per series before the first test origin and moved forward "
+        "over each origin's history; 1-NN DTW and MiniRocket (aeon) over train+val sequences"))
 
 
 class PromoteConfig(Strict):
@@ -196,7 +198,7 @@ class PromoteConfig(Strict):
 
 
 def default_models() -> dict[str, Any]:
-    """The five architectures of the comparison (as in params.yaml;
+    """The seven architectures of the comparison (as in params.yaml;
     tests/schemas/test_config.py keeps the two equal): widths solved so the four recurrent
     families have the same parameter count within 1% for 1-12 inputs and 3-12 outputs
     (tests/modules/test_backbones_heads.py)."""
@@ -206,6 +208,8 @@ def default_models() -> dict[str, Any]:
         "gru": {"arch": "gru", "hidden": 74},
         "hybrid": {"arch": "hybrid", "hidden": 70},
         "transformer": {"arch": "transformer"},
+        "cnn": {"arch": "cnn", "channels": 54},
+        "linear": {"arch": "linear"},
     }
 
 

@@ -14,6 +14,7 @@ MAX_HEADS = 64
 MAX_FF = 32768
 MAX_FEATURES = 100_000  # inputs per time step
 MAX_OUT = 100_000  # forecast horizon or number of classes
+MAX_KERNEL = 255  # a convolution's width
 
 
 
@@ -76,7 +77,49 @@ class TransformerSpec(Spec):
         return self
 
 
-ModelSpec = Annotated[RecurrentSpec | HybridSpec | TransformerSpec, Field(discriminator="arch")]
+class CnnSpec(Spec):
+    """Residual 1-D convolutions (InceptionTime style: kernels of several widths side by
+    side, batch norm, shortcuts), dilated 1, 2, 4, ... block by block; causal when it
+    forecasts (TCN style)."""
+
+    arch: Literal["cnn"]
+    channels: int = Field(54, ge=1, le=MAX_WIDTH, description=(
+        f"channels of each block, split evenly over the kernels, 1-{MAX_WIDTH}"))
+    blocks: int = Field(4, ge=1, le=MAX_LAYERS, description=(
+        f"residual blocks, 1-{MAX_LAYERS}; block i dilates by 2**i"))
+    kernels: list[Annotated[int, Field(ge=1, le=MAX_KERNEL)]] = Field(
+        [3, 5, 9], min_length=1, max_length=8, description=(
+            f"odd kernel widths side by side in each block, 1-{MAX_KERNEL}"))
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _odd_kernels_share_channels(self) -> CnnSpec:
+        if any(k % 2 == 0 for k in self.kernels):
+            raise ValueError("kernels must be odd (a centred window when classifying)")
+        if self.channels < len(self.kernels):
+            raise ValueError("channels must be at least the number of kernels")
+        return self
+
+
+class LinearSpec(Spec):
+    """Forecast: DLinear (a moving-average trend and the remainder of each input window,
+    each mapped linearly from the lookback to the horizon). Classify: a linear map of each
+    sequence's last step and its mean and max over real steps (with `pool`)."""
+
+    arch: Literal["linear"]
+    moving_average: int = Field(25, ge=1, le=MAX_KERNEL, description=(
+        "odd width of the trend's moving average over the lookback (DLinear's 25), edges "
+        "repeated"))
+
+    @model_validator(mode="after")
+    def _odd_average(self) -> LinearSpec:
+        if self.moving_average % 2 == 0:
+            raise ValueError("moving_average must be odd (a centred window)")
+        return self
+
+
+ModelSpec = Annotated[RecurrentSpec | HybridSpec | TransformerSpec | CnnSpec | LinearSpec,
+                      Field(discriminator="arch")]
 SPEC_OF = {a: spec for spec in get_args(get_args(ModelSpec)[0])
            for a in get_args(spec.model_fields["arch"].annotation)}
 ARCHS = frozenset(SPEC_OF)

@@ -28,6 +28,7 @@ STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72
 table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ccc;
 padding:2px 6px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}
 .decision{background:#f3f7ff;border-left:4px solid #36c;padding:.6em 1em}
+.headline{background:#fff4e5;border-left:4px solid #d80;padding:.6em 1em}
 .flag{color:#b00}figure{margin:1em 0}svg{max-width:100%;height:auto}"""
 
 
@@ -127,6 +128,8 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',
         f"<title>{title}</title><style>{STYLE}</style></head><body>",
         f"<h1>{title}</h1>",
+        (f'<p class="headline"><b>{esc(decision.headline, 4000)}</b></p>'
+         if decision.headline else ""),
         f'<p class="decision"><b>{esc(verdict(decision))}.</b> '
         f"{esc(decision.reason, 4000)}</p>",
         "<h2>Data</h2>", _items(data_lines(state, validation, esc, code)),

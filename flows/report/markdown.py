@@ -125,6 +125,7 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
     runs = next((r for r in rows if r.trained), Row(kind="model", status="ok"))
     return "\n".join([
         f"# seqarena report: {md_code(validation.file, LONG)}", "",
+        *([f"> **{md_text(decision.headline, 4000)}**", ""] if decision.headline else []),
         f"**{verdict(decision, md_text)}.** {md_text(decision.reason, 4000)}", "",
         "## Data", "",
         *data_lines(state, validation),

@@ -54,11 +54,15 @@ def measured(table: dict[str, dict[str, str]]) -> Table | None:
 
 
 def print_summary(metrics: Metrics, decision: Decision, file: IO[str] | None = None) -> None:
-    """Leaderboard, footnotes, measured table and the decision's reason."""
+    """A reference that beats the winner (first, when one does), leaderboard, footnotes,
+    measured table and the decision's reason."""
     console = Console(file=file, highlight=False, soft_wrap=False)
     if not console.is_terminal:
         console.width = max(console.width, MIN_WIDTH)
     table, notes = leaderboard(metrics, decision)
+    if decision.headline:
+        console.print()
+        console.print(Text(decision.headline, style="bold yellow"))
     console.print()
     console.print(table)
     for note in notes:

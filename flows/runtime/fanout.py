@@ -30,13 +30,14 @@ def task_runner(cfg: Config, jobs: int) -> TaskRunner:
 
 
 def model_size(cfg: Config, name: str) -> int:
-    """Parameters of model `name` for one input and one output, from shapes only."""
+    """Parameters of model `name` for one input, one output and 32 input steps (only the
+    linear forecaster's size depends on them), from shapes only."""
     import torch
 
     from modules.lit import build_module
 
     with torch.device("meta"):  # no memory, however large the model
-        module = build_module("forecast", cfg.models[name], n_features=1, n_out=1)
+        module = build_module("forecast", cfg.models[name], n_features=1, n_out=1, lookback=32)
     return sum(p.numel() for p in module.parameters())
 
 

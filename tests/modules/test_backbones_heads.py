@@ -17,7 +17,8 @@ from tests.helpers import ROOT
 
 TINY = {"rnn": {"hidden": 8}, "lstm": {"hidden": 8}, "gru": {"hidden": 8},
         "hybrid": {"hidden": 8, "lstm_layers": 2, "gru_layers": 1},
-        "transformer": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16}}
+        "transformer": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16},
+        "cnn": {"channels": 6, "blocks": 2}, "linear": {"moving_average": 5}}
 
 
 def spec(arch: str, **kw: object) -> ModelSpec:
@@ -49,7 +50,8 @@ def test_hybrid_modules_forecast_and_classify(bidirectional: bool) -> None:
 
 
 ENCODERS = [(arch, {}) for arch in sorted(ARCHS)] + [
-    (arch, {"bidirectional": False}) for arch in sorted(ARCHS - {"transformer"})] + [
+    (arch, {"bidirectional": False})
+    for arch in sorted(ARCHS - {"transformer", "cnn", "linear"})] + [
     (arch, {"stem": 2}) for arch in sorted(ARCHS)]
 
 
@@ -79,8 +81,8 @@ def with_target(x: torch.Tensor, scale: float, shift: float) -> torch.Tensor:
 def test_instance_norm_makes_a_forecast_follow_the_target_scale(arch: str) -> None:
     torch.manual_seed(0)
     x = torch.randn(8, 16, 3)
-    normed = build_module("forecast", spec(arch), 3, 7).eval()
-    plain = build_module("forecast", spec(arch, instance_norm=False), 3, 7).eval()
+    normed = build_module("forecast", spec(arch), 3, 7, lookback=16).eval()
+    plain = build_module("forecast", spec(arch, instance_norm=False), 3, 7, lookback=16).eval()
     with torch.no_grad():
         moved = normed(with_target(x, 3.7, -12.5))
         torch.testing.assert_close(moved, 3.7 * normed(x) - 12.5, atol=1e-4, rtol=1e-5)
@@ -165,9 +167,15 @@ def test_default_models_have_comparable_sizes(task: str, n_features: int, n_out:
     models = load_config(ROOT / "params.yaml").models
     assert set(models) == ARCHS
     with torch.device("meta"):
-        sizes = {name: sum(p.numel() for p in build_module(task, s, n_features, n_out)
-                           .parameters()) for name, s in models.items()}
+        sizes = {name: sum(p.numel() for p in build_module(task, s, n_features, n_out,
+                                                           lookback=32).parameters())
+                 for name, s in models.items()}
+    linear = sizes.pop("linear")  # a linear map: its size is its inputs times its outputs
+    assert linear == (2 * 32 * n_features * n_out + n_out if task == "forecast"
+                      else 3 * n_features * n_out + n_out)
     assert max(sizes.values()) / min(sizes.values()) < 2, sizes
+    assert abs(sizes["cnn"] / sizes["lstm"] - 1) < 0.15, sizes  # within 15% of the others'
+
     for arch in ("rnn", "gru", "hybrid"):  # equal budgets: GRU is no longer the smallest
         assert abs(sizes[arch] / sizes["lstm"] - 1) < 0.01, sizes
 

@@ -9,7 +9,8 @@ from modules.lit import build_module
 from schemas.specs import ModelSpec
 from tests.helpers import TINY_MODELS
 
-TINY = {"hybrid": {"hidden": 8}, **TINY_MODELS}
+TINY = {"hybrid": {"hidden": 8}, **TINY_MODELS, "cnn": {"channels": 6, "blocks": 2},
+        "linear": {"moving_average": 5}}
 SPECS = {name: TypeAdapter(ModelSpec).validate_python({"arch": name, **kw})
          for name, kw in TINY.items()}
 
@@ -33,7 +34,7 @@ def _batch(task: str) -> tuple[torch.Tensor, ...]:
 def test_shapes_and_a_few_steps_lower_the_loss(arch: str, task: str) -> None:
     torch.manual_seed(0)
     module = build_module(task, SPECS[arch], n_features=3, n_out=4 if task == "forecast" else 2,
-                          lr=1e-2)
+                          lr=1e-2, lookback=12)
     batch = _batch(task)
     out = module(*batch[:-1])
     assert out.shape == (16, 4) if task == "forecast" else (16, 2)
@@ -59,14 +60,38 @@ def test_padding_values_do_not_change_a_classification(arch: str) -> None:
         torch.testing.assert_close(module(x, lengths), module(noisy, lengths))
 
 
-def test_forecast_transformer_is_causal() -> None:
+@pytest.mark.parametrize("arch", ["transformer", "cnn"])
+def test_forecast_backbones_over_time_are_causal(arch: str) -> None:
+    """A step's state reads no later step (the recurrent nets are causal by construction)."""
     torch.manual_seed(0)
-    backbone = build_module("forecast", SPECS["transformer"], 3, 4).eval().backbone
+    backbone = build_module("forecast", SPECS[arch], 3, 4).eval().backbone
     x = torch.randn(2, 10, 3)
     later = x.clone()
     later[:, 6:] += 5.0
     with torch.no_grad():
         torch.testing.assert_close(backbone(x)[:, :6], backbone(later)[:, :6])
+        assert not torch.allclose(backbone(x)[:, 6:], backbone(later)[:, 6:])
+
+
+def test_the_linear_forecaster_is_dlinear() -> None:
+    """Its head maps the window's moving-average trend and remainder to the horizon: with
+    the remainder's weights equal to the trend's, the forecast is one linear map of x."""
+    from modules.backbones import moving_average
+
+    torch.manual_seed(0)
+    module = build_module("forecast", SPECS["linear"], 1, 4, lookback=12).eval()
+    module.instance_norm = False
+    x = torch.randn(3, 12, 1)
+    h = module.backbone(x)  # (B, 1, 2L)
+    trend = moving_average(x, 5)
+    torch.testing.assert_close(h[:, 0, :12], trend[..., 0])
+    torch.testing.assert_close(h[:, 0, 12:], (x - trend)[..., 0])
+    torch.testing.assert_close(trend[:, 2, 0], x[:, :5, 0].mean(1))  # centred, width 5
+    torch.testing.assert_close(trend[:, 0, 0], (3 * x[:, 0, 0] + x[:, 1, 0] + x[:, 2, 0]) / 5)
+    with torch.no_grad():
+        w = module.head.weight  # (H, 2L)
+        w[:, 12:] = w[:, :12]
+        torch.testing.assert_close(module(x), x[..., 0] @ w[:, :12].T + module.head.bias)
 
 
 @pytest.mark.parametrize("arch", sorted(SPECS))

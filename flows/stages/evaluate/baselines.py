@@ -1,15 +1,24 @@
 """The yardsticks every model is measured against, on exactly the models' test items:
 naive ones (last value, same step one season back, the majority class) and references from
-maintained libraries (statsforecast AutoETS refitted at every origin; aeon 1-NN DTW)."""
+maintained libraries (statsforecast AutoETS, AutoTheta and AutoARIMA, fitted before the
+first test origin and moved forward over each origin; aeon 1-NN DTW and MiniRocket)."""
 
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from flows.stages.evaluate.references import autoets_forecasts, dtw_reference
+from flows.stages.evaluate.references import (
+    STAT_MODELS,
+    ReferenceResult,
+    dtw_reference,
+    minirocket_reference,
+    stat_forecasts,
+)
 from modules.inference import Scaler
 from schemas.artifacts import PreparedArrays
 from schemas.prepared import ClassifyState, ForecastState, State
@@ -26,6 +35,14 @@ class Yardstick:
     kind: str
     out: np.ndarray | None
     note: str | None = None
+    seconds: float | None = None  # a reference's fit + predict time on this fold
+
+
+def _timed(run: Callable[[], ReferenceResult]) -> tuple[ReferenceResult, float]:
+    """A reference's result and its wall seconds (fit and predict)."""
+    start = time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - start
 
 
 def forecast_naive(x: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
@@ -56,19 +73,20 @@ def _histories(state: ForecastState, arrays: PreparedArrays
     return values, origins, np.concatenate(rows)
 
 
-def autoets(state: ForecastState, arrays: PreparedArrays) -> Yardstick:
-    """AutoETS as scaled outputs: chosen and fitted once per series on the history before its
-    first test origin (as the networks are fitted before the test part), then moved forward
+def stat_reference(name: str, state: ForecastState, arrays: PreparedArrays) -> Yardstick:
+    """A statsforecast model (`name`: autoets, autotheta, autoarima) as scaled outputs: chosen
+    and fitted once per series on the history before its first test origin (as the networks
+    are fitted before the test part), with the season seqarena inferred, then moved forward
     over the history before each later origin with those parameters (statsforecast's
     `forward`; refitting at every origin costs ~0.25 s a window: minutes on the demo)."""
     values, origins, rows = _histories(state, arrays)
-    result = autoets_forecasts(values, origins, state.horizon, state.season,
-                               refit_every=ONCE)
+    result, seconds = _timed(lambda: stat_forecasts(values, origins, state.horizon,
+                                                    state.season, refit_every=ONCE, name=name))
     sid = arrays["sid_test"][rows]
     scaler = Scaler(state)
     scaled = np.empty_like(result.outputs)
     scaled[rows] = (result.outputs - scaler.mean[sid][:, None]) / scaler.std[sid][:, None]
-    return Yardstick("autoets", "reference", scaled, result.note)
+    return Yardstick(name, "reference", scaled, result.note, seconds)
 
 
 def _sequences(arrays: PreparedArrays, split: str) -> list[np.ndarray]:
@@ -76,15 +94,16 @@ def _sequences(arrays: PreparedArrays, split: str) -> list[np.ndarray]:
     return np.split(arrays[f"x_{split}"], np.cumsum(arrays[f"len_{split}"])[:-1])
 
 
-def nn_dtw(state: ClassifyState, arrays: PreparedArrays) -> Yardstick:
-    """1-NN DTW over train+val sequences (it has nothing to tune), as one-hot scores."""
+def _classifier(name: str, state: ClassifyState, arrays: PreparedArrays,
+                reference: Callable[..., ReferenceResult]) -> Yardstick:
+    """A classifier over train+val sequences (nothing is tuned on val), as one-hot scores."""
     train = _sequences(arrays, "train") + _sequences(arrays, "val")
     labels = np.concatenate([arrays["y_train"], arrays["y_val"]])
-    result = dtw_reference(train, labels, _sequences(arrays, "test"))
+    result, seconds = _timed(lambda: reference(train, labels, _sequences(arrays, "test")))
     if result.outputs is None:
-        return Yardstick("1nn_dtw", "reference", None, result.note)
+        return Yardstick(name, "reference", None, result.note)
     scores = np.eye(len(state.classes))[result.outputs.astype(np.int64)]
-    return Yardstick("1nn_dtw", "reference", scores, result.note)
+    return Yardstick(name, "reference", scores, result.note, seconds)
 
 
 def yardsticks(state: State, arrays: PreparedArrays, references: bool) -> list[Yardstick]:
@@ -94,7 +113,10 @@ def yardsticks(state: State, arrays: PreparedArrays, references: bool) -> list[Y
         majority = np.bincount(arrays["y_train"], minlength=n).argmax()
         out = [Yardstick("majority", "baseline", np.eye(n)[np.full(len(arrays["y_test"]),
                                                                     majority)])]
-        return out + ([nn_dtw(state, arrays)] if references else [])
+        if references:
+            out += [_classifier("1nn_dtw", state, arrays, dtw_reference),
+                    _classifier("minirocket", state, arrays, minirocket_reference)]
+        return out
     naive = forecast_naive(arrays["x_test"], state.horizon, state.season)
     out = [Yardstick(k, "baseline", v) for k, v in naive.items()]
-    return out + ([autoets(state, arrays)] if references else [])
+    return out + ([stat_reference(n, state, arrays) for n in STAT_MODELS] if references else [])

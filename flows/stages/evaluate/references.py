@@ -1,4 +1,5 @@
-"""Reference baselines from maintained libraries: AutoETS (statsforecast) and 1-NN DTW (aeon)."""
+"""Reference baselines from maintained libraries: AutoETS, AutoTheta and AutoARIMA
+(statsforecast) for forecasting; 1-NN DTW and MiniRocket (aeon) for classification."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 
+# MiniRocket (aeon) transforms every sequence with ~10,000 kernels: its work grows with
+# sequences x padded steps x channels; measured on the 2-core dev machine, one thread:
+# see MINIROCKET_MAX_CELLS's note in flows/stages/evaluate/references.py's tests
+MINIROCKET_MAX_CELLS = 50_000_000
+MINIROCKET_MIN_STEPS = 9  # aeon's MiniRocket needs at least 9 steps: shorter ones are padded
 # aeon's DTW measured warm on the 2-core dev machine, one thread, under load: ~2.6e8 cells/s
 # for 1-2 channels, ~1.4e8 for 8; 6e9 cells keeps 1-NN DTW under ~60 s there (issue 10).
 DTW_MAX_CELLS = 6_000_000_000
@@ -37,23 +43,32 @@ def _naive(history: np.ndarray, horizon: int) -> np.ndarray:
     return np.full(horizon, float(history[-1]))
 
 
-def _ets_step(model: Any, history: np.ndarray, horizon: int, season: int) -> tuple[Any, Any]:
-    """Forecast after history: reuse model via forward(), or fit a new AutoETS when None."""
-    from statsforecast.models import AutoETS
+STAT_MODELS = {"autoets": "AutoETS", "autotheta": "AutoTheta", "autoarima": "AutoARIMA"}
 
+
+def _stat_model(name: str, season: int) -> Any:
+    """A fresh statsforecast model (`name`: a key of STAT_MODELS) for this season length."""
+    import statsforecast.models
+
+    return getattr(statsforecast.models, STAT_MODELS[name])(season_length=season)
+
+
+def _ets_step(model: Any, history: np.ndarray, horizon: int, season: int, name: str
+              ) -> tuple[Any, Any]:
+    """Forecast after history: reuse model via forward(), or fit a new one when None."""
     if model is None:
-        model = AutoETS(season_length=season).fit(history)
+        model = _stat_model(name, season).fit(history)
         return model, model.predict(h=horizon)["mean"]
     return model, model.forward(y=history, h=horizon)["mean"]
 
 
-def _ets_segment(y: np.ndarray, starts: list[int], horizon: int, season: int
+def _ets_segment(y: np.ndarray, starts: list[int], horizon: int, season: int, name: str
                  ) -> list[tuple[np.ndarray, bool]]:
     """Fit at the first origin (or the first that fits), forward() to the rest; naive if none."""
     model, out = None, []
     for o in starts:
         try:
-            model, mean = _ets_step(model, y[:o], horizon, season)
+            model, mean = _ets_step(model, y[:o], horizon, season, name)
             mean = np.asarray(mean, dtype=np.float64)
             ok = mean.shape == (horizon,) and bool(np.all(np.isfinite(mean)))
         except Exception:  # any failed fit (too short, singular, ...) falls back, counted
@@ -62,11 +77,11 @@ def _ets_segment(y: np.ndarray, starts: list[int], horizon: int, season: int
     return out
 
 
-def _ets_chunk(segments: list[tuple[np.ndarray, list[int]]], horizon: int, season: int
-               ) -> list[list[tuple[np.ndarray, bool]]]:
+def _ets_chunk(segments: list[tuple[np.ndarray, list[int]]], horizon: int, season: int,
+               name: str) -> list[list[tuple[np.ndarray, bool]]]:
     """Forecast a chunk of segments quietly (one joblib task)."""
     with _quiet():
-        return [_ets_segment(y, starts, horizon, season) for y, starts in segments]
+        return [_ets_segment(y, starts, horizon, season, name) for y, starts in segments]
 
 
 def _segments(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], refit_every: int
@@ -92,9 +107,11 @@ def _segments(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], refit
     return segs, rows
 
 
-def autoets_forecasts(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], horizon: int,
-                      season: int, n_jobs: int = 1, refit_every: int = 1) -> ReferenceResult:
-    """AutoETS on all history before each origin: (windows, horizon) rows in the given order.
+def stat_forecasts(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], horizon: int,
+                   season: int, n_jobs: int = 1, refit_every: int = 1, name: str = "autoets"
+                   ) -> ReferenceResult:
+    """A statsforecast model (`name`: autoets, autotheta, autoarima) on all history before
+    each origin: (windows, horizon) rows in the given order.
 
     refit_every=1 refits at every origin; k > 1 refits every k steps and moves the last fit
     forward over the new history in between (statsforecast's cross_validation(refit=k)).
@@ -106,13 +123,14 @@ def autoets_forecasts(values: Sequence[np.ndarray], origins: Sequence[np.ndarray
     n_chunks = max(1, min(len(segs), 4 * max(1, n_jobs)))
     idx = [list(range(k, len(segs), n_chunks)) for k in range(n_chunks)]
     parts = Parallel(n_jobs=n_jobs)(
-        delayed(_ets_chunk)([segs[j] for j in chunk], horizon, season) for chunk in idx)
+        delayed(_ets_chunk)([segs[j] for j in chunk], horizon, season, name) for chunk in idx)
     fell = 0
     for chunk, part in zip(idx, parts, strict=True):
         for j, results in zip(chunk, part, strict=True):
             for r, (mean, fallback) in zip(rows[j], results, strict=True):
                 out[r], fell = mean, fell + fallback
-    note = f"AutoETS fell back to naive on {fell} of {len(out)} windows" if fell else None
+    note = (f"{STAT_MODELS[name]} fell back to naive on {fell} of {len(out)} windows"
+            if fell else None)
     return ReferenceResult(out, note)
 
 
@@ -154,3 +172,41 @@ def dtw_reference(train: Sequence[np.ndarray], y_train: np.ndarray, test: Sequen
         return ReferenceResult(None, f"1-NN DTW skipped: {cells:,} DTW cells exceed the "
                                      f"limit of {max_cells:,}")
     return ReferenceResult(dtw_1nn(train, y_train, test, n_jobs=n_jobs))
+
+
+def padded(seqs: Sequence[np.ndarray], steps: int) -> np.ndarray:
+    """(T_i, F) sequences as one (N, F, steps) float64 array, zeros after each sequence's end
+    (the inputs are scaled on train: zero is the training mean)."""
+    out = np.zeros((len(seqs), seqs[0].shape[1] if len(seqs) else 0, steps), dtype=np.float64)
+    for i, s in enumerate(seqs):
+        out[i, :, : len(s)] = np.asarray(s, dtype=np.float64)[:steps].T
+    return out
+
+
+def minirocket_reference(train: Sequence[np.ndarray], y_train: np.ndarray,
+                         test: Sequence[np.ndarray], max_cells: int = MINIROCKET_MAX_CELLS,
+                         n_jobs: int = 1, seed: int = 0) -> ReferenceResult:
+    """MiniRocket (aeon's MiniRocketClassifier, default settings) predictions, or none and a
+    note when its work exceeds max_cells. Sequences of unequal length are zero-padded at
+    the end to the longest (aeon's MiniRocket takes equal lengths), and the note says so."""
+    from aeon.classification.convolution_based import MiniRocketClassifier
+
+    lengths = [len(s) for s in [*train, *test]]
+    steps = max(MINIROCKET_MIN_STEPS, *lengths)
+    channels = train[0].shape[1]
+    cells = len(lengths) * steps * channels
+    if cells > max_cells:
+        return ReferenceResult(None, f"MiniRocket skipped: {len(lengths):,} sequences x "
+                                     f"{steps:,} steps x {channels} channel(s) = {cells:,} "
+                                     f"cells exceed the limit of {max_cells:,}")
+    classes = np.unique(y_train)
+    if classes.size == 1:  # one class: every prediction carries it
+        return ReferenceResult(np.full(len(test), classes[0]))
+    with _quiet():
+        clf = MiniRocketClassifier(random_state=seed, n_jobs=n_jobs)
+        clf.fit(padded(train, steps), np.asarray(y_train))
+        out = np.asarray(clf.predict(padded(test, steps)))
+    unequal = len(set(lengths)) > 1 or steps > max(lengths)
+    note = (f"sequences zero-padded at the end to {steps} steps (aeon's MiniRocket takes "
+            "equal lengths)") if unequal else None
+    return ReferenceResult(out, note)

@@ -26,7 +26,7 @@ from flows.stages.evaluate.forecast_sample import ForecastSample, no_sample
 from flows.stages.evaluate.measured import measured_table
 from modules.cost import latency
 from modules.inference import Scaler, predict
-from modules.lit import build_module
+from modules.lit import module_for
 from modules.model_files import load_model
 from modules.training import quiet_lightning, split_tensors
 from schemas.artifacts import (
@@ -76,9 +76,11 @@ def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind
 
 
 def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
-          notes: dict[str, str]) -> tuple[list[Scored], ForecastSample | None]:
-    """Every baseline and every trained job of one fold, scored; on fold 0 when forecasting,
-    the sample of forecasts the report draws (every baseline, each model's first seed)."""
+          notes: dict[str, str], spent: dict[str, list[float]]
+          ) -> tuple[list[Scored], ForecastSample | None]:
+    """Every baseline and every trained job of one fold, scored (a reference's fit + predict
+    seconds added to `spent`); on fold 0 when forecasting, the sample of forecasts the report
+    draws (every baseline, each model's first seed)."""
     state, arrays = read_state(layout, fold), read_arrays(layout, fold)
     sample = ForecastSample(state, arrays) if fold == 0 and isinstance(state, ForecastState) \
         else None
@@ -100,6 +102,8 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
         if note:
             notes[y.name] = "; ".join(filter(None, [notes.get(y.name), where + note]))
         runs += [run] if run else []
+        if y.seconds is not None:
+            spent.setdefault(y.name, []).append(y.seconds)
     if fold == 0 and layout.champion.exists():
         champ = challenge(layout.champion, state, arrays)
         run = scored(champ.out, CHAMPION, CHAMPION, 0) if champ.out is not None else None
@@ -141,7 +145,7 @@ def equal_width(card: ModelCard, state: State) -> int | None:
         return None
     spec = card.spec.model_copy(update={"hidden": EQUAL_WIDTH})
     with torch.device("meta"):
-        module = build_module(card.task, spec, state.n_features, state.n_out)
+        module = module_for(spec, state)
     return sum(p.numel() for p in module.parameters())
 
 
@@ -188,7 +192,8 @@ def _diagnosis(task: str, runs: list[Scored], errors: dict[str, np.ndarray],
 
 
 def _rows(threads: int, layout: Layout, state: State, runs: list[Scored], jobs: list[Job],
-          failures: dict[str, str], notes: dict[str, str]) -> tuple[list[Row], pl.DataFrame]:
+          failures: dict[str, str], notes: dict[str, str], spent: dict[str, list[float]]
+          ) -> tuple[list[Row], pl.DataFrame]:
     task, frame = state.task, error_frame(runs)
     errors, boot = paired_errors(frame), Bootstrap(frame, task)
     naive = [n for n in NAIVE[task] if n in errors]
@@ -199,6 +204,8 @@ def _rows(threads: int, layout: Layout, state: State, runs: list[Scored], jobs: 
         mine = [r for r in runs if r.name == name]
         row = aggregate(task, mine, boot)
         row.note = notes.get(name)
+        if row.kind == "reference" and spent.get(name):
+            row.train_seconds = float(np.mean(spent[name]))  # fit + predict, per fold
         if row.kind == "model":
             if _failed(name, jobs, failures):
                 continue
@@ -224,6 +231,7 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, layout: Layo
     quiet_lightning()
     torch.set_num_threads(tc.threads)
     notes: dict[str, str] = {}
+    spent: dict[str, list[float]] = {}
     state = read_state(layout)
     folds = state.folds
     jobs = tc.jobs(names, folds)
@@ -231,9 +239,9 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, layout: Layo
     runs, sample = [], None
     for fold in range(folds):
         scored, drawn = _fold(ev, layout, fold, [j for j in jobs if j.fold == fold], failures,
-                              notes)
+                              notes, spent)
         runs, sample = runs + scored, sample or drawn
-    rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes)
+    rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes, spent)
     board = leaderboard_schema.validate(_flat(rows, state.task))
     forecasts = sample.frame() if sample else no_sample()
     metrics = Metrics.of(state.task, rows, measured_table(rows, state.task))

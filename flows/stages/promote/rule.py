@@ -13,7 +13,7 @@ import polars as pl
 from flows.evidence.aggregate import run_errors
 from flows.evidence.bootstrap import Bootstrap
 from flows.evidence.paired import detectable, holm, paired_test_runs
-from flows.stages.promote.reasons import COST, p_text, reason, test_words
+from flows.stages.promote.reasons import COST, p_text, reason, test_words, with_interval
 from schemas.artifacts import (
     CHAMPION,
     DEFAULT_METRIC,
@@ -23,7 +23,7 @@ from schemas.artifacts import (
     Decision,
     Row,
 )
-from schemas.config import PromoteConfig
+from schemas.config import REFERENCE_LIBRARY, PromoteConfig
 from schemas.errors import UsageError
 
 DIVERGED = 10.0  # error this many times the best baseline's: the model did not learn
@@ -165,7 +165,8 @@ def _decide(rows: list[Row], task: str, policy: PromoteConfig, frame: pl.DataFra
     decided = _choose(decision, top, eligible, tests, boot, policy, (gates, gate_tests))
     winner = next(r for r in eligible if r.model == decided["winner"])
     return decided | {"tests": tests, "references": references(winner, rows, errors, metric,
-                                                                sign)}
+                                                                sign),
+                      **beaten_by(winner, rows, errors, metric, sign, policy.level)}
 
 
 def _choose(decision: dict, top: Row, eligible: list[Row], tests: dict, boot: Bootstrap,
@@ -206,6 +207,31 @@ def references(winner: Row, rows: list[Row], errors: dict[str, list[np.ndarray]]
                            f"{r.score(metric):.4g}); one-sided test that {r.model} errs more: "
                            f"{test_words(t)}")
     return out
+
+
+def beaten_by(winner: Row, rows: list[Row], errors: dict[str, list[np.ndarray]], metric: str,
+              sign: int, level: float) -> dict[str, Any]:
+    """The references shown better than the winner (paired tests that the winner errs more,
+    Holm-adjusted over the references, at `level`), best first, and the headline naming the
+    best of them: seqarena promotes networks only, so the person is told what beats it."""
+    refs = [r for r in rows if r.kind == "reference" and r.ok and r.model in errors
+            and sign * r.score(metric) < sign * winner.score(metric)]
+    tests = {r.model: paired_test_runs(errors[winner.model], errors[r.model]) for r in refs}
+    adjusted = holm({n: t["p_value"] for n, t in tests.items()})
+    better = sorted((r for r in refs if adjusted[r.model] <= level),
+                    key=lambda r: sign * r.score(metric))
+    if not better:
+        return {"beaten_by": [], "headline": None}
+    best = better[0]
+    cost = (f"; it took {best.train_seconds:.3g} s to fit and predict per fold"
+            if best.train_seconds is not None else "")
+    head = (f"A reference beats the promoted network: {best.model} "
+            f"({REFERENCE_LIBRARY.get(best.model, 'reference')}) reaches {metric} "
+            f"{with_interval(best, metric)}, the promoted {winner.model} "
+            f"{with_interval(winner, metric)} (paired permutation test that {winner.model} "
+            f"errs more, Holm {p_text(adjusted[best.model])}){cost}. seqarena promotes networks "
+            f"only: consider {best.model} for this data.")
+    return {"beaten_by": [r.model for r in better], "headline": head}
 
 
 def against_champion(decided: Decision, rows: list[Row], holdout: dict[str, list[np.ndarray]],

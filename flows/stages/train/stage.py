@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 
 from flows.runtime.procs import crash_point
 from modules.budget import Budget, plan_batch, plan_budget
-from modules.lit import auto_stem, build_module
+from modules.lit import auto_stem, module_for
 from modules.memory import PeakMemory
 from modules.training import (
     BestWeights,
@@ -104,7 +104,7 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> d
     budget = plan_budget(tc, batch, len(TensorBatches(tensors[0], batch, True)))
     if task == "classify" and spec.stem is None:  # the card records the stride used
         spec = spec.model_copy(update={"stem": auto_stem(int(arrays["len_train"].max()))})
-    module = build_module(task, spec, state.n_features, state.n_out, tc.lr, tc.weight_decay)
+    module = module_for(spec, state, tc.lr, tc.weight_decay)
     module.warmup_steps = budget.warmup_steps
     trainer, best, callbacks, seconds, memory = _fit(module, tensors, budget, tc, job.seed)
     if best.state is None:

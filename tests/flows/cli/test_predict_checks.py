@@ -26,7 +26,7 @@ from tests.helpers import classify_frame, forecast_frame, run_stages, tiny_confi
 
 Damage = Callable[[Path], None]
 LEAKS = ("Traceback", "ValidationError", "pydantic.dev", "SafetensorError", "JSONDecodeError")
-REAL_BUILD = model_files.build_module
+REAL_BUILD = model_files.module_for
 
 
 def _train(root: Path, data: Path) -> Path:
@@ -53,7 +53,7 @@ def classifier(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _meta_only(*args: Any, **kwargs: Any) -> Any:
-    """build_module, allowed only on the meta device (shapes, no memory)."""
+    """module_for, allowed only on the meta device (shapes, no memory)."""
     if torch.get_default_device().type != "meta":
         raise AssertionError("a module was built before the model folder passed its checks")
     return REAL_BUILD(*args, **kwargs)
@@ -157,7 +157,7 @@ def _refused(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp
     folder = tmp_path / "promoted"
     shutil.copytree(promoted, folder)
     damage(folder)
-    monkeypatch.setattr(model_files, "build_module", _meta_only)
+    monkeypatch.setattr(model_files, "module_for", _meta_only)
     code, text = _predict(capsys, data, folder, tmp_path / "pred.csv")
     assert code == 2, text
     assert f"{folder / file}:" in text and fragment in text and "retrain" in text, text

@@ -1,4 +1,5 @@
-"""Reference baselines: AutoETS (statsforecast) forecasts and 1-NN DTW (aeon) classification."""
+"""Reference baselines: AutoETS, AutoTheta and AutoARIMA (statsforecast) forecasts; 1-NN DTW
+and MiniRocket (aeon) classification."""
 
 from __future__ import annotations
 
@@ -11,11 +12,14 @@ from statsforecast import StatsForecast
 from statsforecast.models import AutoETS
 
 from flows.stages.evaluate.references import (
+    STAT_MODELS,
     ReferenceResult,
-    autoets_forecasts,
     dtw_1nn,
     dtw_cells,
     dtw_reference,
+    minirocket_reference,
+    padded,
+    stat_forecasts,
 )
 
 
@@ -36,7 +40,7 @@ def _direct(y: np.ndarray, origin: int, horizon: int, season: int = 7) -> np.nda
 def test_autoets_fits_trend_and_season_better_than_naive() -> None:
     y = _trend_season(130)
     origins = np.array([90, 97, 104, 111, 118])
-    res = autoets_forecasts([y], [origins], horizon=7, season=7)
+    res = stat_forecasts([y], [origins], horizon=7, season=7)
     truth = np.stack([y[o:o + 7] for o in origins])
     naive = np.stack([np.full(7, y[o - 1]) for o in origins])
     assert res.outputs.shape == (5, 7) and res.outputs.dtype == np.float64
@@ -49,7 +53,7 @@ def test_autoets_fits_trend_and_season_better_than_naive() -> None:
 def test_rows_follow_series_then_given_origin_order() -> None:
     a, b = _trend_season(80, level=10.0, seed=1), _trend_season(70, level=500.0, seed=2)
     origins = [np.array([60, 45, 52]), np.array([40])]
-    res = autoets_forecasts([a, b], origins, horizon=4, season=7)
+    res = stat_forecasts([a, b], origins, horizon=4, season=7)
     expected = [_direct(a, 60, 4), _direct(a, 45, 4), _direct(a, 52, 4), _direct(b, 40, 4)]
     np.testing.assert_allclose(res.outputs, np.stack(expected), rtol=1e-9)
 
@@ -58,8 +62,8 @@ def test_rows_follow_series_then_given_origin_order() -> None:
 def test_parallel_jobs_give_the_same_rows() -> None:
     a, b = _trend_season(60, seed=3), _trend_season(50, level=90.0, seed=4)
     origins = [np.arange(40, 46), np.array([30, 44, 35])]
-    serial = autoets_forecasts([a, b], origins, horizon=3, season=7)
-    parallel = autoets_forecasts([a, b], origins, horizon=3, season=7, n_jobs=2)
+    serial = stat_forecasts([a, b], origins, horizon=3, season=7)
+    parallel = stat_forecasts([a, b], origins, horizon=3, season=7, n_jobs=2)
     np.testing.assert_array_equal(parallel.outputs, serial.outputs)
 
 
@@ -74,14 +78,14 @@ def test_rows_match_statsforecast_cross_validation(refit: int) -> None:
             df=long, h=5, step_size=1, n_windows=6, refit=refit)
     expected = cv.sort_values(["unique_id", "cutoff", "ds"])["AutoETS"].to_numpy()
     origins = [np.arange(70, 76)] * 2
-    res = autoets_forecasts([a, b], origins, horizon=5, season=7, refit_every=refit)
+    res = stat_forecasts([a, b], origins, horizon=5, season=7, refit_every=refit)
     np.testing.assert_allclose(res.outputs, expected.reshape(12, 5), rtol=1e-9)
     assert refit == 1 or not np.allclose(res.outputs[1], _direct(a, 71, 5))
 
 
 def test_too_short_history_falls_back_to_naive_and_is_counted() -> None:
     y = _trend_season(60, seed=6)
-    res = autoets_forecasts([y], [np.array([2, 50])], horizon=3, season=7)
+    res = stat_forecasts([y], [np.array([2, 50])], horizon=3, season=7)
     np.testing.assert_array_equal(res.outputs[0], np.full(3, y[1]))
     np.testing.assert_allclose(res.outputs[1], _direct(y, 50, 3), rtol=1e-9)
     assert res.note == "AutoETS fell back to naive on 1 of 2 windows"
@@ -92,7 +96,7 @@ def test_short_or_non_seasonal_series_still_fit_without_warnings(n: int, season:
     y = np.arange(n, dtype=float) % 5 + 1.0
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = autoets_forecasts([y], [np.array([n])], horizon=3, season=season)
+        res = stat_forecasts([y], [np.array([n])], horizon=3, season=season)
     assert res.note is None
     np.testing.assert_allclose(res.outputs[0], _direct(y, n, 3, season), rtol=1e-9)
     assert caught == []
@@ -100,7 +104,7 @@ def test_short_or_non_seasonal_series_still_fit_without_warnings(n: int, season:
 
 def test_origins_outside_the_series_are_rejected() -> None:
     with pytest.raises(ValueError, match=r"origins must lie in 1\.\.10"):
-        autoets_forecasts([np.ones(10)], [np.array([0])], horizon=2, season=1)
+        stat_forecasts([np.ones(10)], [np.array([0])], horizon=2, season=1)
 
 
 def _waves(n: int, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -146,3 +150,48 @@ def test_dtw_1nn_with_one_training_class_predicts_it() -> None:
     train, _ = _waves(3, seed=4)
     test, _ = _waves(2, seed=5)
     np.testing.assert_array_equal(dtw_1nn(train, np.array([5, 5, 5]), test), [5, 5])
+
+
+@pytest.mark.parametrize("name", ["autotheta", "autoarima"])
+def test_theta_and_arima_are_statsforecasts_own_forecasts(name: str) -> None:
+    """Fitted at the first origin, each is exactly statsforecast's forecast there, and it
+    follows trend and season far better than the naive forecast."""
+    import statsforecast.models
+
+    y = _trend_season(130)
+    origins = np.array([90, 97, 104, 111, 118])
+    res = stat_forecasts([y], [origins], horizon=7, season=7, name=name)
+    cls = getattr(statsforecast.models, STAT_MODELS[name])
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        first = cls(season_length=7).forecast(y=y[:90], h=7)["mean"]
+    np.testing.assert_allclose(res.outputs[0], first, rtol=1e-6)
+    truth = np.stack([y[o:o + 7] for o in origins])
+    naive = np.stack([np.full(7, y[o - 1]) for o in origins])
+    assert np.abs(res.outputs - truth).mean() < 0.6 * np.abs(naive - truth).mean()
+
+
+def test_minirocket_pads_unequal_lengths_and_separates_the_waves() -> None:
+    train, y_train = _waves(20, seed=6)
+    test, y_test = _waves(10, seed=7)
+    res = minirocket_reference(train, y_train, test)
+    steps = max(len(s) for s in train + test)
+    assert res.note == (f"sequences zero-padded at the end to {steps} steps (aeon's MiniRocket "
+                        "takes equal lengths)")
+    np.testing.assert_array_equal(res.outputs, y_test)
+    x = padded(test, steps)
+    assert x.shape == (10, 2, steps)
+    n = len(test[0])
+    np.testing.assert_array_equal(x[0, :, :n], test[0].T)
+    assert not x[0, :, n:].any()
+
+
+def test_minirocket_skips_with_a_note_above_max_cells() -> None:
+    train, y_train = _waves(4, seed=8)
+    test, _ = _waves(2, seed=9)
+    steps = max(len(s) for s in train + test)
+    cells = 6 * steps * 2
+    skipped = minirocket_reference(train, y_train, test, max_cells=cells - 1)
+    assert skipped == ReferenceResult(None, f"MiniRocket skipped: 6 sequences x {steps} steps "
+                                            f"x 2 channel(s) = {cells:,} cells exceed the limit "
+                                            f"of {cells - 1:,}")

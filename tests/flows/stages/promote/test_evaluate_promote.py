@@ -165,3 +165,35 @@ def test_the_terminal_shows_the_same_board_as_a_table_not_markdown() -> None:
     assert f"[{lo}, {hi}]" in rnn
     assert "seasonal_naive" in text and "seasonal\\_naive" not in text and "| rnn |" not in text
     assert "[bold]x[/bold]" in text and "Promoted: rnn." in text
+
+
+def test_a_reference_that_beats_the_winner_is_said_first_everywhere() -> None:
+    """A reference with clearly lower errors than every network: the decision's headline
+    names it (with its library, score and cost), and the terminal says it before the board."""
+    import io
+
+    from flows.report.terminal import print_summary
+    from schemas.artifacts import Metrics
+
+    kinds = {**KINDS, "autotheta": "reference", "autoets": "reference"}
+    errors = {**_errors(naive=0.3, lstm=0.0, gru=0.05), "autotheta": [BASE - 0.1],
+              "autoets": [BASE + 0.01 + RNG.normal(0, 0.01, len(BASE))]}
+    frame = synthetic_frame("forecast", errors, kinds)
+    rows = [r.model_copy(update={"train_seconds": 2.5}) if r.model == "autotheta" else r
+            for r in synthetic_rows("forecast", frame, {"lstm": 10, "gru": 5})]
+    d = decide(rows, "forecast", PromoteConfig(), frame)
+    assert d.winner == "lstm" and d.beaten_by == ["autotheta"]  # autoets is worse than lstm
+    assert d.headline.startswith("A reference beats the promoted network: autotheta "
+                                 "(statsforecast) reaches mase ")
+    assert "it took 2.5 s to fit and predict" in d.headline
+    assert "consider autotheta for this data" in d.headline
+    out = io.StringIO()
+    print_summary(Metrics.of("forecast", rows, {}), d.model_copy(update={"outcome": "promoted"}),
+                  out)
+    text = out.getvalue()
+    assert text.index("A reference beats") < text.index("lstm")
+    close = {**errors, "autotheta": [BASE + RNG.normal(0, 0.01, len(BASE))]}  # no better
+    frame = synthetic_frame("forecast", close, kinds)
+    d = decide(synthetic_rows("forecast", frame, {"lstm": 10, "gru": 5}), "forecast",
+               PromoteConfig(), frame)
+    assert d.beaten_by == [] and d.headline is None
