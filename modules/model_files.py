@@ -27,7 +27,7 @@ SHOWN = 5  # problems listed per message
 Shapes = dict[str, tuple[tuple[int, ...], str]]  # tensor name -> (shape, safetensors dtype)
 M = TypeVar("M", bound=BaseModel)
 DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16",
-          torch.bfloat16: "BF16"}
+          torch.bfloat16: "BF16", torch.int64: "I64"}  # I64: batch norm's batch count
 
 
 def refuse(path: Path, problems: list[str]) -> UsageError:

@@ -18,7 +18,7 @@ from schemas.artifacts import read_arrays, read_prepared, read_state
 from schemas.errors import RunFailedError
 from schemas.files import read_json
 from schemas.layout import Job, Layout
-from tests.helpers import at, run_stages, tiny_config
+from tests.helpers import TINY_MODELS, at, run_stages, tiny_config
 
 
 @pytest.mark.slow  # whole pipeline runs
@@ -26,12 +26,16 @@ from tests.helpers import at, run_stages, tiny_config
 def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.FixtureRequest,
                                               tmp_path: Path) -> None:
     data = request.getfixturevalue(f"{kind}_csv")
-    cfg = tiny_config(data, tmp_path / "out", **{"train.max_epochs": 3,
+    models = {**TINY_MODELS, "cnn": {"channels": 6, "blocks": 2}, "linear": {}}
+    cfg = tiny_config(data, tmp_path / "out", **{"train.max_epochs": 3, "models": models,
                                                  "promote.must_beat": []})
     decision = run_stages(cfg)
     layout = Layout(tmp_path / "out")
     metrics = read_json(layout.metrics)["models"]
-    assert {"rnn", "lstm", "gru", "transformer"} <= set(metrics)
+    assert set(models) <= set(metrics)
+    state = read_prepared(layout.promoted / "preprocessing.json")
+    for name in models:  # every architecture's files pass the checks predict makes
+        assert load_model(layout.job_dir(Job(name, 0, 0)), state)[1].name == name
     assert ({"naive", "seasonal_naive"} if kind == "forecast" else {"majority"}) <= set(metrics)
     winner = decision["winner"]
     assert winner in cfg.models
@@ -39,7 +43,6 @@ def test_pipeline_promotes_a_reloadable_model(kind: str, request: pytest.Fixture
     assert f"Promoted: {winner}" in report
     assert ("| naive |" if kind == "forecast" else "| majority |") in report
     # the promoted artifact alone reproduces the winner's test metric
-    state = read_prepared(layout.promoted / "preprocessing.json")
     module, meta = load_model(layout.promoted, state)
     assert meta.name == winner
     arrays = read_arrays(layout)
