@@ -82,6 +82,8 @@ def stat_reference(name: str, state: ForecastState, arrays: PreparedArrays) -> Y
     values, origins, rows = _histories(state, arrays)
     result, seconds = _timed(lambda: stat_forecasts(values, origins, state.horizon,
                                                     state.season, refit_every=ONCE, name=name))
+    if result.outputs is None:
+        return Yardstick(name, "reference", None, result.note)
     sid = arrays["sid_test"][rows]
     scaler = Scaler(state)
     scaled = np.empty_like(result.outputs)

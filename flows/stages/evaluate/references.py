@@ -44,6 +44,10 @@ def _naive(history: np.ndarray, horizon: int) -> np.ndarray:
 
 
 STAT_MODELS = {"autoets": "AutoETS", "autotheta": "AutoTheta", "autoarima": "AutoARIMA"}
+# each series is fitted once (model selection included: AutoARIMA's search is the costliest,
+# about 0.5-2 s a series of a few hundred steps on the dev machine) and moved forward after:
+# past this many series x steps of history a reference is skipped with a note
+STAT_MAX_POINTS = 2_000_000
 
 
 def _stat_model(name: str, season: int) -> Any:
@@ -108,8 +112,8 @@ def _segments(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], refit
 
 
 def stat_forecasts(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], horizon: int,
-                   season: int, n_jobs: int = 1, refit_every: int = 1, name: str = "autoets"
-                   ) -> ReferenceResult:
+                   season: int, n_jobs: int = 1, refit_every: int = 1, name: str = "autoets",
+                   max_points: int = STAT_MAX_POINTS) -> ReferenceResult:
     """A statsforecast model (`name`: autoets, autotheta, autoarima) on all history before
     each origin: (windows, horizon) rows in the given order.
 
@@ -118,6 +122,11 @@ def stat_forecasts(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], 
     """
     if horizon < 1 or season < 1 or refit_every < 1:
         raise ValueError("horizon, season and refit_every must be at least 1")
+    points = sum(len(v) for v in values)
+    if points > max_points:
+        return ReferenceResult(None, f"{STAT_MODELS[name]} skipped: {len(values):,} series "
+                                     f"with {points:,} steps of history exceed the limit of "
+                                     f"{max_points:,}")
     segs, rows = _segments(values, origins, refit_every)
     out = np.empty((sum(len(r) for r in rows), horizon), dtype=np.float64)
     n_chunks = max(1, min(len(segs), 4 * max(1, n_jobs)))

@@ -195,3 +195,13 @@ def test_minirocket_skips_with_a_note_above_max_cells() -> None:
     assert skipped == ReferenceResult(None, f"MiniRocket skipped: 6 sequences x {steps} steps "
                                             f"x 2 channel(s) = {cells:,} cells exceed the limit "
                                             f"of {cells - 1:,}")
+
+
+def test_a_statsforecast_reference_skips_with_a_note_above_max_points() -> None:
+    y = _trend_season(60)
+    skipped = stat_forecasts([y, y], [np.array([50]), np.array([55])], horizon=3, season=7,
+                             name="autoarima", max_points=119)
+    assert skipped == ReferenceResult(None, "AutoARIMA skipped: 2 series with 120 steps of "
+                                            "history exceed the limit of 119")
+    assert stat_forecasts([y, y], [np.array([50]), np.array([55])], horizon=3, season=7,
+                          max_points=120).outputs.shape == (2, 3)
