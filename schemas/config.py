@@ -198,7 +198,7 @@ class PromoteConfig(Strict):
 
 
 def default_models() -> dict[str, Any]:
-    """The seven architectures of the comparison (as in params.yaml;
+    """The six default models of the comparison (as in params.yaml;
     tests/schemas/test_config.py keeps the two equal): widths solved so the four recurrent
     families have the same parameter count within 1% for 1-12 inputs and 3-12 outputs
     (tests/modules/test_backbones_heads.py)."""
@@ -208,7 +208,6 @@ def default_models() -> dict[str, Any]:
         "gru": {"arch": "gru", "hidden": 74},
         "hybrid": {"arch": "hybrid", "hidden": 70},
         "transformer": {"arch": "transformer"},
-        "cnn": {"arch": "cnn", "channels": 54},
         "linear": {"arch": "linear"},
     }
 

@@ -164,7 +164,7 @@ def test_learning_rate_warms_up_then_halves_when_validation_stalls() -> None:
                                                            ("classify", 1, 5),
                                                            ("classify", 12, 9)])
 def test_default_models_have_comparable_sizes(task: str, n_features: int, n_out: int) -> None:
-    models = load_config(ROOT / "params.yaml").models
+    models = load_config(ROOT / "params.yaml", {"models.cnn.channels": 54}).models  # opt-in
     assert set(models) == ARCHS
     with torch.device("meta"):
         sizes = {name: sum(p.numel() for p in build_module(task, s, n_features, n_out,

@@ -12,7 +12,7 @@ from tests.helpers import ROOT
 
 def test_params_yaml_loads_and_matches_defaults() -> None:
     cfg = load_config(ROOT / "params.yaml")
-    assert set(cfg.models) == {"rnn", "lstm", "gru", "hybrid", "transformer", "cnn", "linear"}
+    assert set(cfg.models) == {"rnn", "lstm", "gru", "hybrid", "transformer", "linear"}
     assert isinstance(cfg.models["lstm"], RecurrentSpec) and cfg.models["lstm"].arch == "lstm"
     assert isinstance(cfg.models["transformer"], TransformerSpec)
     defaults = Config()

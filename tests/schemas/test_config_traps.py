@@ -24,7 +24,7 @@ def cli_config(*argv: str):
 
 def test_dotted_model_override_keeps_the_other_models() -> None:
     cfg = cli_config("validate", "d.csv", "--set", "models.gru.hidden=32")
-    assert list(cfg.models) == ["rnn", "lstm", "gru", "hybrid", "transformer", "cnn", "linear"]
+    assert list(cfg.models) == ["rnn", "lstm", "gru", "hybrid", "transformer", "linear"]
     assert cfg.models["gru"].hidden == 32 and cfg.models["lstm"].hidden == 64
     whole = cli_config("validate", "d.csv", "--set", "models={gru: {hidden: 4}}",
                        "--set", "models.gru.layers=1")

@@ -138,6 +138,9 @@ def test_must_beat_names_are_checked_before_anything_trains() -> None:
 
     with pytest.raises(UsageError, match="unknown autoet"):
         load_config(None, {"promote.must_beat": ["autoet"]})
+    for reference in ("autoets", "autotheta", "autoarima", "1nn_dtw", "minirocket"):
+        gates = ["seasonal_naive", reference]
+        assert load_config(None, {"promote.must_beat": gates}).promote.must_beat == gates
     with pytest.raises(UsageError, match=r"evaluate\.references is false"):
         load_config(None, {"promote.must_beat": ["autoets"], "evaluate.references": False})
 
