@@ -225,9 +225,9 @@ def beaten_by(winner: Row, rows: list[Row], errors: dict[str, list[np.ndarray]],
     best = better[0]
     cost = (f"; it took {best.train_seconds:.3g} s to fit and predict per fold"
             if best.train_seconds is not None else "")
-    head = (f"A reference beats the promoted network: {best.model} "
+    head = (f"A reference beats the networks: {best.model} "
             f"({REFERENCE_LIBRARY.get(best.model, 'reference')}) reaches {metric} "
-            f"{with_interval(best, metric)}, the promoted {winner.model} "
+            f"{with_interval(best, metric)}; the best network by the rule, {winner.model}, "
             f"{with_interval(winner, metric)} (paired permutation test that {winner.model} "
             f"errs more, Holm {p_text(adjusted[best.model])}){cost}. seqarena promotes networks "
             f"only: consider {best.model} for this data.")

@@ -186,8 +186,9 @@ def test_a_reference_that_beats_the_winner_is_said_first_everywhere() -> None:
             for r in synthetic_rows("forecast", frame, {"lstm": 10, "gru": 5})]
     d = decide(rows, "forecast", PromoteConfig(), frame)
     assert d.winner == "lstm" and d.beaten_by == ["autotheta"]  # autoets is worse than lstm
-    assert d.headline.startswith("A reference beats the promoted network: autotheta "
+    assert d.headline.startswith("A reference beats the networks: autotheta "
                                  "(statsforecast) reaches mase ")
+    assert "; the best network by the rule, lstm, " in d.headline
     assert "it took 2.5 s to fit and predict" in d.headline
     assert "consider autotheta for this data" in d.headline
     out = io.StringIO()
