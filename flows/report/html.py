@@ -65,7 +65,7 @@ def measured(table: dict[str, dict[str, str]]) -> str:
     head, rows = measured_view(table)
     if not head:
         return "<p>No model trained.</p>"
-    return _table([esc(h) for h in head], [[esc(c) for c in r] for r in rows])
+    return _table([esc(h) for h in head], [[esc(c, LONG) for c in r] for r in rows])
 
 
 def history(lines: list[dict[str, Any]]) -> str:

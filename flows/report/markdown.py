@@ -22,12 +22,13 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def measured_markdown(table: dict[str, dict[str, str]]) -> str:
-    """The "your data, measured" table: claim rows, a column per model."""
+    """The "your data, measured" table: claim rows, a column per model, the verdicts."""
     head, rows = measured_view(table)
     if not head:
         return ""
     return "\n".join(_table([*head[:2], *map(md_text, head[2:])],
-                            [[a, b, *map(md_text, cells)] for a, b, *cells in rows]))
+                            [[a, b, *(md_text(c, LONG) for c in cells)]
+                             for a, b, *cells in rows]))
 
 
 def leaderboard_table(rows: list[Row], task: str, decision: Decision) -> str:

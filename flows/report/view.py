@@ -97,13 +97,14 @@ def board(rows: list[Row], task: str, decision: Decision, compact: bool = False)
 
 
 def measured_view(table: dict[str, dict[str, str]]) -> tuple[list[str], list[list[str]]]:
-    """The "your data, measured" table: its head and rows (claim, folklore, a cell per model)."""
+    """The "your data, measured" table: its head and rows (claim, folklore, a cell per model,
+    the verdict on the claim)."""
     if not table:
         return [], []
-    models = [k for k in next(iter(table.values())) if k != "claim"]
-    return (["", "the usual claim", *models],
-            [[name, cells["claim"], *(cells.get(m, "-") for m in models)]
-             for name, cells in table.items()])
+    models = [k for k in next(iter(table.values())) if k not in ("claim", "verdict")]
+    return (["", "the usual claim", *models, "verdict here"],
+            [[name, cells["claim"], *(cells.get(m, "-") for m in models),
+              cells.get("verdict", "-")] for name, cells in table.items()])
 
 
 HISTORY_HEAD = ["time", "event", "outcome", "champion", "was", "winner (challenger)"]

@@ -1,10 +1,15 @@
 """"Your data, measured": the usual comparison table of sequence architectures (parameters,
-training speed, memory, sequence capability, performance), its claims beside the values
-measured on this run, one column per trained model."""
+training speed, memory, sequence capability, performance, convolution and linear maps), its
+claims beside the values measured on this run, one column per trained model, and a verdict
+on each claim (flows/stages/evaluate/verdicts.py)."""
 
 from __future__ import annotations
 
-from schemas.artifacts import DEFAULT_METRIC, Row
+import numpy as np
+
+from flows.evidence.aggregate import Scored
+from flows.stages.evaluate.verdicts import verdicts
+from schemas.artifacts import DEFAULT_METRIC, LOWER_IS_BETTER, Row
 
 CLAIMS = {
     "parameters": "GRU has fewer parameters than LSTM (here: sizes matched; at one width)",
@@ -15,6 +20,8 @@ CLAIMS = {
     "throughput (items/s)": "Transformer parallel, fastest at large batch",
     "sequence capability": "LSTM keeps the longest memory; RNN forgets",
     "performance": "LSTM and GRU similar; Transformer needs more data",
+    "recurrence vs convolution": "gated recurrent nets beat a convolution on sequences",
+    "deep vs linear": "a deep network beats a linear map of the inputs",
 }
 
 
@@ -55,14 +62,22 @@ def _cells(row: Row, task: str, metric: str) -> list[str]:
             _memory(row),
             f"{row.latency_ms or 0:.2f} / {row.latency_p95_ms or 0:.2f}",
             f"{row.throughput_per_s or 0:,.0f}", _capability(row, task),
-            _performance(row, metric)]
+            _performance(row, metric), *[f"{metric} {row.score(metric):.4f}"] * 2]
 
 
-def measured_table(rows: list[Row], task: str) -> dict[str, dict[str, str]]:
-    """{claim row: {"claim": the folklore, model: value measured here}} for trained models."""
+def measured_table(rows: list[Row], task: str, runs: list[Scored],
+                   errors: dict[str, list[np.ndarray]], level: float
+                   ) -> dict[str, dict[str, str]]:
+    """{claim row: {"claim": the folklore, model: value measured here, "verdict": holds, does
+    not hold or cannot tell, and why}} for trained models; `runs` and `errors` (per seed,
+    paired items) are the evidence, `level` the tests' level."""
     metric = DEFAULT_METRIC[task]
     table = {name: {"claim": claim} for name, claim in CLAIMS.items()}
     for r in (r for r in rows if r.trained):
         for name, cell in zip(CLAIMS, _cells(r, task, metric), strict=True):
             table[name][r.model] = cell
+    lower = LOWER_IS_BETTER[metric]
+    for name, verdict in zip(CLAIMS, verdicts(rows, runs, errors, metric, lower, level),
+                             strict=True):
+        table[name]["verdict"] = verdict
     return table

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from flows.evidence.aggregate import Scored, aggregate, error_frame, paired_errors
+from flows.evidence.aggregate import Scored, aggregate, error_frame, paired_errors, run_errors
 from flows.evidence.bootstrap import Bootstrap
 from flows.evidence.scoring import (
     classify_metrics,
@@ -223,11 +223,11 @@ def _rows(threads: int, layout: Layout, state: State, runs: list[Scored], jobs: 
     return rows, frame
 
 
-def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, layout: Layout,
-             failures: dict[str, str] | None = None) -> Metrics:
+def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float,
+             layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
     """Score every run of the models `names` and every baseline (the jobs in `failures`, by
-    job key, are reported failed); write metrics.json, leaderboard.csv, errors.parquet and
-    forecasts.parquet."""
+    job key, are reported failed); write metrics.json (with the folklore verdicts, tested at
+    `level`), leaderboard.csv, errors.parquet and forecasts.parquet."""
     quiet_lightning()
     torch.set_num_threads(tc.threads)
     notes: dict[str, str] = {}
@@ -244,7 +244,8 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, layout: Layo
     rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes, spent)
     board = leaderboard_schema.validate(_flat(rows, state.task))
     forecasts = sample.frame() if sample else no_sample()
-    metrics = Metrics.of(state.task, rows, measured_table(rows, state.task))
+    measured = measured_table(rows, state.task, runs, run_errors(frame), level)
+    metrics = Metrics.of(state.task, rows, measured)
     write(layout.metrics, metrics, exclude_none=True)
     atomic_write(layout.leaderboard, board.write_csv)
     atomic_write(layout.errors, frame.write_parquet)
@@ -254,7 +255,8 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, layout: Layo
 
 def run(cfg: Config, layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
     """`evaluate` with its sections of `cfg`."""
-    return evaluate(list(cfg.models), cfg.train, cfg.evaluate, layout, failures)
+    return evaluate(list(cfg.models), cfg.train, cfg.evaluate, cfg.promote.level, layout,
+                    failures)
 
 
 def _flat(rows: list[Row], task: str) -> pl.DataFrame:
