@@ -16,6 +16,8 @@ from schemas.artifacts import ModelCard, Row
 
 HOLDS, FAILS = "holds", "does not hold"
 RECURRENT = ("rnn", "lstm", "gru", "hybrid")
+FOLKLORE = (*RECURRENT, "transformer", "cnn")  # the families the usual claims compare;
+# `linear` only meets them in its own row (it is trivially the fastest and lightest)
 
 
 def per_run(runs: list[Scored], value: Callable[[ModelCard], float | None]
@@ -150,18 +152,19 @@ def _throughput(rows: list[Row]) -> str:
 def verdicts(rows: list[Row], runs: list[Scored], errors: dict[str, list[np.ndarray]],
              metric: str, lower: bool, level: float) -> list[str]:
     """One verdict per claim of measured.CLAIMS, in its order."""
-    ms = per_run(runs, lambda c: c.ms_per_step)
-    best = per_run(runs, lambda c: c.best_step * c.ms_per_step / 1000)
-    memory = per_run(runs, lambda c: c.peak_rss_mib)
+    deep = [r for r in runs if r.name in FOLKLORE]
+    ms = per_run(deep, lambda c: c.ms_per_step)
+    best = per_run(deep, lambda c: c.best_step * c.ms_per_step / 1000)
+    memory = per_run(deep, lambda c: c.peak_rss_mib)
+    timed = [r for r in rows if r.model in FOLKLORE]
     speed = _missing(set(ms), "gru", "lstm", "rnn") or _join(
         [_below(ms, "gru", "lstm", " ms"), _lowest(ms, "rnn", " ms")])
     heavy = _missing(set(memory), "gru", "lstm", "transformer") or _join(
         [_below(memory, "gru", "lstm", " MiB"), _lowest(memory, "transformer", " MiB", True)])
-    deep = (*RECURRENT, "transformer", "cnn")
-    return [_parameters(rows), speed, _order(best, "gru", "lstm", " s"), heavy, _latency(rows),
-            _throughput(rows),
+    return [_parameters(rows), speed, _order(best, "gru", "lstm", " s"), heavy, _latency(timed),
+            _throughput(timed),
             "cannot tell: no test of it here (the cells show the error by horizon step or by "
             "sequence length)",
             _similar(errors, "lstm", "gru", level) + "; the data-size part is not tested",
             _beats(errors, rows, RECURRENT, "cnn", metric, lower, level),
-            _beats(errors, rows, deep, "linear", metric, lower, level)]
+            _beats(errors, rows, FOLKLORE, "linear", metric, lower, level)]

@@ -77,3 +77,19 @@ def test_the_table_ends_each_claim_with_its_verdict() -> None:
     assert list(table) == list(CLAIMS)
     assert all(set(cells) == {"claim", "lstm", "gru", "verdict"} for cells in table.values())
     assert table["parameters"]["verdict"].startswith("holds")
+
+
+def test_the_linear_map_meets_the_families_only_in_its_own_row() -> None:
+    """'RNN fastest' and 'Transformer fastest at large batch' are about the deep families: a
+    linear map, faster than all of them, does not decide them."""
+    runs = [_run("rnn", s, 5 + s, 500) for s in (0, 1)] + \
+        [_run("lstm", s, 10 + s, 600) for s in (0, 1)] + \
+        [_run("gru", s, 20 + s, 550) for s in (0, 1)] + \
+        [_run("linear", s, 1 + 0.1 * s, 400) for s in (0, 1)]
+    rows = [_row("rnn", 0.7), _row("lstm", 0.6), _row("gru", 0.6), _row("transformer", 0.5,
+            items=5000.0), _row("linear", 0.6, p50=0.1, p95=0.2, items=90_000.0)]
+    v = _verdict(rows, runs, {})
+    assert "rnn below every other model on every run" in v["training speed (ms/step)"]
+    assert "linear" not in v["training speed (ms/step)"]
+    assert v["throughput (items/s)"].startswith("holds (one measurement each: fastest "
+                                                "transformer")
