@@ -6,6 +6,7 @@ Every user value goes in as rich `Text` (never markup), one line, control charac
 
 from __future__ import annotations
 
+import re
 from typing import IO
 
 from rich.console import Console
@@ -40,17 +41,25 @@ def leaderboard(metrics: Metrics, decision: Decision) -> tuple[Table, list[Text]
     return table, notes
 
 
-def measured(table: dict[str, dict[str, str]]) -> Table | None:
-    """The folklore claims, a row each, against what this run measured per model."""
+def short_verdict(text: str) -> str:
+    """A verdict's first words (holds, does not hold, cannot tell ...): the table's cell; its
+    figures and tests go below the table."""
+    return re.split(r" \(|: ", text, maxsplit=1)[0]
+
+
+def measured(table: dict[str, dict[str, str]]) -> tuple[Table, list[Text]] | None:
+    """The folklore claims, a row each, against what this run measured per model, ending in
+    the verdict's words; the verdicts in full below it."""
     head, rows = measured_view(table)
     if not head:
         return None
     out = Table(title="Your data, measured", title_justify="left")
     for name in head:
         out.add_column(_text(name))
-    for name, *cells in rows:
-        out.add_row(_text(name), *(_text(c, LONG) for c in cells))
-    return out
+    for name, *cells, said in rows:
+        out.add_row(_text(name), *(_text(c, LONG) for c in cells), _text(short_verdict(said)))
+    reasons = [_text(name) + Text(": ") + _text(said, LONG) for name, *_, said in rows]
+    return out, reasons
 
 
 def print_summary(metrics: Metrics, decision: Decision, file: IO[str] | None = None) -> None:
@@ -70,6 +79,8 @@ def print_summary(metrics: Metrics, decision: Decision, file: IO[str] | None = N
     found = measured(metrics.measured)
     if found is not None:
         console.print()
-        console.print(found)
+        console.print(found[0])
+        for line in found[1]:
+            console.print(line)
     console.print()
     console.print(Text(f"{verdict(decision)}. {decision.reason}"))

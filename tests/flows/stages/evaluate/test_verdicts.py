@@ -93,3 +93,23 @@ def test_the_linear_map_meets_the_families_only_in_its_own_row() -> None:
     assert "linear" not in v["training speed (ms/step)"]
     assert v["throughput (items/s)"].startswith("holds (one measurement each: fastest "
                                                 "transformer")
+
+
+def test_the_terminal_shows_each_verdict_short_in_the_table_and_in_full_below() -> None:
+    import io
+
+    from flows.report.terminal import print_summary, short_verdict
+    from schemas.artifacts import Decision, Metrics
+
+    assert short_verdict("cannot tell at level 0.05: no difference shown (x)") == \
+        "cannot tell at level 0.05"
+    assert short_verdict("holds (at width 64: gru 1, lstm 2)") == "holds"
+    rows = [_row("lstm", 0.5, 51_000), _row("gru", 0.5, 38_000)]
+    runs = [_run(n, s, 10.0, 500.0) for n in ("lstm", "gru") for s in (0, 1)]
+    table = measured_table(rows, "forecast", runs, _errors(lstm=0.0, gru=0.0), 0.05)
+    out = io.StringIO()
+    print_summary(Metrics.of("forecast", rows, table),
+                  Decision(metric="mase", lower_is_better=True), out)
+    text = out.getvalue()
+    assert "verdict here" in text
+    assert "parameters: holds (at width 64: gru 38,000, lstm 51,000)" in text
