@@ -13,9 +13,10 @@ import numpy as np
 from joblib import Parallel, delayed
 
 # MiniRocket (aeon) transforms every sequence with ~10,000 kernels: its work grows with
-# sequences x padded steps x channels; measured on the 2-core dev machine, one thread:
-# see MINIROCKET_MAX_CELLS's note in flows/stages/evaluate/references.py's tests
-MINIROCKET_MAX_CELLS = 50_000_000
+# sequences x padded steps x channels. Measured warm on the 2-core dev machine, one thread,
+# fit + predict on random data: 1.7e6 cells in 3.3 s, 8.6e6 cells (2,400 x 1,200 x 3) in
+# 14.5 s; 3.5e7 cells keeps it near a minute, as DTW's limit does
+MINIROCKET_MAX_CELLS = 35_000_000
 MINIROCKET_MIN_STEPS = 9  # aeon's MiniRocket needs at least 9 steps: shorter ones are padded
 # aeon's DTW measured warm on the 2-core dev machine, one thread, under load: ~2.6e8 cells/s
 # for 1-2 channels, ~1.4e8 for 8; 6e9 cells keeps 1-NN DTW under ~60 s there (issue 10).
@@ -57,7 +58,7 @@ def _stat_model(name: str, season: int) -> Any:
     return getattr(statsforecast.models, STAT_MODELS[name])(season_length=season)
 
 
-def _ets_step(model: Any, history: np.ndarray, horizon: int, season: int, name: str
+def _stat_step(model: Any, history: np.ndarray, horizon: int, season: int, name: str
               ) -> tuple[Any, Any]:
     """Forecast after history: reuse model via forward(), or fit a new one when None."""
     if model is None:
@@ -66,13 +67,13 @@ def _ets_step(model: Any, history: np.ndarray, horizon: int, season: int, name: 
     return model, model.forward(y=history, h=horizon)["mean"]
 
 
-def _ets_segment(y: np.ndarray, starts: list[int], horizon: int, season: int, name: str
+def _stat_segment(y: np.ndarray, starts: list[int], horizon: int, season: int, name: str
                  ) -> list[tuple[np.ndarray, bool]]:
     """Fit at the first origin (or the first that fits), forward() to the rest; naive if none."""
     model, out = None, []
     for o in starts:
         try:
-            model, mean = _ets_step(model, y[:o], horizon, season, name)
+            model, mean = _stat_step(model, y[:o], horizon, season, name)
             mean = np.asarray(mean, dtype=np.float64)
             ok = mean.shape == (horizon,) and bool(np.all(np.isfinite(mean)))
         except Exception:  # any failed fit (too short, singular, ...) falls back, counted
@@ -81,11 +82,11 @@ def _ets_segment(y: np.ndarray, starts: list[int], horizon: int, season: int, na
     return out
 
 
-def _ets_chunk(segments: list[tuple[np.ndarray, list[int]]], horizon: int, season: int,
+def _stat_chunk(segments: list[tuple[np.ndarray, list[int]]], horizon: int, season: int,
                name: str) -> list[list[tuple[np.ndarray, bool]]]:
     """Forecast a chunk of segments quietly (one joblib task)."""
     with _quiet():
-        return [_ets_segment(y, starts, horizon, season, name) for y, starts in segments]
+        return [_stat_segment(y, starts, horizon, season, name) for y, starts in segments]
 
 
 def _segments(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], refit_every: int
@@ -132,7 +133,7 @@ def stat_forecasts(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], 
     n_chunks = max(1, min(len(segs), 4 * max(1, n_jobs)))
     idx = [list(range(k, len(segs), n_chunks)) for k in range(n_chunks)]
     parts = Parallel(n_jobs=n_jobs)(
-        delayed(_ets_chunk)([segs[j] for j in chunk], horizon, season, name) for chunk in idx)
+        delayed(_stat_chunk)([segs[j] for j in chunk], horizon, season, name) for chunk in idx)
     fell = 0
     for chunk, part in zip(idx, parts, strict=True):
         for j, results in zip(chunk, part, strict=True):
