@@ -73,13 +73,16 @@ def _histories(state: ForecastState, arrays: PreparedArrays
     return values, origins, np.concatenate(rows)
 
 
-def stat_reference(name: str, state: ForecastState, arrays: PreparedArrays) -> Yardstick:
+def stat_reference(name: str, state: ForecastState, arrays: PreparedArrays,
+                   histories: tuple[list[np.ndarray], list[np.ndarray], np.ndarray]
+                   ) -> Yardstick:
     """A statsforecast model (`name`: autoets, autotheta, autoarima) as scaled outputs: chosen
     and fitted once per series on the history before its first test origin (as the networks
     are fitted before the test part), with the season seqarena inferred, then moved forward
     over the history before each later origin with those parameters (statsforecast's
-    `forward`; refitting at every origin costs ~0.25 s a window: minutes on the demo)."""
-    values, origins, rows = _histories(state, arrays)
+    `forward`; refitting at every origin costs ~0.25 s a window: minutes on the demo).
+    `histories`: _histories(state, arrays), shared by the references."""
+    values, origins, rows = histories
     result, seconds = _timed(lambda: stat_forecasts(values, origins, state.horizon,
                                                     state.season, refit_every=ONCE, name=name))
     if result.outputs is None:
@@ -96,12 +99,11 @@ def _sequences(arrays: PreparedArrays, split: str) -> list[np.ndarray]:
     return np.split(arrays[f"x_{split}"], np.cumsum(arrays[f"len_{split}"])[:-1])
 
 
-def _classifier(name: str, state: ClassifyState, arrays: PreparedArrays,
+def _classifier(name: str, state: ClassifyState, data: tuple[list, np.ndarray, list],
                 reference: Callable[..., ReferenceResult]) -> Yardstick:
-    """A classifier over train+val sequences (nothing is tuned on val), as one-hot scores."""
-    train = _sequences(arrays, "train") + _sequences(arrays, "val")
-    labels = np.concatenate([arrays["y_train"], arrays["y_val"]])
-    result, seconds = _timed(lambda: reference(train, labels, _sequences(arrays, "test")))
+    """A classifier over `data`: train+val sequences (nothing is tuned on val), their labels
+    and the test sequences; as one-hot scores."""
+    result, seconds = _timed(lambda: reference(*data))
     if result.outputs is None:
         return Yardstick(name, "reference", None, result.note)
     scores = np.eye(len(state.classes))[result.outputs.astype(np.int64)]
@@ -116,9 +118,15 @@ def yardsticks(state: State, arrays: PreparedArrays, references: bool) -> list[Y
         out = [Yardstick("majority", "baseline", np.eye(n)[np.full(len(arrays["y_test"]),
                                                                     majority)])]
         if references:
-            out += [_classifier("1nn_dtw", state, arrays, dtw_reference),
-                    _classifier("minirocket", state, arrays, minirocket_reference)]
+            data = (_sequences(arrays, "train") + _sequences(arrays, "val"),
+                    np.concatenate([arrays["y_train"], arrays["y_val"]]),
+                    _sequences(arrays, "test"))
+            out += [_classifier("1nn_dtw", state, data, dtw_reference),
+                    _classifier("minirocket", state, data, minirocket_reference)]
         return out
     naive = forecast_naive(arrays["x_test"], state.horizon, state.season)
     out = [Yardstick(k, "baseline", v) for k, v in naive.items()]
-    return out + ([stat_reference(n, state, arrays) for n in STAT_MODELS] if references else [])
+    if references:
+        histories = _histories(state, arrays)  # once, for every statsforecast model
+        out += [stat_reference(n, state, arrays, histories) for n in STAT_MODELS]
+    return out
