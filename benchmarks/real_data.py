@@ -38,6 +38,7 @@ from real_data_report import METRICS, markdown  # noqa: E402
 BUDGET_KEYS = ("steps", "optimizer_steps", "global_step", "max_steps", "epochs", "best_step",
                "best_epoch")
 TAIL_LINES = 25
+CNN = ["--set", "models.cnn.channels=54"]  # cnn joins every compare (params.yaml's width)
 
 
 def git(*args: str) -> str:
@@ -81,15 +82,21 @@ def read(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def run_compare(b: sets.Bundle, work: Path, timeout: float, seeds: int) -> dict[str, Any]:
-    """Write the CSV, run `seqarena compare`; the command, exit code, wall time, stderr tail."""
+def run_compare(b: sets.Bundle, work: Path, timeout: float, seeds: int,
+                extra: list[str]) -> dict[str, Any]:
+    """Write the CSV, run `seqarena compare`; the command, exit code, wall time, stderr tail.
+    Every compare adds the cnn contestant (not in seqarena's default set) with its
+    params.yaml width; `extra` are further --set KEY=VALUE overrides (the attempts), or
+    options given whole (--models=A,B)."""
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
     csv = work / f"{b.name}.csv"
     b.frame.write_csv(csv)
     cmd = [*seqarena_cli(), "compare", str(csv), "--out", str(work / "out"), *b.options,
-           "--seeds", str(seeds), "--set", "promote.gto_artifact=null"]  # no tags in this repo
+           "--seeds", str(seeds), "--set", "promote.gto_artifact=null",  # no tags in this repo
+           *CNN, *(a for kv in extra for a in
+                   ((kv,) if kv.startswith("--") else ("--set", kv)))]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
@@ -157,12 +164,15 @@ def _fold_states(out: Path) -> list[dict[str, Any]]:
                      for k in range(1, first.get("folds", 1)))]
 
 
-def forecast_checks(b: sets.Bundle, out: Path, rows: list[dict]) -> tuple[dict, list[dict]]:
-    """AutoETS reference, and our naive/seasonal-naive and window count checked vs seqarena,
-    fold by fold; scores are the mean over folds, as seqarena averages its runs."""
+def forecast_checks(b: sets.Bundle, out: Path, rows: list[dict],
+                    own_ref: bool = True) -> tuple[dict, list[dict]]:
+    """The benchmark's own AutoETS (if `own_ref`), and our naive/seasonal-naive and window
+    count checked vs seqarena, fold by fold; scores are the mean over folds, as seqarena
+    averages its runs."""
     states, per_fold = _fold_states(out), []
     for k, state in enumerate(states):
-        ref = refs.forecast_reference(b, split_params(state, b.options), state["series"], k)
+        ref = refs.forecast_reference(b, split_params(state, b.options), state["series"], k,
+                                      ets=own_ref)
         if ref["windows"] != state["counts"]["test"]:
             raise AssertionError(f"fold {k} test windows: benchmark {ref['windows']} vs "
                                  f"seqarena {state['counts']['test']}: seqarena's split changed")
@@ -181,24 +191,43 @@ def forecast_checks(b: sets.Bundle, out: Path, rows: list[dict]) -> tuple[dict, 
         gap = max(g for key, g in gaps.items() if key.startswith(f"{name}."))
         extra.append({"model": f"{name} (benchmark)", "kind": "check", **sc,
                       "note": f"= seqarena's {name}, relative gap {gap:.0e}"})
-    extra.append({"model": "AutoETS (statsforecast)", "kind": "reference",
-                  **scores["AutoETS"], "note": "refit at each origin of every fold"})
+    if "AutoETS" in scores:
+        ours, theirs_ets = scores["AutoETS"]["mase"], _score(rows, "autoets", "mase")
+        same = "" if theirs_ets is None else \
+            f"; seqarena's autoets {theirs_ets:.3f} (ratio {ours / theirs_ets:.3f})"
+        extra.append({"model": "AutoETS (benchmark)", "kind": "check",
+                      **scores["AutoETS"], "note": f"refit at each origin of every fold{same}"})
     windows = sum(r["windows"] for r in per_fold)
     return {"windows": windows, "folds": len(states), "series_kept": len(per_fold[0]["scales"]),
             "gaps": gaps, "counts": states[0]["counts"]}, extra
 
 
-def classify_checks(b: sets.Bundle, out: Path) -> tuple[dict, list[dict]]:
-    """1-NN DTW reference on the set's own train/test; checks seqarena used the same split."""
+def _score(rows: list[dict], model: str, metric: str) -> float | None:
+    """A metric of one row of seqarena's metrics.json, if it is there and ok."""
+    row = next((r for r in rows if r["model"] == model and r.get("status") in (None, "ok")),
+               None)
+    return None if row is None or row.get(metric) is None else float(row[metric])
+
+
+def classify_checks(b: sets.Bundle, out: Path, rows: list[dict],
+                    own_ref: bool = True) -> tuple[dict, list[dict]]:
+    """Checks seqarena used the set's own train/test; the benchmark's own 1-NN DTW (aeon,
+    raw values) if `own_ref`, beside seqarena's 1nn_dtw row."""
     state = read(out / "prepared" / "state.json")
     counts = state["counts"]
-    ref = refs.dtw_reference(b)
-    if counts["train"] + counts["val"] != ref["train"] or counts["test"] != ref["test"]:
+    assert b.train is not None and b.test is not None
+    n_train, n_test = len(b.train[0]), len(b.test[0])
+    if counts["train"] + counts["val"] != n_train or counts["test"] != n_test:
         raise AssertionError(f"seqarena's split {counts} is not the set's own "
-                             f"(train {ref['train']}, test {ref['test']})")
-    row = {"model": "1-NN DTW (aeon)", "kind": "reference", **ref["scores"]["1-NN DTW"],
-           "note": "fit on train+val"}
-    return {"counts": counts, "val_carved": state.get("val_carved")}, [row]
+                             f"(train {n_train}, test {n_test})")
+    extra = []
+    if own_ref:
+        ref = refs.dtw_reference(b)
+        theirs = _score(rows, "1nn_dtw", "macro_f1")
+        same = "" if theirs is None else f"; seqarena's 1nn_dtw {theirs:.3f}"
+        extra.append({"model": "1-NN DTW (benchmark)", "kind": "check",
+                      **ref["scores"]["1-NN DTW"], "note": f"raw values, fit on train+val{same}"})
+    return {"counts": counts, "val_carved": state.get("val_carved")}, extra
 
 
 def validation_note(out: Path) -> str:
@@ -211,14 +240,16 @@ def validation_note(out: Path) -> str:
             f"{v.get('rows_quarantined')} quarantined")
 
 
-def run_set(name: str, work: Path, timeout: float, seeds: int) -> dict[str, Any]:
+def run_set(name: str, work: Path, timeout: float, seeds: int, extra: list[str],
+            own_ref: bool = True) -> dict[str, Any]:
     """Load, compare, reference and check one set; failures are recorded, not raised."""
     result: dict[str, Any] = {"set": name, "status": "ok", "rows": []}
     try:
         b = sets.load(name)
-        result.update(task=b.task, source=b.source, info=b.info, options=b.options)
+        result.update(task=b.task, source=b.source, info=b.info, options=b.options,
+                      extra=extra, own_ref=own_ref)
         print(f"[{name}] {b.task}, {b.info}: running seqarena compare ...", flush=True)
-        result["compare"] = run_compare(b, work / name, timeout, seeds)
+        result["compare"] = run_compare(b, work / name, timeout, seeds, extra)
         if result["compare"]["rc"] != 0:
             result["status"] = f"compare failed (exit {result['compare']['rc']})"
             return result
@@ -229,14 +260,15 @@ def run_set(name: str, work: Path, timeout: float, seeds: int) -> dict[str, Any]
         result["promoted"] = decision.get("winner")
         result["outcome"] = decision.get("outcome")
         result["verdict"] = {k: decision.get(k) for k in (
-            "best_model", "rule", "margin", "detectable", "units", "bounds", "metric")}
+            "best_model", "rule", "margin", "detectable", "units", "bounds", "metric",
+            "beaten_by", "headline")}
         start = time.perf_counter()
         if b.task == "forecast":
-            result["checks"], extra = forecast_checks(b, out, result["rows"])
+            result["checks"], checks = forecast_checks(b, out, result["rows"], own_ref)
         else:
-            result["checks"], extra = classify_checks(b, out)
+            result["checks"], checks = classify_checks(b, out, result["rows"], own_ref)
         result["reference_seconds"] = time.perf_counter() - start
-        result["rows"] += extra
+        result["rows"] += checks
     except Exception as exc:  # one set's failure must not stop the others
         result["status"] = f"failed: {type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=4)
@@ -252,20 +284,45 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "results" / "real_data")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per compare")
     p.add_argument("--label", default="", help="a note for the report's title")
+    p.add_argument("--note", default="", help="a line for the report's header (e.g. how "
+                   "loaded the machine was)")
     p.add_argument("--before", type=Path, help="an earlier STEM.json: its verdicts are shown "
                    "beside this run's")
     p.add_argument("--update", type=Path, help="an earlier STEM.json: the sets not run now "
                    "keep their results from it (rerun a few sets of a full run)")
     p.add_argument("--seeds", type=int, default=1, help="train.seeds of each compare "
                    "(default 1: the issue's 'defaults, one seed')")
+    p.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
+                   help="passed to every compare as --set KEY=VALUE (an attempt: e.g. "
+                   "train.max_steps=4000, models.cnn.kernels=[9,19,39])")
+    p.add_argument("--models", help="passed to every compare as --models A,B (an attempt "
+                   "on a few contestants; cnn must be named to stay in)")
+    p.add_argument("--skip-own-ref", default="", metavar="A,B",
+                   help="sets whose benchmark-side AutoETS / 1-NN DTW is not run (the "
+                   "split, window and baseline checks still are); seqarena's own references "
+                   "are in every run")
+    p.add_argument("--render", action="store_true", help="run nothing: rewrite OUT.md from "
+                   "OUT.json with this code's report (and --label, --note, --before)")
     args = p.parse_args(argv)
+    if args.render:
+        raw = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
+        if args.note:
+            raw["environment"]["note"] = args.note
+        before = json.loads(args.before.read_text())["results"] if args.before else None
+        report = markdown(raw["environment"], raw["results"], args.label, before)
+        args.out.with_suffix(".md").write_text(report, encoding="utf-8")
+        print(report)
+        return 0
     names = args.sets.split(",") if args.sets else sets.QUICK if args.quick else sets.DEFAULT
     unknown = [n for n in names if n not in sets.REGISTRY]
     if unknown:
         p.error(f"unknown sets {unknown}; known: {', '.join(sets.REGISTRY)}")
-    env = environment()
+    env = environment() | ({"note": args.note} if args.note else {})
     work = args.out.with_name(args.out.name + ".work")
-    results = [run_set(n, work, args.timeout, args.seeds) for n in names]
+    skip = set(filter(None, args.skip_own_ref.split(",")))
+    extra = [*args.extra, *([f"--models={args.models}"] if args.models else [])]
+    results = [run_set(n, work, args.timeout, args.seeds, extra, n not in skip)
+               for n in names]
     if args.update:
         kept = [r for r in json.loads(args.update.read_text())["results"] if r["set"] not in names]
         order = {n: i for i, n in enumerate(sets.REGISTRY)}

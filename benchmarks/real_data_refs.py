@@ -77,20 +77,22 @@ def auto_ets(season: int) -> Any:
     return AutoETS(season_length=season)
 
 
-def _forecasters(sp: Split, season: int) -> dict[str, Any]:
-    """name -> f(history y[:t0], y, t0) giving the horizon's forecasts."""
+def _forecasters(sp: Split, season: int, ets: bool = True) -> dict[str, Any]:
+    """name -> f(history y[:t0], y, t0) giving the horizon's forecasts; AutoETS if `ets`."""
     out = {"naive": lambda y, t0: np.repeat(y[t0 - 1], sp.horizon)}
     if sp.season <= sp.lookback:  # seqarena's seasonal_naive reads only the lookback window
         out["seasonal_naive"] = lambda y, t0: seasonal_naive(y, t0, sp.horizon, sp.season)
-    out["AutoETS"] = lambda y, t0: auto_ets(season).forecast(y=y[:t0], h=sp.horizon)["mean"]
+    if ets:
+        out["AutoETS"] = lambda y, t0: auto_ets(season).forecast(y=y[:t0], h=sp.horizon)["mean"]
     return out
 
 
-def forecast_reference(b: Bundle, sp: Split, kept: list[str], fold: int = 0) -> dict[str, Any]:
-    """Naive, seasonal naive and AutoETS on every test window of one fold of the series
-    seqarena kept in it."""
+def forecast_reference(b: Bundle, sp: Split, kept: list[str], fold: int = 0,
+                       ets: bool = True) -> dict[str, Any]:
+    """Naive, seasonal naive and (if `ets`) AutoETS on every test window of one fold of the
+    series seqarena kept in it."""
     frame = b.frame.filter(pl.col("unique_id").is_in(kept)).sort("unique_id", "ds")
-    fns = _forecasters(sp, b.season)
+    fns = _forecasters(sp, b.season, ets)
     ys, scales, per_series = [], [], {}
     preds: dict[str, list[np.ndarray]] = {k: [] for k in fns}
     seconds = dict.fromkeys(fns, 0.0)

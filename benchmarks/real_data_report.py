@@ -69,6 +69,64 @@ def _yes(flag: bool | None) -> str:
     return "" if flag is None else ("yes" if flag else "**no**")
 
 
+STAT_REFS = ("autoets", "autotheta", "autoarima")
+CLASSIFY_REFS = ("minirocket", "1nn_dtw")
+
+
+def _rows(r: dict[str, Any], kind: str, names: tuple[str, ...] | None = None,
+          metric: str = "macro_f1") -> list[dict[str, Any]]:
+    """seqarena's ok rows of a kind (and names) that carry the metric."""
+    return [x for x in r.get("rows", []) if x.get("kind") == kind
+            and x.get("status") in (None, "ok") and x.get(metric) is not None
+            and (names is None or x["model"] in names)]
+
+
+def issue23(results: list[dict[str, Any]]) -> list[str]:
+    """One line per set: the best network, the promoted one, the best reference, the gap,
+    and whether issue 23's criterion holds (macro-F1 within 5 points of MiniRocket; the
+    promoted network's MASE at most 1.1 x the best of AutoETS, AutoTheta, AutoARIMA)."""
+    lines = ["| set | task | best network (mean) | promoted (its score) | best reference "
+             "| criterion reference | gap: points behind MiniRocket, or promoted / best MASE "
+             "| holds | overrides |",
+             "|---|---|---|---|---|---|---:|---|---|"]
+    for r in results:
+        extra = " ".join(r.get("extra") or []) or "none"
+        if r["status"] != "ok":
+            lines.append(f"| {r['set']} | {r.get('task', '')} | | | | | | {fmt(r['status'])} "
+                         f"| {extra} |")
+            continue
+        won = r.get("promoted")
+        if r["task"] == "classify":
+            nets = _rows(r, "model")
+            best = max(nets, key=lambda x: x["macro_f1"]) if nets else None
+            refs = _rows(r, "reference", CLASSIFY_REFS)
+            bref = max(refs, key=lambda x: x["macro_f1"]) if refs else None
+            mr = _score(r, "minirocket", "macro_f1")
+            gap = None if best is None or mr is None else 100 * (mr - best["macro_f1"])
+            holds = None if gap is None else gap <= 5
+            gap_s = "" if gap is None else f"{gap:+.1f} pts"
+            crit = f"minirocket {fmt(mr)}" if mr is not None else "minirocket missing"
+        else:
+            nets = _rows(r, "model", metric="mase")
+            best = min(nets, key=lambda x: x["mase"]) if nets else None
+            refs = _rows(r, "reference", STAT_REFS, "mase")
+            bref = min(refs, key=lambda x: x["mase"]) if refs else None
+            wm = _score(r, won, "mase") if won else None
+            ratio = None if wm is None or bref is None else wm / bref["mase"]
+            holds = None if bref is None else (ratio is not None and ratio <= 1.1)
+            gap_s = f"{ratio:.2f}x" if ratio is not None else (
+                f"nothing promoted (best network {best['mase'] / bref['mase']:.2f}x)"
+                if best and bref and not won else "")
+            crit = f"{bref['model']} {fmt(bref['mase'])}" if bref else "no stat reference"
+        metric = "macro_f1" if r["task"] == "classify" else "mase"
+        bnet = f"{best['model']} {fmt(best[metric])}" if best else ""
+        prom = f"{won} {fmt(_score(r, won, metric))}" if won else "none"
+        bref_s = f"{bref['model']} {fmt(bref[metric])}" if bref else ""
+        lines.append(f"| {r['set']} | {r['task']} | {bnet} | {prom} | {bref_s} | {crit} | "
+                     f"{gap_s} | {_yes(holds)} | {extra} |")
+    return lines
+
+
 def criteria(results: list[dict[str, Any]]) -> list[str]:
     """The issue's done-when checks per set, from the rows above."""
     lines = ["| set | promoted | its score | LSTM - majority | GRU - majority | reference | "
@@ -81,20 +139,20 @@ def criteria(results: list[dict[str, Any]]) -> list[str]:
         if r["task"] == "classify":
             f1 = _score(r, won, "macro_f1")
             base = _score(r, "majority", "macro_f1") or 0.0
-            ref = _score(r, "1-NN DTW (aeon)", "macro_f1")
+            ref = _score(r, "1nn_dtw", "macro_f1")
             gaps = [(_score(r, m, "macro_f1") or 0.0) - base for m in ("lstm", "gru")]
             lines.append(f"| {r['set']} | {won or r.get('outcome')} | {fmt(f1)} | "
                          f"{fmt(gaps[0])} {_yes(gaps[0] >= 0.2)} | {fmt(gaps[1])} "
-                         f"{_yes(gaps[1] >= 0.2)} | 1-NN DTW {fmt(ref)} | "
+                         f"{_yes(gaps[1] >= 0.2)} | 1nn_dtw {fmt(ref)} | "
                          f"{_yes(None if f1 is None or ref is None else f1 > ref)} | | | | |")
             continue
         mase = _score(r, won, "mase")
         naive = [_score(r, n, "mase") for n in ("naive", "seasonal_naive")]
-        ets = _score(r, "AutoETS (statsforecast)", "mase")
+        ets = _score(r, "autoets", "mase")
         ratio = None if mase is None or not ets else mase / ets
         beats = None if mase is None else all(n is None or mase < n for n in naive)
         lines.append(f"| {r['set']} | {won or r.get('outcome')} | {fmt(mase)} | | | "
-                     f"AutoETS {fmt(ets)} | | {' / '.join(fmt(n) for n in naive)} | "
+                     f"autoets {fmt(ets)} | | {' / '.join(fmt(n) for n in naive)} | "
                      f"{_yes(beats)} | {fmt(ratio, 2)} | "
                      f"{_yes(None if ratio is None else ratio <= 1.5)} |")
     return lines
@@ -116,7 +174,9 @@ def header(env: dict[str, Any], label: str) -> list[str]:
             f"variables: {fmt(env['thread_env'])}; references run in this one process "
             "(aeon n_jobs=1)",
             "- train s: seqarena's `train_seconds` for models; for references and checks, "
-            "the seconds to fit and predict the whole test split", ""]
+            "the seconds to fit and predict the whole test split (seqarena's reference rows: "
+            "their fit+predict seconds)",
+            *([f"- {env['note']}"] if env.get("note") else []), ""]
 
 
 def details(results: list[dict[str, Any]]) -> list[str]:
@@ -175,10 +235,12 @@ def verdicts(results: list[dict[str, Any]], label: str) -> list[str]:
 def markdown(env: dict[str, Any], results: list[dict[str, Any]], label: str,
              before: list[dict[str, Any]] | None = None) -> str:
     """The whole report; `before`: an earlier run's results, whose verdicts come first."""
-    body = ["## Verdicts", "", *([*verdicts(before, "before"), ""] if before else []),
+    body = ["## Summary (issue 23)", "", *issue23(results), "",
+            "## Verdicts", "", *([*verdicts(before, "before"), ""] if before else []),
             *verdicts(results, "this run"), "",
             "## Data sets", "", *summary_table(results), "",
-            "## The checks: classification (macro-F1) and forecasting (MASE)", "",
+            "## The earlier checks (issue 8): networks against majority, 1nn_dtw, naive and "
+            "autoets", "",
             *criteria(results), ""]
     for task, title in TITLES.items():
         if any(r.get("task") == task for r in results):
