@@ -15,12 +15,12 @@ START = dt.date(2023, 1, 1)
 PROMO_LAG = 21
 PROMO_RATE = 0.1
 AR_PHI = 0.5
-N_SEQUENCES = 600
-MIN_LEN, MAX_LEN = 40, 120
-CLASSES = ("up", "down", "flat")
-CLASS_PROBS = (0.45, 0.35, 0.20)
-MARKER_SIGN = {"up": 2.0, "down": -2.0, "flat": 0.0}
-MARKER_PATTERN = np.array([1.0, 0.0, 1.0, 0.0, 1.0])
+N_SEQUENCES = 1000
+MIN_LEN, MAX_LEN = 40, 90
+BURST, BURST_SIZE, BURST_WINDOW = 3, 2.0, 10
+NOISE = 0.4
+SPIKE_RATE, SPIKE_SIZE = 0.1, 2.5
+CLASSES = ("up_up", "up_down", "down_up", "down_down")
 
 
 def _ar1(rng: np.random.Generator, n: int, phi: float, sigma: float) -> np.ndarray:
@@ -81,18 +81,27 @@ def make_forecast_demo(seed: int = 0) -> pl.DataFrame:
 
 
 def _sequence(rng: np.random.Generator, label: str, length: int) -> dict[str, np.ndarray]:
-    """Generate one sequence whose label is encoded only in its first 5 steps."""
-    signal = rng.normal(0.0, 1.0, length)
-    head = MARKER_PATTERN.size
-    signal[:head] = MARKER_SIGN[label] * MARKER_PATTERN + rng.normal(0.0, 0.3, head)
-    noise_level = 1.0 + np.cumsum(rng.normal(0.0, 0.1, length))
-    return {"signal": signal, "noise_level": noise_level}
+    """One noisy sequence with single-step spikes of either sign and two 3-step bursts:
+    one in its first 10 steps, one in its last 10.
+
+    The label names the bursts' directions in order ("up_down": up, then down), so a model
+    must tell a burst from a spike and carry the first burst across 20-80 steps.
+    """
+    signal = rng.normal(0.0, NOISE, length)
+    spikes = rng.random(length) < SPIKE_RATE
+    signal[spikes] += SPIKE_SIZE * rng.choice([-1.0, 1.0], size=int(spikes.sum()))
+    first, second = label.split("_")
+    for direction, lo in ((first, 0), (second, length - BURST_WINDOW)):
+        start = lo + int(rng.integers(0, BURST_WINDOW - BURST + 1))
+        sign = 1.0 if direction == "up" else -1.0
+        signal[start:start + BURST] += sign * BURST_SIZE
+    return {"signal": signal}
 
 
 def make_classify_demo(seed: int = 0) -> pl.DataFrame:
-    """Labelled sequences where the class marker sits in the first 5 steps."""
+    """Labelled sequences whose class is the order of two bursts far apart."""
     rng = np.random.default_rng(seed)
-    labels = rng.choice(len(CLASSES), size=N_SEQUENCES, p=CLASS_PROBS)
+    labels = rng.integers(0, len(CLASSES), size=N_SEQUENCES)
     lengths = rng.integers(MIN_LEN, MAX_LEN + 1, size=N_SEQUENCES)
     frames = []
     for i, (lab, n) in enumerate(zip(labels, lengths, strict=True)):
