@@ -129,7 +129,8 @@ def seqarena_rows(out: Path, task: str) -> list[dict[str, Any]]:
         rows.append({"model": name, "kind": row.get("kind", "?"), "status": row.get("status"),
                      **{m: row.get(m) for m in METRICS[task]},
                      "train_seconds": row.get("train_seconds"), "params": row.get("params"),
-                     "budget": budget(out, name, row), "error": row.get("error")})
+                     "budget": budget(out, name, row), "error": row.get("error"),
+                     "note": row.get("note")})
     return rows
 
 
@@ -196,7 +197,8 @@ def forecast_checks(b: sets.Bundle, out: Path, rows: list[dict],
         same = "" if theirs_ets is None else \
             f"; seqarena's autoets {theirs_ets:.3f} (ratio {ours / theirs_ets:.3f})"
         extra.append({"model": "AutoETS (benchmark)", "kind": "check",
-                      **scores["AutoETS"], "note": f"refit at each origin of every fold{same}"})
+                      **scores["AutoETS"], "note": "refit at each origin of every fold "
+                      f"(seqarena's: fit at the first origin, moved forward){same}"})
     windows = sum(r["windows"] for r in per_fold)
     return {"windows": windows, "folds": len(states), "series_kept": len(per_fold[0]["scales"]),
             "gaps": gaps, "counts": states[0]["counts"]}, extra
@@ -241,19 +243,21 @@ def validation_note(out: Path) -> str:
 
 
 def run_set(name: str, work: Path, timeout: float, seeds: int, extra: list[str],
-            own_ref: bool = True) -> dict[str, Any]:
-    """Load, compare, reference and check one set; failures are recorded, not raised."""
-    result: dict[str, Any] = {"set": name, "status": "ok", "rows": []}
+            own_ref: bool = True, tag: str = "") -> dict[str, Any]:
+    """Load, compare, reference and check one set; failures are recorded, not raised.
+    `tag` names an attempt: its folder is NAME-TAG and --update keeps one row per set+tag."""
+    result: dict[str, Any] = {"set": name, "status": "ok", "rows": [], "tag": tag}
+    folder = f"{name}-{tag}" if tag else name
     try:
         b = sets.load(name)
         result.update(task=b.task, source=b.source, info=b.info, options=b.options,
                       extra=extra, own_ref=own_ref)
         print(f"[{name}] {b.task}, {b.info}: running seqarena compare ...", flush=True)
-        result["compare"] = run_compare(b, work / name, timeout, seeds, extra)
+        result["compare"] = run_compare(b, work / folder, timeout, seeds, extra)
         if result["compare"]["rc"] != 0:
             result["status"] = f"compare failed (exit {result['compare']['rc']})"
             return result
-        out = work / name / "out"
+        out = work / folder / "out"
         result["validation"] = validation_note(out)
         result["rows"] = seqarena_rows(out, b.task)
         decision = read(out / "decision.json")
@@ -297,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
                    "train.max_steps=4000, models.cnn.kernels=[9,19,39])")
     p.add_argument("--models", help="passed to every compare as --models A,B (an attempt "
                    "on a few contestants; cnn must be named to stay in)")
+    p.add_argument("--tag", default="", help="names an attempt (its own run folder; "
+                   "--update replaces only the rows of the same set and tag)")
     p.add_argument("--skip-own-ref", default="", metavar="A,B",
                    help="sets whose benchmark-side AutoETS / 1-NN DTW is not run (the "
                    "split, window and baseline checks still are); seqarena's own references "
@@ -321,10 +327,11 @@ def main(argv: list[str] | None = None) -> int:
     work = args.out.with_name(args.out.name + ".work")
     skip = set(filter(None, args.skip_own_ref.split(",")))
     extra = [*args.extra, *([f"--models={args.models}"] if args.models else [])]
-    results = [run_set(n, work, args.timeout, args.seeds, extra, n not in skip)
+    results = [run_set(n, work, args.timeout, args.seeds, extra, n not in skip, args.tag)
                for n in names]
     if args.update:
-        kept = [r for r in json.loads(args.update.read_text())["results"] if r["set"] not in names]
+        kept = [r for r in json.loads(args.update.read_text())["results"]
+                if r["set"] not in names or r.get("tag", "") != args.tag]
         order = {n: i for i, n in enumerate(sets.REGISTRY)}
         results = sorted(kept + results, key=lambda r: order.get(r["set"], len(order)))
     before = json.loads(args.before.read_text())["results"] if args.before else None

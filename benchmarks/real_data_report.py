@@ -91,6 +91,7 @@ def issue23(results: list[dict[str, Any]]) -> list[str]:
              "|---|---|---|---|---|---|---:|---|---|"]
     for r in results:
         extra = " ".join(r.get("extra") or []) or "none"
+        extra = f"{r['tag']}: {extra}" if r.get("tag") else extra
         if r["status"] != "ok":
             lines.append(f"| {r['set']} | {r.get('task', '')} | | | | | | {fmt(r['status'])} "
                          f"| {extra} |")
