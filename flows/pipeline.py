@@ -109,7 +109,10 @@ def _stages(cfg: Config, layout: Layout, validated: bool) -> dict[str, Any]:
     log.info("… training %d models x %d seeds x %d fold(s) = %d runs", len(cfg.models),
              cfg.train.seeds, state.folds, len(jobs))
     failures = run_jobs(cfg, layout, train_task, jobs)
+    log.info("… evaluate     every run, baseline and reference on the test split; then "
+             "each model's latency, alone")
     evaluate_task(cfg, layout, failures)
+    log.info("… promote      the decision, report.md and report.html")
     decision = promote_task(cfg, layout)
     _artifacts(cfg, layout)
     return decision

@@ -9,6 +9,7 @@ import random
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,8 @@ from modules.batching import (
     take,
 )
 from schemas.artifacts import PreparedArrays
+from schemas.files import write_text
+from schemas.progress import Progress
 
 
 def no_gpu_for(accelerator: str) -> str | None:
@@ -173,3 +176,38 @@ class TimeCap(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, *_: Any) -> None:
         if time.perf_counter() - self.start >= self.seconds:
             self.hit = trainer.should_stop = True
+
+
+class ProgressFile(pl.Callback):
+    """Writes the training's Progress to `path` at most every `every` seconds and after each
+    validation check, so the process showing the run can draw it."""
+
+    def __init__(self, path: Path, max_steps: int, every: float = 1.0) -> None:
+        self.path, self.max_steps, self.every = path, max_steps, every
+        self.start = self.last = 0.0
+        self.val_loss: float | None = None
+        self.best: tuple[float, int] | None = None
+
+    def _write(self, trainer: pl.Trainer) -> None:
+        self.last = time.perf_counter()
+        progress = Progress(step=trainer.global_step, max_steps=self.max_steps,
+                            seconds=self.last - self.start, val_loss=self.val_loss,
+                            best_step=self.best[1] if self.best else None)
+        write_text(self.path, progress.model_dump_json())
+
+    def on_train_start(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+        self._write(trainer)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *_: Any) -> None:
+        if time.perf_counter() - self.last >= self.every:
+            self._write(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, module: pl.LightningModule) -> None:
+        val = trainer.callback_metrics.get("val_loss")
+        if trainer.sanity_checking or val is None or not math.isfinite(float(val)):
+            return
+        self.val_loss = float(val)
+        if self.best is None or self.val_loss < self.best[0]:
+            self.best = (self.val_loss, trainer.global_step)
+        self._write(trainer)

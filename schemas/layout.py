@@ -15,6 +15,7 @@ PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantin
 # the files of a model folder (models/NAME/, promoted/, versions/vNNNN/)
 WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
 DECISION = "decision.json"
+PROGRESS = "progress.json"  # schemas/progress.py
 
 
 @dataclass(frozen=True, order=True)
@@ -100,6 +101,10 @@ class Layout:
 
     def card(self, job: Job) -> Path:
         return self.job_dir(job) / MODEL_CARD
+
+    def progress(self, job: Job) -> Path:
+        """Where a running training reports its steps (gone once its card is written)."""
+        return self.job_dir(job) / PROGRESS
 
     @property
     def errors(self) -> Path:

@@ -203,6 +203,7 @@ class StderrHandler(logging.StreamHandler):
 def _setup_logging(argv: list[str], debug: bool) -> None:
     """Our progress lines on stderr. Set before Prefect is imported (workers inherit it)."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network needed
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # nor Prefect's client telemetry (in a terminal)
     if "serve" not in argv and not debug:
         # a failed task would print its traceback; our own message says what to do
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")

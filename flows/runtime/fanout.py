@@ -13,6 +13,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
 
 from flows.runtime.dask_runner import dask_failure, dask_runner
+from flows.runtime.progress import Board
 from flows.runtime.server import OwnedProcessPool
 from schemas.config import Config
 from schemas.layout import Job, Layout
@@ -52,7 +53,7 @@ def _round(cfg: Config, layout: Layout, task: Any, jobs: list[Job], failures: di
            runner: TaskRunner) -> list[Job]:
     """Run `jobs` on one runner; return those whose worker process died."""
     died: list[Job] = []
-    with runner:
+    with runner, Board(layout, jobs) as board:
         futures = {runner.submit(task, {"cfg": cfg, "layout": layout, "job": j}): j for j in jobs}
         for future in as_completed(list(futures)):
             job = futures[future]
@@ -60,12 +61,15 @@ def _round(cfg: Config, layout: Layout, task: Any, jobs: list[Job], failures: di
                 result = future.result(raise_on_failure=False)
             except BrokenProcessPool:  # a worker died hard: killed, out of memory
                 died.append(job)
+                board.end(job, None, failed=True)
                 continue
             except Exception as error:  # Dask gave up: its workers kept dying, or no scheduler
                 if (why := dask_failure(error)) is None:
                     raise
                 result = RuntimeError(why)
-            if isinstance(result, BaseException):
+            failed = isinstance(result, BaseException)
+            board.end(job, None if failed else result["steps"], failed)
+            if failed:
                 failures[job.key] = f"{type(result).__name__}: {result}"
                 log.info("✗ %-28s failed: %s", job.key, failures[job.key])
             else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -17,6 +18,7 @@ from modules.memory import PeakMemory
 from modules.training import (
     BestWeights,
     PlateauLR,
+    ProgressFile,
     StepStopping,
     TensorBatches,
     TimeCap,
@@ -33,10 +35,14 @@ from schemas.layout import Job, Layout
 from schemas.specs import ModelSpec
 
 
-def _callbacks(budget: Budget, best: BestWeights) -> list[pl.Callback]:
+def _callbacks(budget: Budget, best: BestWeights, progress: Path | None = None
+               ) -> list[pl.Callback]:
     """Early stopping from min_steps on, the optional time cap, the learning-rate schedule,
-    and the best weights (last, so it sees each check's metrics as the others do)."""
+    the progress file (if given), and the best weights (last, so it sees each check's
+    metrics as the others do)."""
     out: list[pl.Callback] = [StepStopping(budget.min_steps, budget.patience, budget.min_delta)]
+    if progress is not None:
+        out.append(ProgressFile(progress, budget.max_steps))
     if budget.max_minutes:
         out.append(TimeCap(budget.max_minutes))
     if budget.schedule == "plateau":
@@ -71,14 +77,14 @@ def _stopped(trainer: pl.Trainer, budget: Budget, callbacks: list[pl.Callback]) 
 
 
 def _fit(module: pl.LightningModule, tensors: tuple[tuple, tuple], budget: Budget,
-         tc: TrainConfig, seed: int) -> tuple[pl.Trainer, BestWeights, list[pl.Callback], float,
-                                              PeakMemory]:
+         tc: TrainConfig, seed: int, progress: Path
+         ) -> tuple[pl.Trainer, BestWeights, list[pl.Callback], float, PeakMemory]:
     """Train under the budget; the trainer, the best weights, the callbacks, the seconds and
     the peak memory."""
     train = TensorBatches(tensors[0], budget.batch_size, True, seed)
     val = TensorBatches(tensors[1], 4 * budget.batch_size)
     best = BestWeights()
-    callbacks = _callbacks(budget, best)
+    callbacks = _callbacks(budget, best, progress)
     trainer = _trainer(budget, tc.accelerator, tc.grad_clip, callbacks)
     with PeakMemory() as memory:
         start = time.perf_counter()
@@ -106,7 +112,11 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> d
         spec = spec.model_copy(update={"stem": auto_stem(int(arrays["len_train"].max()))})
     module = module_for(spec, state, tc.lr, tc.weight_decay)
     module.warmup_steps = budget.warmup_steps
-    trainer, best, callbacks, seconds, memory = _fit(module, tensors, budget, tc, job.seed)
+    try:
+        trainer, best, callbacks, seconds, memory = _fit(module, tensors, budget, tc, job.seed,
+                                                         layout.progress(job))
+    finally:
+        layout.progress(job).unlink(missing_ok=True)
     if best.state is None:
         raise RunFailedError(f"model '{name}' (seed {job.seed}, fold {job.fold}): the validation "
                              "loss was never finite (training diverged); try a lower train.lr.")
