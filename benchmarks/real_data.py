@@ -309,11 +309,24 @@ def main(argv: list[str] | None = None) -> int:
                    "are in every run")
     p.add_argument("--render", action="store_true", help="run nothing: rewrite OUT.md from "
                    "OUT.json with this code's report (and --label, --note, --before)")
+    p.add_argument("--merge", type=Path, action="append", default=[], metavar="X.json",
+                   help="with --render: X's sets replace those of the same set and tag in "
+                   "OUT.json, which is rewritten (a set run in another stream)")
     args = p.parse_args(argv)
     if args.render:
         raw = json.loads(args.out.with_suffix(".json").read_text(encoding="utf-8"))
         if args.note:
             raw["environment"]["note"] = args.note
+        for path in args.merge:
+            new = json.loads(path.read_text(encoding="utf-8"))["results"]
+            keys = {(r["set"], r.get("tag", "")) for r in new}
+            order = {n: i for i, n in enumerate(sets.REGISTRY)}
+            raw["results"] = sorted([r for r in raw["results"]
+                                     if (r["set"], r.get("tag", "")) not in keys] + new,
+                                    key=lambda r: order.get(r["set"], len(order)))
+        if args.merge:
+            args.out.with_suffix(".json").write_text(
+                json.dumps(raw, indent=1, default=str) + "\n", encoding="utf-8")
         before = json.loads(args.before.read_text())["results"] if args.before else None
         report = markdown(raw["environment"], raw["results"], args.label, before)
         args.out.with_suffix(".md").write_text(report, encoding="utf-8")
