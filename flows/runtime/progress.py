@@ -45,7 +45,7 @@ class Line:
         val = f"val loss {p.val_loss:.4g}" if p.val_loss is not None else "no check yet"
         if self.ended:
             return f"{self.ended} · {val}"
-        pace = f"{p.step / p.seconds:.0f} steps/s" if p.seconds > 0 else "starting"
+        pace = f"{p.step / p.seconds:.0f} steps/s" if p.step and p.seconds > 0 else "started"
         return f"step {p.step:,}/{p.max_steps:,} · {pace} · {val}"
 
 
