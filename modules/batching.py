@@ -78,6 +78,18 @@ def take(inputs: tuple, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return tuple(t[idx] for t in inputs)
 
 
+def subset(inputs: tuple, idx: torch.Tensor) -> tuple:
+    """The items `idx` of a split's tensors, kept as they are stored (Windows, Ragged)."""
+    first, rest = inputs[0], tuple(t[idx] for t in inputs[1:])
+    if isinstance(first, Windows):
+        return (Windows(first.rows, first.starts[idx], first.lookback), *rest)
+    if isinstance(first, Ragged):
+        starts, lengths = first.offsets[idx].tolist(), first.lengths[idx]
+        parts = [first.rows[s : s + n] for s, n in zip(starts, lengths.tolist(), strict=True)]
+        return (Ragged(torch.cat(parts), lengths), *rest)
+    return (first[idx], *rest)
+
+
 def fitting(batch_size: int, longest: int) -> int:
     """Sequences per batch: batch_size, or fewer when so many of `longest` steps would pass
     MAX_BATCH_CELLS (never fewer than one)."""

@@ -15,6 +15,7 @@ MIN_STEPS_FLOOR = 1_000  # updates a small training set still gets
 MAX_STEPS_CEILING = 8_000  # updates a huge one gets at most (about 4 minutes for a small LSTM)
 WARMUP_SHARE = 20  # the first 1/20 of the budget warms the learning rate up (plateau schedule)
 AUTO_CHECKS = 50  # validation checks over the whole budget, when train.val_every is unset
+VAL_CHECK_MAX = 2_048  # items a validation check scores: a larger split is sampled (seeded)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Budget:
     min_delta: float
     max_minutes: float | None
     schedule: str = "plateau"
+    val_items: int | None = None  # items each check scores (a fixed sample); None: all
+
 
     @property
     def warmup_steps(self) -> int:
@@ -43,8 +46,11 @@ class Budget:
     def describe(self) -> str:
         """For the report: the budget in words."""
         cap = f", at most {self.max_minutes:g} minutes" if self.max_minutes else ""
+        sample = (f" on the same {self.val_items:,} sampled validation items (the kept "
+                  "weights then scored on all)" if self.val_items else "")
         return (f"at most {self.max_steps:,} optimizer steps of batch {self.batch_size} "
-                f"(at least {self.min_steps:,}){cap}; validation every {self.val_every} steps; "
+                f"(at least {self.min_steps:,}){cap}; validation every {self.val_every} "
+                f"steps{sample}; "
                 f"early stopping after {self.patience} checks without an improvement of "
                 f"{self.min_delta:g}; {self._lr_text()}; the weights of the best check are "
                 "kept")
@@ -62,11 +68,12 @@ def plan_batch(tc: TrainConfig, n_train: int) -> int:
     return min(tc.batch_size, max(MIN_BATCH, math.ceil(n_train / MIN_BATCHES_PER_EPOCH)))
 
 
-def plan_budget(tc: TrainConfig, batch: int, per_epoch: int) -> Budget:
+def plan_budget(tc: TrainConfig, batch: int, per_epoch: int, n_val: int = 0) -> Budget:
     """The budget for `per_epoch` batches of `batch` per pass over the training split (long
     classification sequences make smaller batches, hence more of them). Unset values follow
     the data: at least MIN_STEPS_FLOOR updates, about AUTO_EPOCHS passes, at most
-    MAX_STEPS_CEILING; train.max_epochs caps the passes."""
+    MAX_STEPS_CEILING; train.max_epochs caps the passes. A validation split of more than
+    VAL_CHECK_MAX items (`n_val`) is checked on a fixed sample of that many."""
     auto = min(max(AUTO_EPOCHS * per_epoch, MIN_STEPS_FLOOR), MAX_STEPS_CEILING)
     max_steps = tc.max_steps or auto
     if tc.max_epochs:
@@ -75,4 +82,5 @@ def plan_budget(tc: TrainConfig, batch: int, per_epoch: int) -> Budget:
     min_steps = tc.min_steps if tc.min_steps is not None else max_steps // 5
     return Budget(batch_size=batch, max_steps=max_steps, min_steps=min(min_steps, max_steps),
                   val_every=min(val_every, max_steps), patience=tc.patience,
-                  min_delta=tc.min_delta, max_minutes=tc.max_minutes, schedule=tc.schedule)
+                  min_delta=tc.min_delta, max_minutes=tc.max_minutes, schedule=tc.schedule,
+                  val_items=VAL_CHECK_MAX if n_val > VAL_CHECK_MAX else None)

@@ -24,6 +24,7 @@ from modules.batching import (
     bucket_batches,
     count_bucket_batches,
     sorted_batches,
+    subset,
     take,
 )
 from schemas.artifacts import PreparedArrays
@@ -61,7 +62,9 @@ class TensorBatches:
     length otherwise, each batch padded only to its own longest sequence."""
 
     def __init__(self, tensors: tuple, batch_size: int, shuffle: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, rows: torch.Tensor | None = None) -> None:
+        if rows is not None:  # only these rows of the split (a validation sample)
+            tensors = subset(tensors, rows)
         self.tensors, self.batch_size, self.shuffle = tensors, batch_size, shuffle
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -83,6 +86,28 @@ class TensorBatches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         for idx in self._batches():
             yield take(self.tensors, idx)
+
+
+def check_sample(n: int, items: int | None, seed: int = 0) -> torch.Tensor | None:
+    """The validation items every check scores: a seeded sample of `items` of `n`, in
+    order, the same for every model and seed (None: all of them)."""
+    if items is None or items >= n:
+        return None
+    drawn = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:items]
+    return torch.sort(drawn).values
+
+
+def full_val_loss(module: pl.LightningModule, weights: dict[str, torch.Tensor], val: tuple,
+                  batch_size: int) -> float:
+    """The mean loss of `weights` over every item of the validation split, on the CPU."""
+    module.load_state_dict(weights)
+    module.cpu().eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in TensorBatches(val, batch_size):
+            total += float(module.loss(batch)) * len(batch[-1])
+            count += len(batch[-1])
+    return total / count
 
 
 def split_tensors(arrays: PreparedArrays, task: str, split: str) -> tuple:

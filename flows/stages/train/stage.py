@@ -22,6 +22,8 @@ from modules.training import (
     StepStopping,
     TensorBatches,
     TimeCap,
+    check_sample,
+    full_val_loss,
     no_gpu_for,
     quiet_lightning,
     seed_everything,
@@ -82,7 +84,8 @@ def _fit(module: pl.LightningModule, tensors: tuple[tuple, tuple], budget: Budge
     """Train under the budget; the trainer, the best weights, the callbacks, the seconds and
     the peak memory."""
     train = TensorBatches(tensors[0], budget.batch_size, True, seed)
-    val = TensorBatches(tensors[1], 4 * budget.batch_size)
+    sample = check_sample(len(tensors[1][0]), budget.val_items)
+    val = TensorBatches(tensors[1], 4 * budget.batch_size, rows=sample)
     best = BestWeights()
     callbacks = _callbacks(budget, best, progress)
     trainer = _trainer(budget, tc.accelerator, tc.grad_clip, callbacks)
@@ -107,7 +110,8 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> d
     task = state.task
     tensors = split_tensors(arrays, task, "train"), split_tensors(arrays, task, "val")
     batch = plan_batch(tc, len(arrays["y_train"]))
-    budget = plan_budget(tc, batch, len(TensorBatches(tensors[0], batch, True)))
+    budget = plan_budget(tc, batch, len(TensorBatches(tensors[0], batch, True)),
+                         len(tensors[1][0]))
     if task == "classify" and spec.stem is None:  # the card records the stride used
         spec = spec.model_copy(update={"stem": auto_stem(int(arrays["len_train"].max()))})
     module = module_for(spec, state, tc.lr, tc.weight_decay)
@@ -121,6 +125,8 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> d
         raise RunFailedError(f"model '{name}' (seed {job.seed}, fold {job.fold}): the validation "
                              "loss was never finite (training diverged); try a lower train.lr.")
     weights = {k: v.contiguous().cpu() for k, v in best.state.items()}
+    if budget.val_items:  # the checks saw a sample: the kept weights' loss on all of it
+        best.best = full_val_loss(module, weights, tensors[1], 4 * budget.batch_size)
     atomic_write(layout.weights(job), lambda p: save_file(weights, str(p)))
     steps = trainer.global_step
     card = ModelCard(
