@@ -1,7 +1,7 @@
-"""Where a comparison's wall time goes: per phase, seconds and share, on the demos and a
-small job (1 model, 1 seed, 200 steps).
+"""Where a comparison's wall time goes: per phase, seconds and share, on the demos, a small
+job (1 model, 1 seed, 200 steps) and a wide one (5,000 series x 60 days, 2 models, 200 steps).
 
-    python benchmarks/overhead.py [--cases forecast,classify,small] [--out STEM]
+    python benchmarks/overhead.py [--cases forecast,classify,small,scale] [--out STEM]
 
 Each case is a `seqarena compare` in a fresh process (this script with `--case`), with
 timing probes wrapped around the functions that make each phase: the server start and
@@ -30,11 +30,30 @@ from typing import Any
 
 T0 = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
+SCALE_CSV = "{tmp}/scale.csv"  # 5,000 series x 60 days, written by scale_data()
 CASES = {
     "forecast": ["data/forecast.csv"],
     "classify": ["data/classify.csv"],
     "small": ["data/forecast.csv", "--models", "lstm", "--seeds", "1", "--steps", "200"],
+    "scale": [SCALE_CSV, "--models", "lstm,gru", "--seeds", "1", "--steps", "200",
+              "--set", "evaluate.references=false"],
 }
+
+
+def scale_data(path: Path, series: int = 5_000, days: int = 60) -> None:
+    """Daily series with a weekly cycle and noise: many short series, a large validation split."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(0)
+    t = np.arange(days)
+    level = rng.uniform(50, 150, (series, 1))
+    y = level * (1 + 0.1 * np.sin(2 * np.pi * t / 7)) + rng.normal(0, 5, (series, days))
+    pl.DataFrame({
+        "unique_id": np.repeat([f"s{i:05d}" for i in range(series)], days),
+        "ds": np.tile(np.datetime64("2024-01-01") + t, series),
+        "y": y.ravel().round(3),
+    }).write_csv(path, date_format="%Y-%m-%d")
 # (module, attribute, phase, parent phase): the functions each phase is made of
 PROBES = [
     ("flows.stages.validate.stage", "run", "validate", None),
@@ -95,11 +114,13 @@ def one_case(args: list[str], out: Path) -> None:
     run_dir = out.with_suffix(".run")
     begin = time.perf_counter()
     code = main(["compare", *args, "--out", str(run_dir), "--set", "promote.gto_artifact=null"])
+    cards = [json.loads(p.read_text())
+             for p in run_dir.glob("runs/*/models/*/fold-*/seed-*/model.json")]
     total = time.perf_counter() - T0
-    fits = [json.loads(p.read_text())["train_seconds"]
-            for p in run_dir.glob("runs/*/models/*/fold-*/seed-*/model.json")]
+    fits = [c["train_seconds"] for c in cards]
+    steps = {f"{c['name']}/fold-{c['fold']}/seed-{c['seed']}": c["steps"] for c in cards}
     out.write_text(json.dumps({"code": code, "total": total, "startup": begin - T0 - imported,
-                               "import": imported, "spans": SPANS, "fits": fits,
+                               "import": imported, "spans": SPANS, "fits": fits, "steps": steps,
                                "workers": min(os.cpu_count() or 1, max(1, len(fits)))}))
 
 
@@ -125,8 +146,9 @@ def table(case: str, r: dict[str, Any]) -> list[str]:
     for phase in [p for p in ORDER if p in sums]:
         rows.append(row(phase, sums[phase], parent.get(phase) is not None))
         if phase == "training":
-            rows.append(row(f"pure fit (Σ {len(r['fits'])} fits / {r['workers']} workers)",
-                            fit, True))
+            steps = sum(r.get("steps", {}).values())
+            rows.append(row(f"pure fit (Σ {len(r['fits'])} fits, {steps:,} steps / "
+                            f"{r['workers']} workers)", fit, True))
             rows.append(row("worker start, set-up, idle", sums[phase] - fit, True))
     rows.append(row("other (flow and task runs, terminal)", total - top))
     rows.append(f"| {case} | **everything but pure fit** | {total - fit:.1f} | "
@@ -142,19 +164,22 @@ def git(*args: str) -> str:
 def main() -> None:
     """Run each case in a fresh process; write OUT.md and OUT.json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--cases", default="forecast,classify,small")
+    parser.add_argument("--cases", default="forecast,classify,small,scale")
     parser.add_argument("--out", default="benchmarks/results/overhead")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--spans", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.case:
-        return one_case(CASES[opts.case], opts.spans)
+        return one_case([a.format(tmp=opts.tmp) for a in CASES[opts.case]], opts.spans)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for case in opts.cases.split(","):
             spans = Path(tmp) / f"{case}.json"
-            subprocess.run([sys.executable, __file__, "--case", case, "--spans", str(spans)],
-                           cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+            if SCALE_CSV in CASES[case]:
+                scale_data(Path(SCALE_CSV.format(tmp=tmp)))
+            subprocess.run([sys.executable, __file__, "--case", case, "--spans", str(spans),
+                            "--tmp", tmp], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
             results[case] = json.loads(spans.read_text())
     commit = git("rev-parse", "--short", "HEAD")
     head = (f"# Overhead: where a compare's wall time goes\n\nCommit `{commit}`"
