@@ -246,7 +246,9 @@ def run_set(name: str, work: Path, timeout: float, seeds: int, extra: list[str],
             own_ref: bool = True, tag: str = "") -> dict[str, Any]:
     """Load, compare, reference and check one set; failures are recorded, not raised.
     `tag` names an attempt: its folder is NAME-TAG and --update keeps one row per set+tag."""
-    result: dict[str, Any] = {"set": name, "status": "ok", "rows": [], "tag": tag}
+    result: dict[str, Any] = {"set": name, "status": "ok", "rows": [], "tag": tag,
+                              "commit": git("rev-parse", "--short", "HEAD"),
+                              "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     folder = f"{name}-{tag}" if tag else name
     try:
         b = sets.load(name)

@@ -44,7 +44,8 @@ def results_table(results: list[dict[str, Any]], task: str) -> list[str]:
 def summary_table(results: list[dict[str, Any]]) -> list[str]:
     """One row per set: source, sizes, options, timings, status."""
     lines = ["| set | task | bundled file | size | options | validation | seqarena's split "
-             "| compare s | reference s | status |", "|---|---|---|---|---|---|---|---:|---:|---|"]
+             "| commit, start | compare s | reference s | status |",
+             "|---|---|---|---|---|---|---|---|---:|---:|---|"]
     for r in results:
         opts = " ".join(o for o in r.get("options", []) if o != "--set") or "(none)"
         secs = r.get("compare", {}).get("seconds")
@@ -54,7 +55,8 @@ def summary_table(results: list[dict[str, Any]]) -> list[str]:
         split = fmt(checks.get("counts")) + (unit + folds if "checks" in r else "")
         lines.append(f"| {r['set']} | {r.get('task', '')} | {r.get('source', '')} | "
                      f"{fmt(r.get('info'))} | {opts} | {r.get('validation', '')} | {split} | "
-                     f"{fmt(secs, 0)} | {fmt(r.get('reference_seconds'), 1)} | "
+                     f"{r.get('commit', '')} {r.get('started', '')} | {fmt(secs, 0)} | "
+                     f"{fmt(r.get('reference_seconds'), 1)} | "
                      f"{fmt(r['status'])} |")
     return lines
 
