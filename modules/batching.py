@@ -40,10 +40,15 @@ class Ragged:
         """Where each sequence's rows start, (N,)."""
         return torch.cumsum(self.lengths, 0) - self.lengths
 
+    def parts(self, idx: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The rows of each sequence `idx`, (n_i, F) each, and their lengths (B,)."""
+        starts, lengths = self.offsets[idx].tolist(), self.lengths[idx]
+        rows = [self.rows[s : s + n] for s, n in zip(starts, lengths.tolist(), strict=True)]
+        return rows, lengths
+
     def pad(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The sequences `idx` right-padded with zeros to the longest of them: (B, T, F), (B,)."""
-        starts, lengths = self.offsets[idx].tolist(), self.lengths[idx]
-        parts = [self.rows[s : s + n] for s, n in zip(starts, lengths.tolist(), strict=True)]
+        parts, lengths = self.parts(idx)
         return pad_sequence(parts, batch_first=True), lengths
 
 
@@ -84,8 +89,7 @@ def subset(inputs: tuple, idx: torch.Tensor) -> tuple:
     if isinstance(first, Windows):
         return (Windows(first.rows, first.starts[idx], first.lookback), *rest)
     if isinstance(first, Ragged):
-        starts, lengths = first.offsets[idx].tolist(), first.lengths[idx]
-        parts = [first.rows[s : s + n] for s, n in zip(starts, lengths.tolist(), strict=True)]
+        parts, lengths = first.parts(idx)
         return (Ragged(torch.cat(parts), lengths), *rest)
     return (first[idx], *rest)
 
