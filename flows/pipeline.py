@@ -175,6 +175,7 @@ def run_compare(cfg: Config) -> dict[str, Any]:
     """Lock the output folder, validate (before any Prefect server starts), run the flow,
     publish the run; the decision, with the promoted model folder after it as `champion`."""
     from flows.runs.folders import RunFolder
+    from flows.runtime.fanout import warm_workers
     from flows.runtime.server import prefect_api
     from flows.stages.validate.stage import run as validate
 
@@ -182,6 +183,7 @@ def run_compare(cfg: Config) -> dict[str, Any]:
         raise UsageError(problem)  # before any work; a remote Dask worker checks its own GPU
     with RunFolder(Path(cfg.out_dir), "compare") as run:
         validate(cfg, run.layout)  # bad data is refused in seconds, without a server
+        warm_workers(cfg, train_task)  # their imports overlap the server's start
         with prefect_api():
             decision = compare_flow(cfg, run_dir=str(run.path))
         champion, line = publish(cfg, run)

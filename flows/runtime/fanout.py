@@ -14,20 +14,32 @@ from prefect.task_runners import TaskRunner
 
 from flows.runtime.dask_runner import dask_failure, dask_runner
 from flows.runtime.progress import Board
-from flows.runtime.server import OwnedProcessPool
+from flows.runtime.server import OwnedProcessPool, fork_server
 from schemas.config import Config
 from schemas.layout import Job, Layout
 
 log = logging.getLogger("seqarena")
 
 
-def task_runner(cfg: Config, jobs: int) -> TaskRunner:
-    """The runner for `jobs` trainings: a process pool, or a Dask cluster, of train.workers
-    (0: one per core)."""
+def task_runner(cfg: Config, jobs: int, task: Any) -> TaskRunner:
+    """The runner for `jobs` runs of `task`: a process pool, or a Dask cluster, of
+    train.workers (0: one per core)."""
     workers = max(1, min(cfg.train.workers or os.cpu_count() or 1, jobs))
     if cfg.train.runner == "dask":
         return dask_runner(workers, cfg.train.address)
-    return OwnedProcessPool(max_workers=workers)
+    return OwnedProcessPool(max_workers=workers, preload=preload(task))
+
+
+def preload(task: Any) -> tuple[str, ...]:
+    """What a training worker imports before it is forked: the task's own module."""
+    return (task.fn.__module__,)
+
+
+def warm_workers(cfg: Config, task: Any) -> None:
+    """Start the process pool's fork server now, so that its imports overlap the stages
+    before training (a no-op for Dask, whose workers are started by their cluster)."""
+    if cfg.train.runner != "dask":
+        fork_server(preload(task))
 
 
 def model_size(cfg: Config, name: str) -> int:
@@ -89,10 +101,10 @@ def run_jobs(cfg: Config, layout: Layout, task: Any, jobs: list[Job]) -> dict[st
     """
     failures: dict[str, str] = {}
     ordered = largest_first(cfg, jobs)
-    died = _round(cfg, layout, task, ordered, failures, task_runner(cfg, len(ordered)))
+    died = _round(cfg, layout, task, ordered, failures, task_runner(cfg, len(ordered), task))
     for job in died:
         log.info("! %-28s its training process died; training it again alone", job.key)
-        if _round(cfg, layout, task, [job], failures, task_runner(cfg, 1)):
+        if _round(cfg, layout, task, [job], failures, task_runner(cfg, 1, task)):
             failures[job.key] = ("its training process died twice (killed, or out of "
                                  "memory); try a smaller model or train.batch_size")
             log.info("✗ %-28s failed: %s", job.key, failures[job.key])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import sys
 import threading
@@ -41,22 +42,41 @@ def die_with_parent() -> None:
 
 
 def watch_parent(parent: int | None = None, interval: float = 0.5) -> None:
-    """Exit this process within `interval` seconds of its parent's death (any signal).
+    """Exit this process as soon as process `parent` (default: our parent) is gone, however
+    it died.
 
-    `parent`: the PID the caller knows as this process's parent. A spawned worker must be
-    given it: by the time its initializer runs (seconds of imports after the spawn) the parent
-    may already be dead, and `os.getppid()` would then name whoever adopted the orphan.
+    `parent`: the PID of the process this one serves. A training worker must be given it:
+    workers are forked by a fork server, not by the run itself, and by the time a worker's
+    initializer runs the run may already be dead.
     """
     parent = os.getppid() if parent is None else parent
-    if os.getppid() != parent:
+    try:
+        handle = os.pidfd_open(parent)  # readable once that process has ended, zombie or not
+    except ProcessLookupError:
         os._exit(137)
+    except (AttributeError, OSError):  # no pidfd (old kernel, not Linux): poll for the PID
+        handle = None
 
     def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(interval)
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _alive(parent):
+                time.sleep(interval)
         os._exit(137)
 
     threading.Thread(target=watch, name="seqarena-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process `pid` exists (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def crash_point(name: str) -> None:

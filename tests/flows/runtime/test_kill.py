@@ -58,6 +58,20 @@ def _compare(tmp_path: Path, data: Path, out: Path, epochs: int,
                             start_new_session=True)
 
 
+def _fork_servers(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """The multiprocessing fork servers among `procs` (the training workers' parent)."""
+    def forked(p: psutil.Process) -> bool:
+        return "forkserver" in " ".join(p.cmdline())
+
+    return [p for p in _alive(procs) if forked(p) and not forked(psutil.Process(p.ppid()))]
+
+
+def _workers(procs: list[psutil.Process]) -> list[psutil.Process]:
+    """The training workers among `procs`: children of a fork server."""
+    servers = {p.pid for p in _fork_servers(procs)}
+    return [p for p in _alive(procs) if p.ppid() in servers]
+
+
 def _descendants_once_training(proc: subprocess.Popen, timeout: float = 120) -> list:
     """Every descendant of `proc` once at least two training workers are busy."""
     parent, seen = psutil.Process(proc.pid), {}
@@ -65,8 +79,7 @@ def _descendants_once_training(proc: subprocess.Popen, timeout: float = 120) -> 
     while time.monotonic() < deadline and proc.poll() is None:
         for child in parent.children(recursive=True):
             seen.setdefault(child.pid, child)
-        workers = [c for c in seen.values() if _alive([c]) and "spawn_main" in
-                   " ".join(c.cmdline())]
+        workers = _workers(list(seen.values()))
         if len(workers) >= 2 and all(w.cpu_times().user > 2 for w in workers):
             return list(seen.values())
         time.sleep(0.2)
@@ -109,27 +122,41 @@ def test_a_worker_whose_parent_died_before_its_watchdog_started_exits() -> None:
     assert done.returncode == 137 and time.monotonic() - start < 20
 
 
+def test_a_worker_exits_when_the_run_it_serves_dies_even_unreaped() -> None:
+    """A worker watches the run's PID, not its own parent (the fork server): it exits once
+    that process has died, even while the dead process is still an unreaped zombie."""
+    run = subprocess.Popen(["sleep", "60"])
+    code = ("import time; from flows.runtime.procs import watch_parent; "
+            f"watch_parent(parent={run.pid}); time.sleep(60)")
+    worker = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    time.sleep(3)  # its watchdog is up
+    assert worker.poll() is None
+    run.kill()  # not waited for: a zombie
+    start = time.monotonic()
+    assert worker.wait(timeout=30) == 137 and time.monotonic() - start < 10
+    run.wait()
+
+
 @pytest.mark.slow  # whole compares, killed
-def test_a_compare_killed_while_its_workers_start_leaves_nothing(tmp_path: Path,
-                                                                 forecast_csv: Path) -> None:
-    """kill -9 while the training workers still import (they have read their start-up data
-    but not yet run their initializer): they must not be adopted and train on."""
+def test_a_compare_killed_while_its_fork_server_imports_leaves_nothing(
+        tmp_path: Path, forecast_csv: Path) -> None:
+    """kill -9 while the workers' fork server still imports torch and Lightning (before it
+    forked any worker): it must not live on, nor fork workers that train."""
     proc = _compare(tmp_path, forecast_csv, tmp_path / "out", epochs=100_000)
     parent, seen = psutil.Process(proc.pid), {}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         for child in parent.children(recursive=True):
             seen.setdefault(child.pid, child)
-        starting = [c for c in _alive(list(seen.values())) if "spawn_main" in
-                    " ".join(c.cmdline())]
-        if any(c.cpu_times().user > 0.5 for c in starting):  # importing, not yet training
-            break
+        servers = _fork_servers(list(seen.values()))
+        if any(s.cpu_times().user > 0.5 and not s.children() for s in servers):
+            break  # importing, no worker yet
         time.sleep(0.02)
     assert proc.poll() is None, proc.communicate(timeout=30)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     family = list(seen.values())
-    _assert_all_exit(family)
+    _assert_all_exit(family, seconds=90)  # the server notices only once its imports are done
 
 
 @pytest.mark.slow  # whole compares, killed
