@@ -12,13 +12,13 @@ import contextlib
 import contextvars
 import functools
 import multiprocessing
-from multiprocessing import forkserver
-from multiprocessing.context import BaseContext
 import os
 import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+from multiprocessing.context import BaseContext
 from typing import Any
 
 from prefect.server.api.server import SubprocessASGIServer
