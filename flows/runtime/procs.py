@@ -3,6 +3,8 @@
 - `watch_parent`: a watchdog thread exits this process as soon as its parent is gone
   (killed with SIGKILL included): training workers, `seqarena stage` under `dvc repro`.
 - `die_with_parent`: PR_SET_PDEATHSIG (Linux), for children we start with a preexec hook.
+- `fork_server`, `process_pool`: workers forked from a fork server that imported what they
+  need once, each watching the process that started the pool.
 - `handle_sigterm`: SIGTERM becomes an exception in the main thread, so the same clean-up
   runs as on Ctrl-C.
 """
@@ -10,12 +12,16 @@
 from __future__ import annotations
 
 import ctypes
+import multiprocessing
 import os
 import select
 import signal
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+from multiprocessing.context import BaseContext
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1
@@ -77,6 +83,24 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def fork_server(preload: tuple[str, ...]) -> BaseContext:
+    """The fork-server context, its server started now if it is not running: it imports
+    `preload` once, in the background, and every worker is then a fork of that clean,
+    never-used process. It exits when this process ends (its pipe from us closes)."""
+    context = multiprocessing.get_context("forkserver")
+    if preload:
+        context.set_forkserver_preload(list(preload))
+    forkserver.ensure_running()
+    return context
+
+
+def process_pool(workers: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
+    """A pool of `workers` processes forked from the fork server, each exiting as soon as
+    this process is gone."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=fork_server(preload),
+                               initializer=watch_parent, initargs=(os.getpid(),))
 
 
 def crash_point(name: str) -> None:

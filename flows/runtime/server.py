@@ -11,21 +11,18 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
-import multiprocessing
 import os
 import socket
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import forkserver
-from multiprocessing.context import BaseContext
 from typing import Any
 
 from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, _initialize_process_pool_worker
 
-from flows.runtime.procs import die_with_parent, watch_parent
+from flows.runtime.procs import die_with_parent, fork_server, watch_parent
 
 STARTUP_TIMEOUT_S = 300  # Prefect's default is 20 s: too short on a busy machine
 TIMEOUT_VAR = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
@@ -79,17 +76,6 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
         super().__exit__(exc_type, exc, tb)
 
 
-def fork_server(preload: tuple[str, ...]) -> BaseContext:
-    """The fork-server context, its server started now if it is not running: it imports
-    `preload` once, in the background, and every worker is then a fork of that clean,
-    never-used process. It exits when this process ends (its pipe from us closes)."""
-    context = multiprocessing.get_context("forkserver")
-    if preload:
-        context.set_forkserver_preload(list(preload))
-    forkserver.ensure_running()
-    return context
-
-
 class OwnedAPIServer(SubprocessASGIServer):
     """Prefect's embedded API server, started so that it dies with this process."""
 
@@ -117,7 +103,7 @@ def startup_timeout() -> int:
 @contextlib.contextmanager
 def prefect_api() -> Iterator[str]:
     """The configured Prefect API, or an embedded one for this run, shared with the workers
-    (each spawned worker would otherwise start its own over one SQLite file) and stopped
+    (each training worker would otherwise start its own over one SQLite file) and stopped
     on every exit path."""
     url = PREFECT_API_URL.value()
     saved = os.environ.get("PREFECT_API_URL")
@@ -126,7 +112,7 @@ def prefect_api() -> Iterator[str]:
         server = OwnedAPIServer(_free_port())
         server.start(timeout=startup_timeout())
         url = server.api_url
-    os.environ["PREFECT_API_URL"] = url  # for the spawned training workers
+    os.environ["PREFECT_API_URL"] = url  # for the training workers
     try:
         with temporary_settings(updates={PREFECT_API_URL: url}):  # for this process
             yield url

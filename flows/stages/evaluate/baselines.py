@@ -17,7 +17,7 @@ from flows.stages.evaluate.references import (
     ReferenceResult,
     dtw_reference,
     minirocket_reference,
-    stat_forecasts,
+    stat_references,
 )
 from modules.inference import Scaler
 from schemas.artifacts import PreparedArrays
@@ -73,25 +73,26 @@ def _histories(state: ForecastState, arrays: PreparedArrays
     return values, origins, np.concatenate(rows)
 
 
-def stat_reference(name: str, state: ForecastState, arrays: PreparedArrays,
-                   histories: tuple[list[np.ndarray], list[np.ndarray], np.ndarray]
-                   ) -> Yardstick:
-    """A statsforecast model (`name`: autoets, autotheta, autoarima) as scaled outputs: chosen
+def stat_yardsticks(state: ForecastState, arrays: PreparedArrays, workers: int = 1
+                    ) -> list[Yardstick]:
+    """The statsforecast models (AutoETS, AutoTheta, AutoARIMA) as scaled outputs, each chosen
     and fitted once per series on the history before its first test origin (as the networks
     are fitted before the test part), with the season seqarena inferred, then moved forward
     over the history before each later origin with those parameters (statsforecast's
-    `forward`; refitting at every origin costs ~0.25 s a window: minutes on the demo).
-    `histories`: _histories(state, arrays), shared by the references."""
-    values, origins, rows = histories
-    result, seconds = _timed(lambda: stat_forecasts(values, origins, state.horizon,
-                                                    state.season, refit_every=ONCE, name=name))
-    if result.outputs is None:
-        return Yardstick(name, "reference", None, result.note)
-    sid = arrays["sid_test"][rows]
-    scaler = Scaler(state)
-    scaled = np.empty_like(result.outputs)
-    scaled[rows] = (result.outputs - scaler.mean[sid][:, None]) / scaler.std[sid][:, None]
-    return Yardstick(name, "reference", scaled, result.note, seconds)
+    `forward`; refitting at every origin costs ~0.25 s a window: minutes on the demo). Series
+    are fitted on `workers` processes; a reference's seconds are its own, summed over them."""
+    values, origins, rows = _histories(state, arrays)
+    results = stat_references(values, origins, state.horizon, state.season, list(STAT_MODELS),
+                              workers, ONCE)
+    sid, scaler, out = arrays["sid_test"][rows], Scaler(state), []
+    for name, result in results.items():
+        if result.outputs is None:
+            out.append(Yardstick(name, "reference", None, result.note))
+            continue
+        scaled = np.empty_like(result.outputs)
+        scaled[rows] = (result.outputs - scaler.mean[sid][:, None]) / scaler.std[sid][:, None]
+        out.append(Yardstick(name, "reference", scaled, result.note, result.seconds))
+    return out
 
 
 def _sequences(arrays: PreparedArrays, split: str) -> list[np.ndarray]:
@@ -110,8 +111,10 @@ def _classifier(name: str, state: ClassifyState, data: tuple[list, np.ndarray, l
     return Yardstick(name, "reference", scores, result.note, seconds)
 
 
-def yardsticks(state: State, arrays: PreparedArrays, references: bool) -> list[Yardstick]:
-    """Every baseline's outputs on this fold's test split, references when asked."""
+def yardsticks(state: State, arrays: PreparedArrays, references: bool, workers: int = 1
+               ) -> list[Yardstick]:
+    """Every baseline's outputs on this fold's test split, references when asked (the
+    statistical ones fitted on `workers` processes)."""
     if isinstance(state, ClassifyState):
         n = len(state.classes)
         majority = np.bincount(arrays["y_train"], minlength=n).argmax()
@@ -127,6 +130,5 @@ def yardsticks(state: State, arrays: PreparedArrays, references: bool) -> list[Y
     naive = forecast_naive(arrays["x_test"], state.horizon, state.season)
     out = [Yardstick(k, "baseline", v) for k, v in naive.items()]
     if references:
-        histories = _histories(state, arrays)  # once, for every statsforecast model
-        out += [stat_reference(n, state, arrays, histories) for n in STAT_MODELS]
+        out += stat_yardsticks(state, arrays, workers)
     return out

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
+
+from flows.runtime.procs import process_pool
 
 # MiniRocket (aeon) transforms every sequence with ~10,000 kernels: its work grows with
 # sequences x padded steps x channels. Measured warm on the 2-core dev machine, one thread,
@@ -25,10 +27,12 @@ DTW_MAX_CELLS = 6_000_000_000
 
 @dataclass(frozen=True)
 class ReferenceResult:
-    """A reference model's outputs (None when skipped) and a note for the report (None if clean)."""
+    """A reference model's outputs (None when skipped), a note for the report (None if clean)
+    and, when it ran on several processes, its fit + predict seconds summed over them."""
 
     outputs: np.ndarray | None
     note: str | None = None
+    seconds: float | None = None
 
 
 @contextmanager
@@ -45,6 +49,7 @@ def _naive(history: np.ndarray, horizon: int) -> np.ndarray:
 
 
 STAT_MODELS = {"autoets": "AutoETS", "autotheta": "AutoTheta", "autoarima": "AutoARIMA"}
+STAT_COST_ORDER = ("autoarima", "autoets", "autotheta")  # costliest fit first
 # each series is fitted once (model selection included: AutoARIMA's search is the costliest,
 # about 0.5-2 s a series of a few hundred steps on the dev machine) and moved forward after:
 # past this many series x steps of history a reference is skipped with a note
@@ -82,11 +87,13 @@ def _stat_segment(y: np.ndarray, starts: list[int], horizon: int, season: int, n
     return out
 
 
-def _stat_chunk(segments: list[tuple[np.ndarray, list[int]]], horizon: int, season: int,
-               name: str) -> list[list[tuple[np.ndarray, bool]]]:
-    """Forecast a chunk of segments quietly (one joblib task)."""
+def _stat_chunk(name: str, segments: list[tuple[np.ndarray, list[int]]], horizon: int,
+                season: int) -> tuple[list[list[tuple[np.ndarray, bool]]], float]:
+    """Forecast a chunk of segments quietly (one pool task); also its seconds."""
+    start = time.perf_counter()
     with _quiet():
-        return [_stat_segment(y, starts, horizon, season, name) for y, starts in segments]
+        out = [_stat_segment(y, starts, horizon, season, name) for y, starts in segments]
+    return out, time.perf_counter() - start
 
 
 def _segments(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], refit_every: int
@@ -121,27 +128,45 @@ def stat_forecasts(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], 
     refit_every=1 refits at every origin; k > 1 refits every k steps and moves the last fit
     forward over the new history in between (statsforecast's cross_validation(refit=k)).
     """
+    return stat_references(values, origins, horizon, season, [name], n_jobs, refit_every,
+                           max_points)[name]
+
+
+def stat_references(values: Sequence[np.ndarray], origins: Sequence[np.ndarray], horizon: int,
+                    season: int, names: Sequence[str], n_jobs: int = 1, refit_every: int = 1,
+                    max_points: int = STAT_MAX_POINTS) -> dict[str, ReferenceResult]:
+    """stat_forecasts for every model of `names`, their series fitted on `n_jobs` processes of
+    one pool (AutoARIMA's, the costliest, first): no model waits for another's last series."""
     if horizon < 1 or season < 1 or refit_every < 1:
         raise ValueError("horizon, season and refit_every must be at least 1")
     points = sum(len(v) for v in values)
     if points > max_points:
-        return ReferenceResult(None, f"{STAT_MODELS[name]} skipped: {len(values):,} series "
-                                     f"with {points:,} steps of history exceed the limit of "
-                                     f"{max_points:,}")
+        return {n: ReferenceResult(None, f"{STAT_MODELS[n]} skipped: {len(values):,} series "
+                                         f"with {points:,} steps of history exceed the limit "
+                                         f"of {max_points:,}") for n in names}
     segs, rows = _segments(values, origins, refit_every)
-    out = np.empty((sum(len(r) for r in rows), horizon), dtype=np.float64)
     n_chunks = max(1, min(len(segs), 4 * max(1, n_jobs)))
     idx = [list(range(k, len(segs), n_chunks)) for k in range(n_chunks)]
-    parts = Parallel(n_jobs=n_jobs)(
-        delayed(_stat_chunk)([segs[j] for j in chunk], horizon, season, name) for chunk in idx)
-    fell = 0
-    for chunk, part in zip(idx, parts, strict=True):
-        for j, results in zip(chunk, part, strict=True):
-            for r, (mean, fallback) in zip(rows[j], results, strict=True):
-                out[r], fell = mean, fell + fallback
-    note = (f"{STAT_MODELS[name]} fell back to naive on {fell} of {len(out)} windows"
-            if fell else None)
-    return ReferenceResult(out, note)
+    tasks = [(n, [segs[j] for j in chunk], horizon, season)
+             for n in sorted(names, key=list(STAT_COST_ORDER).index) for chunk in idx]
+    if n_jobs > 1 and len(tasks) > 1:
+        with process_pool(min(n_jobs, len(tasks)), (__name__,)) as pool:
+            done = list(pool.map(_stat_chunk, *zip(*tasks, strict=True)))
+    else:
+        done = [_stat_chunk(*t) for t in tasks]
+    results = {}
+    for name in names:
+        mine = [d for t, d in zip(tasks, done, strict=True) if t[0] == name]
+        out = np.empty((sum(len(r) for r in rows), horizon), dtype=np.float64)
+        fell = 0
+        for chunk, (part, _) in zip(idx, mine, strict=True):
+            for j, results_j in zip(chunk, part, strict=True):
+                for r, (mean, fallback) in zip(rows[j], results_j, strict=True):
+                    out[r], fell = mean, fell + fallback
+        note = (f"{STAT_MODELS[name]} fell back to naive on {fell} of {len(out)} windows"
+                if fell else None)
+        results[name] = ReferenceResult(out, note, sum(seconds for _, seconds in mine))
+    return results
 
 
 def dtw_cells(train_lengths: Sequence[int], test_lengths: Sequence[int]) -> int:

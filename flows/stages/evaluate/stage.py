@@ -3,6 +3,7 @@ test split, once; aggregate over seeds and folds; then measure each model's cost
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from typing import Any
 
@@ -47,6 +48,10 @@ from schemas.prepared import ClassifyState, ForecastState, State
 from schemas.stages import leaderboard_schema
 
 LARGE_BATCH = 256  # the throughput batch (or the whole test split, if smaller)
+# a call at batch 256 takes 20-200 ms on the demos, so 30 calls cost up to 6 s a model; three
+# repeats each on the forecast demo gave p50 21.6-23.2 ms with 10 calls and 21.9-22.5 with 30
+# (lstm), 29.4-31.1 and 30.5-32.2 (gru)
+BATCH_REPS, BATCH_WARMUP = 10, 2
 
 
 def _in_units(state: ForecastState, arrays: PreparedArrays, out: np.ndarray
@@ -76,11 +81,12 @@ def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind
 
 
 def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
-          notes: dict[str, str], spent: dict[str, list[float]]
+          notes: dict[str, str], spent: dict[str, list[float]], workers: int
           ) -> tuple[list[Scored], ForecastSample | None]:
     """Every baseline and every trained job of one fold, scored (a reference's fit + predict
-    seconds added to `spent`); on fold 0 when forecasting, the sample of forecasts the report
-    draws (every baseline, each model's first seed)."""
+    seconds added to `spent`; the statistical ones fitted on `workers` processes); on fold 0
+    when forecasting, the sample of forecasts the report draws (every baseline, each model's
+    first seed)."""
     state, arrays = read_state(layout, fold), read_arrays(layout, fold)
     sample = ForecastSample(state, arrays) if fold == 0 and isinstance(state, ForecastState) \
         else None
@@ -96,7 +102,7 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
         return run
 
     where = f"fold {fold}: " if state.folds > 1 else ""
-    for y in yardsticks(state, arrays, ev.references):
+    for y in yardsticks(state, arrays, ev.references, workers):
         run = scored(y.out, y.name, y.kind, -1) if y.out is not None else None
         note = y.note or (NOT_FINITE if y.out is not None and run is None else None)
         if note:
@@ -159,7 +165,8 @@ def _cost_alone(threads: int, layout: Layout, state: State, runs: list[Scored], 
     job = Job(kept.name, kept.seed, 0)
     module, _ = load_model(layout.job_dir(job), state)
     one = latency(module, inputs, 1, threads)
-    many = latency(module, inputs, LARGE_BATCH, threads)  # cut to the split's size
+    many = latency(module, inputs, LARGE_BATCH, threads, min_reps=BATCH_REPS,
+                   warmup=BATCH_WARMUP)  # cut to the split's size
     return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
             "batch": many["batch"], "batch_latency_ms": many["p50_ms"],
             "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
@@ -239,7 +246,7 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float
     runs, sample = [], None
     for fold in range(folds):
         scored, drawn = _fold(ev, layout, fold, [j for j in jobs if j.fold == fold], failures,
-                              notes, spent)
+                              notes, spent, tc.workers or os.cpu_count() or 1)
         runs, sample = runs + scored, sample or drawn
     rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes, spent)
     board = leaderboard_schema.validate(_flat(rows, state.task))

@@ -20,6 +20,7 @@ from flows.stages.evaluate.references import (
     minirocket_reference,
     padded,
     stat_forecasts,
+    stat_references,
 )
 
 
@@ -65,6 +66,21 @@ def test_parallel_jobs_give_the_same_rows() -> None:
     serial = stat_forecasts([a, b], origins, horizon=3, season=7)
     parallel = stat_forecasts([a, b], origins, horizon=3, season=7, n_jobs=2)
     np.testing.assert_array_equal(parallel.outputs, serial.outputs)
+
+
+@pytest.mark.slow  # three references on one pool of two processes
+def test_every_reference_on_one_pool_matches_each_alone() -> None:
+    """stat_references fits all models' series on one pool: each model's rows equal those of
+    that model alone and in-process, and its seconds are its own (summed over processes)."""
+    a, b = _trend_season(90, seed=8), _trend_season(70, level=60.0, seed=9)
+    origins = [np.arange(70, 80), np.array([50, 60])]
+    together = stat_references([a, b], origins, 4, 7, list(STAT_MODELS), n_jobs=2,
+                               refit_every=1_000)
+    assert list(together) == list(STAT_MODELS)
+    for name, result in together.items():
+        alone = stat_forecasts([a, b], origins, 4, 7, refit_every=1_000, name=name)
+        np.testing.assert_array_equal(result.outputs, alone.outputs)
+        assert result.seconds is not None and 0 < result.seconds < 60
 
 
 @pytest.mark.parametrize("refit", [1, 3])
