@@ -16,6 +16,7 @@ benchmarks/peer_libraries.py); nothing is downloaded. Run it alone on the machin
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -246,6 +247,7 @@ def main() -> None:
                   f"after it: {torch.get_num_threads()})", flush=True)
             torch.set_num_threads(1)
     report(demo, runs)
+    shutil.rmtree(full.out, ignore_errors=True)
 
 
 if __name__ == "__main__":
