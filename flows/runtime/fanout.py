@@ -13,8 +13,9 @@ from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
 
 from flows.runtime.dask_runner import dask_failure, dask_runner
+from flows.runtime.procs import fork_server
 from flows.runtime.progress import Board
-from flows.runtime.server import OwnedProcessPool, fork_server
+from flows.runtime.server import OwnedProcessPool
 from schemas.config import Config
 from schemas.layout import Job, Layout
 
