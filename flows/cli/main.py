@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from flows.cli.args import build_parser, overrides
-from flows.runtime.procs import Terminated, fork_server, handle_sigterm
+from flows.runtime.procs import Terminated, handle_sigterm
 from schemas.errors import (
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -63,8 +63,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     cfg = _config(args)
-    if cfg.train.runner != "dask":  # the workers' fork server imports while we do
-        fork_server(("flows.pipeline",))
     from flows.pipeline import run_compare
     from flows.report.terminal import print_summary
     from schemas.artifacts import Decision, Metrics, read

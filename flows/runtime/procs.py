@@ -1,7 +1,7 @@
 """Processes that die with their parent (stdlib only, so the CLI stays quick to start).
 
-- `watch_parent`: a watchdog thread exits this process as soon as its parent is gone
-  (killed with SIGKILL included): training workers, `seqarena stage` under `dvc repro`.
+- `watch_parent`: a watchdog thread exits this process as soon as the process it serves is
+  gone (killed with SIGKILL included): pool workers, `seqarena stage` under `dvc repro`.
 - `die_with_parent`: PR_SET_PDEATHSIG (Linux), for children we start with a preexec hook.
 - `fork_server`, `process_pool`: workers forked from a fork server that imported what they
   need once, each watching the process that started the pool.
@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -22,6 +23,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
+from pathlib import Path
 from types import FrameType
 
 PR_SET_PDEATHSIG = 1
@@ -75,32 +77,70 @@ def watch_parent(parent: int | None = None, interval: float = 0.5) -> None:
 
 
 def _alive(pid: int) -> bool:
-    """Whether a process `pid` exists (signal 0 checks without sending)."""
+    """Whether process `pid` exists and has not died (signal 0 checks without sending; on
+    Linux a dead, unreaped process is a zombie, state Z in /proc)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return True
-    return True
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def fork_server(preload: tuple[str, ...]) -> BaseContext:
     """The fork-server context, its server started now if it is not running: it imports
     `preload` once, in the background, and every worker is then a fork of that clean,
-    never-used process. It exits when this process ends (its pipe from us closes)."""
+    never-used process. It exits when this process ends (its pipe from us closes).
+
+    The server starts with SIGINT ignored, and so do the workers it forks: Ctrl-C reaches
+    the run, which kills them (a server still importing would print a traceback)."""
     context = multiprocessing.get_context("forkserver")
     if preload:
         context.set_forkserver_preload(list(preload))
-    forkserver.ensure_running()
+    if threading.current_thread() is not threading.main_thread():
+        forkserver.ensure_running()  # signal dispositions are the main thread's to change
+        return context
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return context
+
+
+def start_worker(parent: int, environ: dict[str, str]) -> None:
+    """A pool worker's start: the run's environment as it is now (the fork server holds the
+    one it was started with), and a watchdog on the run."""
+    os.environ.clear()
+    os.environ.update(environ)
+    watch_parent(parent)
 
 
 def process_pool(workers: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
     """A pool of `workers` processes forked from the fork server, each exiting as soon as
     this process is gone."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=fork_server(preload),
-                               initializer=watch_parent, initargs=(os.getpid(),))
+                               initializer=start_worker, initargs=(os.getpid(), dict(os.environ)))
+
+
+def kill_workers(pool: ProcessPoolExecutor | None) -> None:
+    """SIGKILL a pool's live worker processes now."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.exitcode is None:  # a reaped worker's PID may belong to another process
+            with contextlib.suppress(OSError):
+                proc.kill()
+
+
+def kill_pool(pool: ProcessPoolExecutor) -> None:
+    """SIGKILL a pool's workers and drop its queued tasks (a run stopping: its workers must
+    not finish what they hold first)."""
+    kill_workers(pool)
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def crash_point(name: str) -> None:

@@ -1,7 +1,7 @@
 """Prefect's process pool and embedded API server, owned by the run that starts them.
 
-- Training workers watch their parent (flows.runtime.procs.watch_parent) and are killed at once,
-  not awaited, when the run stops early.
+- Training workers are forked from a fork server (flows.runtime.procs.fork_server), watch the
+  run's PID (watch_parent) and are killed at once, not awaited, when the run stops early.
 - The embedded API server dies with the run (PR_SET_PDEATHSIG) and is stopped on every exit
   path; it is given a generous start-up limit, since its first start migrates a database.
 """
@@ -22,7 +22,7 @@ from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, _initialize_process_pool_worker
 
-from flows.runtime.procs import die_with_parent, fork_server, watch_parent
+from flows.runtime.procs import die_with_parent, fork_server, kill_workers, start_worker
 
 STARTUP_TIMEOUT_S = 300  # Prefect's default is 20 s: too short on a busy machine
 TIMEOUT_VAR = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
@@ -33,7 +33,7 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
     when the block using the pool ends with an exception (Ctrl-C, SIGTERM, a failure)."""
 
     def __init__(self, max_workers: int | None = None, preload: tuple[str, ...] = ()) -> None:
-        super().__init__(max_workers=max_workers, initializer=watch_parent)
+        super().__init__(max_workers=max_workers, initializer=start_worker)
         self._preload = preload
 
     def __enter__(self) -> OwnedProcessPool:
@@ -48,7 +48,8 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
         self._executor = ProcessPoolExecutor(
             max_workers=self._max_workers, mp_context=fork_server(self._preload),
             initializer=_initialize_process_pool_worker,
-            initargs=(self._subprocess_message_queue, watch_parent, (os.getpid(),)),
+            initargs=(self._subprocess_message_queue, start_worker,
+                      (os.getpid(), dict(os.environ))),
             max_tasks_per_child=1)
         if spare is not None:
             spare.shutdown(wait=False)  # it never started a process
@@ -65,10 +66,7 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
 
     def kill_workers(self) -> None:
         """SIGKILL every worker process of the pool now."""
-        executor = self._executor
-        for proc in list((getattr(executor, "_processes", None) or {}).values()):
-            with contextlib.suppress(OSError):
-                proc.kill()
+        kill_workers(self._executor)
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
@@ -77,11 +75,15 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
 
 
 class OwnedAPIServer(SubprocessASGIServer):
-    """Prefect's embedded API server, started so that it dies with this process."""
+    """Prefect's embedded API server, started so that it dies with this process, in a session
+    of its own: a terminal's Ctrl-C goes to the run's process group, and a server that
+    stopped on it would leave the run's last API calls (the crashed state) retrying against
+    a closed port for a minute; the run stops it after them."""
 
     def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
         popen = subprocess.Popen
-        subprocess.Popen = functools.partial(popen, preexec_fn=die_with_parent)  # type: ignore[misc]
+        subprocess.Popen = functools.partial(  # type: ignore[misc]
+            popen, preexec_fn=die_with_parent, start_new_session=True)
         try:
             return super()._run_uvicorn_command()
         finally:

@@ -135,6 +135,11 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
 NOT_FINITE = "its test errors are not finite numbers (NaN or overflow)"
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def finite(run: Scored) -> bool:
     """Every metric and every per-item error of the run is a finite number."""
     return bool(np.isfinite(run.errors).all()) and all(
@@ -246,7 +251,7 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float
     runs, sample = [], None
     for fold in range(folds):
         scored, drawn = _fold(ev, layout, fold, [j for j in jobs if j.fold == fold], failures,
-                              notes, spent, tc.workers or os.cpu_count() or 1)
+                              notes, spent, tc.workers or cores())
         runs, sample = runs + scored, sample or drawn
     rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes, spent)
     board = leaderboard_schema.validate(_flat(rows, state.task))

@@ -54,8 +54,8 @@ def runners(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     built: list[Any] = []
     real = flows.runtime.fanout.task_runner
 
-    def spy(cfg: Any, jobs: int) -> Any:
-        built.append(real(cfg, jobs))
+    def spy(cfg: Any, jobs: int, *rest: Any) -> Any:
+        built.append(real(cfg, jobs, *rest))
         return built[-1]
 
     monkeypatch.setattr(flows.runtime.fanout, "task_runner", spy)

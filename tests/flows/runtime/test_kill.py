@@ -108,9 +108,10 @@ def test_a_killed_compare_leaves_nothing_running(tmp_path: Path, forecast_csv: P
     assert not (out / "latest").exists()  # nothing published
     with FolderLock(out, "next"):  # the folder is free again
         pass
+    stderr = proc.stderr.read()
     if sig == signal.SIGTERM:
         assert proc.returncode == 143
-        assert "terminated" in proc.stderr.read() and "Traceback" not in proc.stderr.read()
+        assert "terminated" in stderr and "Traceback" not in stderr, stderr
 
 
 def test_a_worker_whose_parent_died_before_its_watchdog_started_exits() -> None:
@@ -137,22 +138,36 @@ def test_a_worker_exits_when_the_run_it_serves_dies_even_unreaped() -> None:
     run.wait()
 
 
+@pytest.mark.slow  # a whole compare, interrupted
+def test_ctrl_c_stops_a_compare_cleanly(tmp_path: Path, forecast_csv: Path) -> None:
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) while training:
+    exit 130 with one line, no traceback from the run, its fork server or its workers."""
+    out = tmp_path / "out"
+    proc = _compare(tmp_path, forecast_csv, out, epochs=100_000)
+    family = _descendants_once_training(proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    _assert_all_exit(family)
+    stderr = proc.stderr.read()
+    assert proc.returncode == 130 and "interrupted" in stderr, stderr
+    assert "Traceback" not in stderr and not (out / "latest").exists(), stderr
+
+
 @pytest.mark.slow  # whole compares, killed
 def test_a_compare_killed_while_its_fork_server_imports_leaves_nothing(
         tmp_path: Path, forecast_csv: Path) -> None:
     """kill -9 while the workers' fork server still imports torch and Lightning (before it
     forked any worker): it must not live on, nor fork workers that train."""
     proc = _compare(tmp_path, forecast_csv, tmp_path / "out", epochs=100_000)
-    parent, seen = psutil.Process(proc.pid), {}
+    parent, seen, importing = psutil.Process(proc.pid), {}, False
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None and not importing:
         for child in parent.children(recursive=True):
             seen.setdefault(child.pid, child)
         servers = _fork_servers(list(seen.values()))
-        if any(s.cpu_times().user > 0.5 and not s.children() for s in servers):
-            break  # importing, no worker yet
+        importing = any(s.cpu_times().user > 0.5 and not s.children() for s in servers)
         time.sleep(0.02)
-    assert proc.poll() is None, proc.communicate(timeout=30)
+    assert importing and proc.poll() is None, proc.communicate(timeout=30)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
     family = list(seen.values())
