@@ -6,8 +6,8 @@ Usage: python benchmarks/kill_loop.py [--kills 24] [--out benchmarks/results/kil
 
 Every fourth compare runs to the end (promote.challenge=false, so each completed run makes a
 new version and moves the champion): kills then land before, during and after switches. A third
-of the kills land while a training worker is still starting (spawned, importing, before its
-initializer: the moment a watchdog that read its parent too late missed), a third in the last
+of the kills land while training workers are still starting (the fork server importing torch
+and Lightning, or a worker just forked from it, before its watchdog runs), a third in the last
 fifth of a run (where it versions, switches and appends its history), the rest anywhere in it.
 After every kill, no process of the run may be alive 10 s later.
 """
@@ -47,10 +47,11 @@ def _alive(procs: dict[int, psutil.Process]) -> list[psutil.Process]:
 
 
 def _starting(family: dict[int, psutil.Process]) -> bool:
-    """A training worker is importing: spawned, some CPU used, not yet training."""
+    """Workers are starting: the fork server importing, or a worker just forked, some CPU
+    used, not yet training."""
     for p in _alive(family):
         try:
-            if "spawn_main" in " ".join(p.cmdline()) and 0.3 < p.cpu_times().user < 3:
+            if "forkserver" in " ".join(p.cmdline()) and 0.3 < p.cpu_times().user < 3:
                 return True
         except psutil.NoSuchProcess:
             pass
