@@ -5,7 +5,6 @@ submitted to one task runner, largest models first. The runner is chosen here on
 from __future__ import annotations
 
 import logging
-import os
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -13,7 +12,7 @@ from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner
 
 from flows.runtime.dask_runner import dask_failure, dask_runner
-from flows.runtime.procs import fork_server
+from flows.runtime.procs import cores, fork_server
 from flows.runtime.progress import Board
 from flows.runtime.server import OwnedProcessPool
 from schemas.config import Config
@@ -25,7 +24,7 @@ log = logging.getLogger("seqarena")
 def task_runner(cfg: Config, jobs: int, task: Any) -> TaskRunner:
     """The runner for `jobs` runs of `task`: a process pool, or a Dask cluster, of
     train.workers (0: one per core)."""
-    workers = max(1, min(cfg.train.workers or os.cpu_count() or 1, jobs))
+    workers = max(1, min(cfg.train.workers or cores(), jobs))
     if cfg.train.runner == "dask":
         return dask_runner(workers, cfg.train.address)
     return OwnedProcessPool(max_workers=workers, preload=preload(task))

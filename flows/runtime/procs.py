@@ -92,6 +92,13 @@ def _alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the OS tells it)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def fork_server(preload: tuple[str, ...]) -> BaseContext:
     """The fork-server context, its server started now if it is not running: it imports
     `preload` once, in the background, and every worker is then a fork of that clean,

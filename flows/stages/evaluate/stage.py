@@ -3,7 +3,6 @@ test split, once; aggregate over seeds and folds; then measure each model's cost
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +19,7 @@ from flows.evidence.scoring import (
     length_errors,
     window_errors,
 )
+from flows.runtime.procs import cores
 from flows.stages.evaluate.baselines import yardsticks
 from flows.stages.evaluate.champion import CHAMPION, challenge
 from flows.stages.evaluate.diagnostics import diagnose, item_errors, non_overlapping, window_blocks
@@ -133,11 +133,6 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
 
 
 NOT_FINITE = "its test errors are not finite numbers (NaN or overflow)"
-
-
-def cores() -> int:
-    """The cores this process may run on (its CPU affinity, where the OS tells it)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def finite(run: Scored) -> bool:
