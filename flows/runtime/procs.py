@@ -128,11 +128,16 @@ def start_worker(parent: int, environ: dict[str, str]) -> None:
     watch_parent(parent)
 
 
+def start_args() -> tuple[int, dict[str, str]]:
+    """start_worker's arguments for a pool this process makes now: its PID and environment."""
+    return os.getpid(), dict(os.environ)
+
+
 def process_pool(workers: int, preload: tuple[str, ...] = ()) -> ProcessPoolExecutor:
     """A pool of `workers` processes forked from the fork server, each exiting as soon as
     this process is gone."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=fork_server(preload),
-                               initializer=start_worker, initargs=(os.getpid(), dict(os.environ)))
+                               initializer=start_worker, initargs=start_args())
 
 
 def kill_workers(pool: ProcessPoolExecutor | None) -> None:

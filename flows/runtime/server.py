@@ -22,15 +22,21 @@ from prefect.server.api.server import SubprocessASGIServer
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner, _initialize_process_pool_worker
 
-from flows.runtime.procs import die_with_parent, fork_server, kill_workers, start_worker
+from flows.runtime.procs import (
+    die_with_parent,
+    fork_server,
+    kill_workers,
+    start_args,
+    start_worker,
+)
 
 STARTUP_TIMEOUT_S = 300  # Prefect's default is 20 s: too short on a busy machine
 TIMEOUT_VAR = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
 
 
 class OwnedProcessPool(ProcessPoolTaskRunner):
-    """Prefect's process pool whose workers watch their parent and are killed, not awaited,
-    when the block using the pool ends with an exception (Ctrl-C, SIGTERM, a failure)."""
+    """Prefect's process pool whose workers watch the run and are killed, not awaited, when
+    the block using the pool ends with an exception (Ctrl-C, SIGTERM, a failure)."""
 
     def __init__(self, max_workers: int | None = None, preload: tuple[str, ...] = ()) -> None:
         super().__init__(max_workers=max_workers, initializer=start_worker)
@@ -48,8 +54,7 @@ class OwnedProcessPool(ProcessPoolTaskRunner):
         self._executor = ProcessPoolExecutor(
             max_workers=self._max_workers, mp_context=fork_server(self._preload),
             initializer=_initialize_process_pool_worker,
-            initargs=(self._subprocess_message_queue, start_worker,
-                      (os.getpid(), dict(os.environ))),
+            initargs=(self._subprocess_message_queue, start_worker, start_args()),
             max_tasks_per_child=1)
         if spare is not None:
             spare.shutdown(wait=False)  # it never started a process

@@ -28,7 +28,7 @@ DTW_MAX_CELLS = 6_000_000_000
 @dataclass(frozen=True)
 class ReferenceResult:
     """A reference model's outputs (None when skipped), a note for the report (None if clean)
-    and, when it ran on several processes, its fit + predict seconds summed over them."""
+    and, where it times itself, its fit + predict seconds (summed over its processes)."""
 
     outputs: np.ndarray | None
     note: str | None = None
