@@ -272,6 +272,15 @@ class Config(Strict):
         return self
 
 
+# budget presets (`seqarena compare --preset`, the app's form): dotted keys applied before
+# every other option, so an explicit option wins
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"train.seeds": 1, "train.max_steps": 1000},  # a first look: one seed, short
+    "default": {},  # params.yaml as it is
+    "thorough": {"train.seeds": 3},  # three seeds per model and fold
+}
+
+
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Load params.yaml (if given) with dotted-key overrides; a UsageError names the bad key."""
     raw: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from schemas.config import PRESETS
 from schemas.errors import UsageError
 
 STAGES = ("validate", "preprocess", "train", "evaluate", "promote")
@@ -33,6 +34,8 @@ EXAMPLES = {
     "serve": ["prefect server start &  # then: export PREFECT_API_URL=http://127.0.0.1:4200/api",
               "seqarena serve --params params.yaml --cron '0 3 * * *'"],
     "stage": ["seqarena stage validate --params params.yaml  # what dvc repro runs"],
+    "app": ["seqarena app                      # http://127.0.0.1:8700, projects in ./runs",
+            "seqarena app --root /srv/seqarena --host 0.0.0.0 --token \"$(openssl rand -hex 16)\""],
 }
 
 
@@ -78,6 +81,9 @@ def build_parser() -> Parser:
     _data_options(compare)
     compare.add_argument("--models", metavar="A,B", help="subset of the configured models")
     compare.add_argument("--steps", type=int, help="train.max_steps (optimizer steps)")
+    compare.add_argument("--preset", choices=list(PRESETS), help="a budget: quick (1 seed, "
+                         "1,000 steps), default (params as they are) or thorough (3 seeds); "
+                         "other options override it")
     compare.add_argument("--epochs", type=int, help="train.max_epochs (caps passes over the data)")
     compare.add_argument("--seed", type=int, help="train.seed (the first seed)")
     compare.add_argument("--seeds", type=int, help="train.seeds (trainings per model and fold)")
@@ -107,13 +113,24 @@ def build_parser() -> Parser:
     stage.add_argument("name", choices=STAGES)
     stage.add_argument("--params", type=Path, default=Path("params.yaml"))
     stage.add_argument("--model", help="model name, for the train stage")
+    app = _command(sub, "app", "a web app: upload data, check it, compare, review, roll back")
+    app.add_argument("--root", type=Path, default=Path("runs"),
+                     help="the projects folder: one output folder per upload (default runs)")
+    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                     "127.0.0.1; any other needs --token)")
+    app.add_argument("--port", type=int, default=8700)
+    app.add_argument("--token", help="access token (or SEQARENA_APP_TOKEN); required off "
+                     "loopback")
+    app.add_argument("--max-upload-mb", type=int, default=512, help="largest upload accepted")
+    app.add_argument("--params", type=Path, help="a params.yaml every project starts from")
     return parser
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     from flows.stages.validate.read import run_name
 
-    out: dict[str, Any] = {"data.path": str(args.data)}
+    out: dict[str, Any] = {**PRESETS[getattr(args, "preset", None) or "default"],
+                           "data.path": str(args.data)}
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep:

@@ -123,3 +123,22 @@ def test_forecast_flags_are_the_config_keys() -> None:
     got = overrides(args)
     assert (got["forecast.horizon"], got["forecast.season"], got["forecast.lookback"]) == (
         12, 4, 24)
+
+
+def test_a_preset_sets_the_budget_and_explicit_options_win() -> None:
+    from flows.cli.args import build_parser, overrides
+    from schemas.config import Config, load_config
+    from schemas.errors import UsageError
+
+    def cfg(*extra: str) -> Config:
+        return load_config(None, overrides(build_parser().parse_args(["compare", "d.csv",
+                                                                      *extra])))
+
+    assert (cfg().train.seeds, cfg().train.max_steps) == (2, None)
+    assert (cfg("--preset", "quick").train.seeds, cfg("--preset", "quick").train.max_steps) \
+        == (1, 1000)
+    assert cfg("--preset", "thorough").train.seeds == 3
+    quick = cfg("--preset", "quick", "--seeds", "2", "--set", "train.max_steps=50").train
+    assert (quick.seeds, quick.max_steps) == (2, 50)
+    with pytest.raises(UsageError, match="preset"):
+        build_parser().parse_args(["compare", "d.csv", "--preset", "huge"])
