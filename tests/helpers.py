@@ -158,3 +158,18 @@ def drain_prefect_events() -> None:
     from prefect.events.worker import EventsWorker
 
     EventsWorker.drain_all(timeout=60)
+
+
+def chromium() -> str:
+    """Debian's chromium; a skip where it is absent, a failure under CI (.ci/run installs it)."""
+    import os
+    import shutil
+
+    import pytest
+
+    path = shutil.which("chromium")
+    if path is None and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail("CI=true but chromium is missing: .ci/chromium should have installed it")
+    if path is None:
+        pytest.skip("Debian's chromium is not installed (bash .ci/chromium installs it)")
+    return path

@@ -17,7 +17,7 @@ STAGES = {s: f"flows.stages.{s}.stage" for s in ("validate", "preprocess", "trai
                                                   "promote")}
 # a layer's rank: a module imports only modules of lower rank, or of its own package
 RANK = {"schemas": 0, "modules": 1, "flows/evidence": 1, "flows/report": 2, "flows/runtime": 2,
-        "flows/stages": 3, "flows/runs": 4, "flows/pipeline.py": 5, "flows/cli": 6}
+        "flows/stages": 3, "flows/runs": 4, "flows/pipeline.py": 5, "flows/app": 6, "flows/cli": 7}
 TOP_LEVEL = {"flows/__init__.py", "flows/pipeline.py"}  # flows/ holds nothing else but packages
 
 
@@ -103,7 +103,7 @@ def test_the_tree_has_no_loose_files_and_every_file_a_layer() -> None:
 
 @pytest.mark.parametrize("path", project_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_layers_import_only_downward(path: Path) -> None:
-    """schemas < modules, evidence < report, runtime < stages < runs < pipeline < cli."""
+    """schemas < modules, evidence < report, runtime < stages < runs < pipeline < app < cli."""
     here, own = rank(path), package_of(path)
     for dep in imported(path):
         there = module_file(dep)
@@ -142,6 +142,14 @@ def test_prefect_is_imported_only_by_runtime_pipeline_and_cli() -> None:
     users = {package_of(p) for p in project_files()
              if any(m.split(".")[0] in ("prefect", "prefect_dask") for m in direct_imports(p))}
     assert users and users <= allowed, sorted(users - allowed)
+
+
+def test_the_app_reimplements_no_stage() -> None:
+    """`seqarena app` runs the CLI's commands in child processes and rolls back through
+    flows.runs: it imports no stage, no pipeline and no Prefect."""
+    reached = closure("flows.app.server")
+    assert "flows.app.jobs" in reached and "flows.runs.rollback" in reached
+    assert not {m for m in reached if m.startswith(("flows.stages", "flows.pipeline"))}
 
 
 def test_schemas_are_torch_free_and_import_no_other_layer() -> None:

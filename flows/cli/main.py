@@ -163,6 +163,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_app(args: argparse.Namespace) -> int:
+    from flows.app.server import AppOptions, serve
+
+    token = args.token or os.environ.get("SEQARENA_APP_TOKEN") or None
+    serve(AppOptions(root=args.root, host=args.host, port=args.port, token=token,
+                     max_upload_mb=args.max_upload_mb, params=args.params))
+    return EXIT_OK
+
+
 def cmd_stage(args: argparse.Namespace) -> int:
     from flows.runs.folders import FolderLock
     from flows.runtime.procs import watch_parent
@@ -221,9 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     _setup_logging(argv, debug)
     handle_sigterm()
+    if parent := os.environ.get("SEQARENA_PARENT_PID"):  # started by `seqarena app`
+        from flows.runtime.procs import watch_parent
+
+        watch_parent(int(parent))  # the app stopped: this run stops too
     commands = {"validate": cmd_validate, "compare": cmd_compare, "predict": cmd_predict,
                 "serve": cmd_serve, "stage": cmd_stage, "history": cmd_history,
-                "report": cmd_report, "promote": cmd_promote}
+                "report": cmd_report, "promote": cmd_promote, "app": cmd_app}
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from flows.report.plots import forecast_vs_actual
 from schemas.layout import Layout
 from schemas.stages import forecasts_schema
 from tests.helpers import TINY_MODELS, classify_frame, forecast_frame, run_stages, tiny_config
+from tests.helpers import chromium as helpers_chromium
 
 HOSTILE = ["<script>alert(1)</script>", "a|b\nc", "\u202eevil", "$x$ \\"]
 
@@ -122,19 +122,9 @@ def test_the_forecast_report_draws_forecasts_against_actuals(tmp_path: Path) -> 
     assert pl.read_csv(layout.plots / "forecasts.csv").height == 0
 
 
-def _chromium() -> str:
-    """Debian's chromium; a skip where it is absent, a failure under CI (.ci/run installs it)."""
-    path = shutil.which("chromium")
-    if path is None and os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail("CI=true but chromium is missing: .ci/chromium should have installed it")
-    if path is None:
-        pytest.skip("Debian's chromium is not installed (bash .ci/chromium installs it)")
-    return path
-
-
 @pytest.mark.slow  # a browser
 def test_a_headless_browser_opens_the_report_offline(hostile: Layout, tmp_path: Path) -> None:
-    chromium = _chromium()
+    chromium = helpers_chromium()
     layout = hostile
     shot = tmp_path / "report.png"
     out = subprocess.run(
