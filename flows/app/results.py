@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -120,10 +121,14 @@ async def predict(request: Request, name: str) -> Response:
     folder = project / APP / "predict" / ident
     folder.mkdir(parents=True)
     data = folder / safe_filename(file.filename)
-    with data.open("wb") as out:
-        while chunk := await file.read(upload.CHUNK):
-            out.write(chunk)
-    upload.sniff(data, file.filename)
+    try:
+        with data.open("wb") as out:
+            while chunk := await file.read(upload.CHUNK):
+                out.write(chunk)
+        upload.sniff(data, file.filename)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     error = await run_in_threadpool(run_predict, c, project, data, folder / "predictions.csv")
     return c.page(request, "predicted.html", 422 if error else 200, name=name, error=error,
                   ident=ident, file=file.filename)

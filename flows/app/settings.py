@@ -28,6 +28,8 @@ class Settings(BaseModel):
     split: str | None = None
     features: list[str] | None = None
     horizon: int | None = Field(None, ge=1, le=10_000)
+    season: int | None = Field(None, ge=1, le=10_000)
+    lookback: int | None = Field(None, ge=1, le=100_000)
     policy: dict[str, str] = Field(default_factory=dict)  # defect -> action
     models: list[str] = Field(default_factory=list)  # empty: every configured model
     seeds: int | None = Field(None, ge=1, le=50)
@@ -44,8 +46,9 @@ class Settings(BaseModel):
                 args += [f"--{role}", value]
         if self.features:
             args += ["--features", ",".join(self.features)]
-        if self.horizon:
-            args += ["--horizon", str(self.horizon)]
+        for opt in ("horizon", "season", "lookback"):
+            if value := getattr(self, opt):
+                args += [f"--{opt}", str(value)]
         for defect, action in sorted(self.policy.items()):
             args += ["--set", f"validation.policy.{defect}={action}"]
         return args
@@ -81,7 +84,7 @@ def from_form(form: dict[str, str], models: list[str]) -> Settings:
         raw[role] = text(role)
     if features := text("features"):
         raw["features"] = [f.strip() for f in features.split(",") if f.strip()]
-    for key in ("horizon", "seeds", "steps"):
+    for key in ("horizon", "season", "lookback", "seeds", "steps"):
         raw[key] = text(key)
     raw["folds"] = text("folds")
     raw["models"] = [m for m in models if form.get(f"model_{m}") == "on"]

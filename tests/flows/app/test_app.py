@@ -187,7 +187,7 @@ def test_bad_data_shows_the_clis_message_and_the_quarantined_rows(
     assert "column &#39;y&#39;: 1 row(s) with values that are not numbers, at line 6" in page
     assert "not_numeric" in page and "quarantine.csv" in page
     form = {"csrf": csrf(app), "policy_not_numeric": "quarantine", "policy_gaps": "fix",
-            "references": "on", "model_lstm": "on"}
+            "references": "on", "model_lstm": "on", "season": "7", "lookback": "14"}
     assert app.post("/p/bad/check", data=form, follow_redirects=False).status_code == 303
     wait_job(app, project)
     page = app.get("/p/bad/check").text
@@ -196,4 +196,8 @@ def test_bad_data_shows_the_clis_message_and_the_quarantined_rows(
     settings = Settings.model_validate_json((project / ".app/settings.json").read_text())
     assert settings.policy == {"not_numeric": "quarantine", "gaps": "fix"}
     assert settings.models == ["lstm"]
-    assert "--set" in settings.compare_args() and "--models" in settings.compare_args()
+    assert (settings.season, settings.lookback) == (7, 14)
+    flat = re.sub(r"\s+", "", page)
+    assert "<th>season</th><td>7</td>" in flat and "<th>lookback</th><td>14</td>" in flat
+    args = settings.compare_args()
+    assert args[args.index("--lookback") + 1] == "14" and "--models" in args
