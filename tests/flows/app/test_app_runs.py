@@ -21,7 +21,30 @@ TINY = {"model_lstm": "on", "model_linear": "on", "steps": "40", "seeds": "1", "
         "preset": "quick"}  # references off: the box is not ticked
 
 
-def test_a_run_from_the_app_scores_as_the_cli_does(tmp_path: Path, forecast_csv: Path) -> None:
+def _flow_run_reports() -> list[str]:
+    """The seqarena-report artifact of every seqarena-compare flow run on the server."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterId,
+    )
+
+    with get_client(sync_client=True) as c:
+        runs = c.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(
+            any_=["seqarena-compare"])))
+        artifacts = c.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(
+            any_=[r.id for r in runs]))) if runs else []
+    return [a.data for a in artifacts if a.key == "seqarena-report"]
+
+
+def test_a_run_from_the_app_is_a_flow_run_and_scores_as_the_cli_does(
+        prefect_server: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        forecast_csv: Path) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())  # the app's children use it
     with client(tmp_path / "runs") as app:
         upload(app, "sales.csv", forecast_csv.read_bytes())
         project = tmp_path / "runs" / "sales"
@@ -36,6 +59,7 @@ def test_a_run_from_the_app_scores_as_the_cli_does(tmp_path: Path, forecast_csv:
                                                            "linear/fold-0/seed-0"}
         assert "Promoted" in app.get("/p/sales/result").text or "Nothing" in \
             app.get("/p/sales/result").text
+    assert (project / "report.md").read_text() in _flow_run_reports()  # on the Prefect server
     settings = Settings.model_validate_json((project / ".app/settings.json").read_text())
     cli = tmp_path / "cli"
     subprocess.run([sys.executable, "-m", "flows.cli", "compare", str(forecast_csv), "--out",
