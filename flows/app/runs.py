@@ -41,8 +41,8 @@ def status(c: Context, name: str) -> dict[str, object]:
         word = "cancelled"
     elif state.exit_code == 0:
         word = "finished"
-    elif state.exit_code == -1:
-        word = "lost (the app stopped while it ran)"
+    elif state.exit_code in (-1, 130, 137, 143):
+        word = "stopped (the app or the machine stopped it)"
     else:
         word = f"failed (exit {state.exit_code})"
     return {"state": word, "running": state.running, "stage": stage(log),
