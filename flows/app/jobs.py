@@ -2,7 +2,7 @@
 in a child process (the same command line a person would type), one at a time per project.
 
 A child gets SEQARENA_PARENT_PID: it stops when the app stops, however the app dies. Its
-output goes to `.app/KIND.log`; `.app/job.json` records what runs and how it ended, so a
+output goes to `.app/KIND.log`; `.app/KIND.json` records how the last one ran and ended, so a
 page reloaded (or opened again later) finds the run where it is.
 """
 
@@ -26,6 +26,7 @@ from schemas.files import read_json, write_json
 from schemas.layout import MODEL_CARD, PROGRESS
 from schemas.progress import Progress
 
+KINDS = ("validate", "compare")  # the commands the app runs as jobs (predict waits inline)
 STAGES = ("validate", "preprocess", "training", "evaluate", "promote")
 STAGE_MARKS = tuple(f"{mark} {s}" for mark in "✓…" for s in STAGES)  # compare's stage lines
 
@@ -55,8 +56,8 @@ class Training(BaseModel):
     state: str  # running | done | stopped early at step N
 
 
-def _job_file(project: Path) -> Path:
-    return project / APP / "job.json"
+def _job_file(project: Path, kind: str) -> Path:
+    return project / APP / f"{kind}.json"
 
 
 def log_file(project: Path, kind: str) -> Path:
@@ -73,11 +74,11 @@ class Jobs:
     def start(self, project: Path, kind: str, args: list[str]) -> JobState:
         """Run `seqarena KIND ARGS` for the project; refused while the folder is busy."""
         with self._lock:
-            proc = self._procs.get(project)
-            if proc is not None and proc.poll() is None:
-                raise Refused(busy(project, self.state(project)), 409)
-            with FolderLock(project, "app check"):  # a CLI run holds it: the CLI's message
+            with FolderLock(project, "app check"):  # the CLI's message when a run holds it
                 pass
+            proc = self._procs.get(project)
+            if proc is not None and proc.poll() is None:  # ours, not holding the lock yet
+                raise Refused(busy(project, self.state(project)), 409)
             env = {**os.environ, "SEQARENA_PARENT_PID": str(os.getpid()),
                    "PYTHONUNBUFFERED": "1", "PYTHONWARNINGS": "ignore::DeprecationWarning"}
             with log_file(project, kind).open("wb") as log:
@@ -85,7 +86,7 @@ class Jobs:
                     [sys.executable, "-m", "flows.cli", kind, *args], stdin=subprocess.DEVNULL,
                     stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
             state = JobState(kind=kind, pid=proc.pid, started=time.time())
-            write_json(_job_file(project), state.model_dump(mode="json"))
+            write_json(_job_file(project, kind), state.model_dump(mode="json"))
             self._procs[project] = proc
         threading.Thread(target=self._reap, args=(project, proc, state), daemon=True,
                          name=f"seqarena-app-{kind}").start()
@@ -94,31 +95,33 @@ class Jobs:
     def _reap(self, project: Path, proc: subprocess.Popen[bytes], state: JobState) -> None:
         code = proc.wait()
         with self._lock:
-            now = self.state(project)
-            cancelled = bool(now and now.pid == state.pid and now.cancelled)
-            write_json(_job_file(project), state.model_copy(update={
-                "ended": time.time(), "exit_code": code, "cancelled": cancelled,
+            now = self._read(project, state.kind)
+            if now is None or now.pid != state.pid:
+                return  # a newer job of this kind owns the file
+            write_json(_job_file(project, state.kind), now.model_copy(update={
+                "ended": time.time(), "exit_code": code,
+                "cancelled": now.cancelled and code != 0,  # a run that finished first counts
             }).model_dump(mode="json"))
 
-    def wait(self, project: Path, timeout: float | None = None) -> JobState | None:
-        """Wait for the project's child to end (predict: the page waits for its answer)."""
-        proc = self._procs.get(project)
-        if proc is not None:
-            proc.wait(timeout)
-            deadline = time.monotonic() + 5
-            while (s := self.state(project)) and s.running and time.monotonic() < deadline:
-                time.sleep(0.02)  # the reaper writes the exit code
-        return self.state(project)
-
-    def state(self, project: Path) -> JobState | None:
-        """The project's last job; one the app lost (it was restarted) counts as ended."""
+    def _read(self, project: Path, kind: str) -> JobState | None:
         try:
-            state = JobState.model_validate(read_json(_job_file(project)))
+            return JobState.model_validate(read_json(_job_file(project, kind)))
         except (OSError, ValueError, ValidationError):
             return None
+
+    def state(self, project: Path, kind: str | None = None) -> JobState | None:
+        """The project's last job (of `kind`); one the app lost (it was restarted, or the
+        reaper has not written yet) counts as ended."""
+        found = [s for k in ([kind] if kind else KINDS) if (s := self._read(project, k))]
+        if not found:
+            return None
+        state = max(found, key=lambda s: s.started)
         proc = self._procs.get(project)
         if state.running and (proc is None or proc.pid != state.pid):
             return state.model_copy(update={"ended": state.started, "exit_code": -1})
+        if state.running and proc is not None and (code := proc.poll()) is not None:
+            return state.model_copy(update={"ended": time.time(), "exit_code": code,
+                                            "cancelled": state.cancelled and code != 0})
         return state
 
     def cancel(self, project: Path) -> bool:
@@ -127,8 +130,8 @@ class Jobs:
             proc, state = self._procs.get(project), self.state(project)
             if proc is None or proc.poll() is not None or state is None or not state.running:
                 return False
-            write_json(_job_file(project), state.model_copy(update={"cancelled": True})
-                       .model_dump(mode="json"))
+            write_json(_job_file(project, state.kind), state.model_copy(
+                update={"cancelled": True}).model_dump(mode="json"))
             proc.send_signal(signal.SIGTERM)
             return True
 
@@ -146,10 +149,10 @@ class Jobs:
 
 
 def busy(project: Path, state: JobState | None) -> str:
-    """The refusal of a second command in a busy project, worded like the CLI's."""
-    what = f"pid {state.pid}, {state.kind}" if state else "another command"
-    return (f"{project}: this output folder is in use by another seqarena run ({what}, "
-            "started by the app). Wait for it to finish, or cancel it.")
+    """The refusal of a second command in a busy project, worded as the CLI's."""
+    what = f"pid {state.pid}, {state.kind}" if state else "a command of the app"
+    return (f"{project}: this output folder is in use by another seqarena run ({what}). "
+            "Wait for it to finish, or pass another --out (or out_dir).")
 
 
 def log_tail(project: Path, kind: str, lines: int = 40) -> list[str]:

@@ -120,9 +120,9 @@ def validation_of(project: Path) -> ValidationReport | None:
 def check(request: Request, name: str) -> Response:
     c = ctx(request)
     project = c.project(name)
-    state = c.jobs.state(project)
-    running = bool(state and state.running and state.kind == "validate")
-    log = log_tail(project, "validate") if state and state.kind == "validate" else []
+    state = c.jobs.state(project, "validate")
+    running = bool(state and state.running)
+    log = log_tail(project, "validate") if state else []
     report = None if running else validation_of(project)
     found = [ch for ch in (report.checks if report else []) if ch.get("action") != "passed"]
     cfg = base_config(c.params)
@@ -143,6 +143,6 @@ async def post_check(request: Request, name: str) -> Response:
         settings = from_form(form, list(base_config(c.params).models))
     except ValueError as exc:
         raise Refused(f"the form: {exc}") from None
+    start_validate(c, project, settings)  # refused while busy: nothing saved then
     write_settings(project / APP / "settings.json", settings)
-    start_validate(c, project, settings)
     return RedirectResponse(f"/p/{name}/check", 303)

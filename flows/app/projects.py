@@ -3,7 +3,7 @@
     ROOT/NAME/                 an output folder, as `seqarena compare FILE --out ROOT/NAME`
     ROOT/NAME/.app/upload/F    the uploaded file, under a safe name
     ROOT/NAME/.app/settings.json   the check form (flows/app/settings.py)
-    ROOT/NAME/.app/job.json, .app/KIND.log   the last command the app ran here, and its output
+    ROOT/NAME/.app/KIND.json, .app/KIND.log  the last validate / compare the app ran, its output
     ROOT/NAME/.app/predict/ID/   a prediction: the uploaded file and predictions.csv
 """
 
@@ -46,8 +46,8 @@ def safe_filename(filename: str) -> str:
     """The upload's name with only letters, digits, '.', '_' and '-' (no folders, not hidden)."""
     base = filename.replace("\\", "/").rsplit("/", 1)[-1]
     suffix = suffix_of(base)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", base[: -len(suffix)]).strip("_")[:48] or "data"
-    return stem + suffix
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", base[: -len(suffix)]).strip("_-")[:48]
+    return (stem if NAME.fullmatch(stem) else "data") + suffix
 
 
 def inside(root: Path, path: Path) -> Path:
@@ -65,13 +65,23 @@ def project_dir(root: Path, name: str) -> Path:
     path = root / name
     if path.is_symlink() or not path.is_dir():
         raise Refused(f"{name!r}: no such project", 404)
-    return inside(root, path)
+    real = inside(root, path)
+    app = real / APP
+    linked = [p for p in (app, app / "upload", real / "runs", real / ".lock",
+                          *(app.iterdir() if app.is_dir() and not app.is_symlink() else ()),
+                          *((app / "upload").iterdir() if (app / "upload").is_dir()
+                            and not (app / "upload").is_symlink() else ()))
+              if p.is_symlink()]
+    if linked:  # the app writes and reads there: a link could lead out of the root
+        raise Refused(f"{name!r}: {linked[0].relative_to(real)} is a link; the app serves "
+                      "only projects it made (remove the link)", 404)
+    return real
 
 
 def new_project(root: Path, filename: str) -> Path:
     """A new, empty project folder named after the upload (forecast, forecast-2, ...)."""
     root.mkdir(parents=True, exist_ok=True)
-    stem = safe_filename(filename)
+    stem = safe_filename(filename)  # a name that NAME accepts, with its suffix
     stem = stem[: -len(suffix_of(stem))].replace(".", "_")[:40]
     for i in range(1, 10_000):
         path = root / (stem if i == 1 else f"{stem}-{i}")
@@ -110,9 +120,10 @@ def describe(root: Path, project: Path) -> ProjectRow:
         version = None
     champion = None
     if version is not None:
-        decision = version / "decision.json"
-        winner = read_json(decision).get("winner") if decision.exists() else None
-        winner = winner or "?"
+        try:
+            winner = read_json(version / "decision.json").get("winner") or "?"
+        except (OSError, ValueError, AttributeError):  # a damaged file: the list still shows
+            winner = "?"
         champion = f"{version.name} ({winner})"
     lines, _ = read_history(project)
     if lines:
@@ -120,7 +131,7 @@ def describe(root: Path, project: Path) -> ProjectRow:
         last = f"{last_line.get('event', '')}: {last_line.get('outcome', '')}"
         if last_line.get("winner"):
             last += f", {last_line['winner']}"
-        when = str(last_line.get("time", ""))[:19].replace("T", " ")
+        when = str(last_line.get("time", ""))[:19].replace("T", " ")  # any JSON value
     else:
         last = "no comparison yet"
         stamp = (data or project).stat().st_mtime

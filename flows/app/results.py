@@ -3,21 +3,25 @@ predictions with the champion, and rollback."""
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 
 from flows.app import upload
+from flows.app.jobs import error_of
 from flows.app.pages import Context, base_config, ctx, form_of
 from flows.app.projects import APP, Refused, inside, safe_filename
 from flows.report.view import Board, board
@@ -33,8 +37,9 @@ FILES = {"report.html": "text/html", "report.md": "text/markdown", "metrics.json
          "application/json", "decision.json": "application/json", "leaderboard.csv": "text/csv",
          "validation.md": "text/markdown", "quarantine.csv": "text/csv"}
 REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
-              "frame-ancestors 'self'")
+              "frame-ancestors 'self'; form-action 'none'; base-uri 'none'; sandbox")
 PREDICT_TIMEOUT_S = 600
+PREDICTING = 2  # predictions at once; more wait their turn, holding no worker thread
 
 
 def decision_of(project: Path) -> Decision | None:
@@ -86,18 +91,28 @@ def model_zip(request: Request, name: str) -> Response:
     version = champion_of(project)
     if version is None:
         raise Refused(f"{name}: no promoted model yet", 404)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+    fd, tmp = tempfile.mkstemp(prefix="seqarena-model-", suffix=".zip")  # not in memory
+    with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
         for path in sorted(version.rglob("*")):
             if path.is_file() and not path.is_symlink():
                 z.write(path, f"{version.name}/{path.relative_to(version).as_posix()}")
-    return Response(buffer.getvalue(), media_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="{name}-{version.name}.zip"'})
+    return FileResponse(tmp, media_type="application/zip",
+                        filename=f"{name}-{version.name}.zip",
+                        background=BackgroundTask(os.unlink, tmp))
+
+
+def predicting(request: Request) -> anyio.CapacityLimiter:
+    """This app's limit of predictions at once (made on first use, in its event loop)."""
+    state = request.app.state
+    if not hasattr(state, "predicting"):
+        state.predicting = anyio.CapacityLimiter(PREDICTING)
+    return state.predicting
 
 
 def run_predict(c: Context, project: Path, data: Path, out: Path) -> str | None:
     """`seqarena predict DATA --from PROJECT --out OUT`; its error line, or None."""
-    env = {**os.environ, "SEQARENA_PARENT_PID": str(os.getpid())}
+    env = {**os.environ, "SEQARENA_PARENT_PID": str(os.getpid()),
+           "PYTHONWARNINGS": "ignore::DeprecationWarning"}
     done = subprocess.run(  # our own CLI, arguments as a list
         [sys.executable, "-m", "flows.cli", "predict", str(data), "--from", str(project),
          "--out", str(out)], capture_output=True, text=True, env=env,
@@ -105,7 +120,7 @@ def run_predict(c: Context, project: Path, data: Path, out: Path) -> str | None:
     if done.returncode == 0:
         return None
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    return lines[-1] if lines else f"seqarena predict failed (exit {done.returncode})"
+    return error_of(lines) or f"seqarena predict failed (exit {done.returncode})"
 
 
 @router.post("/p/{name}/predict")
@@ -117,10 +132,10 @@ async def predict(request: Request, name: str) -> Response:
     file = form.get("file")
     if file is None or isinstance(file, str) or not file.filename:
         raise Refused("no file was chosen: pick the CSV, CSV.gz or Parquet file to predict")
-    ident = secrets.token_hex(8)
+    ident, safe = secrets.token_hex(8), safe_filename(file.filename)  # the type first
     folder = project / APP / "predict" / ident
     folder.mkdir(parents=True)
-    data = folder / safe_filename(file.filename)
+    data = folder / safe
     try:
         with data.open("wb") as out:
             while chunk := await file.read(upload.CHUNK):
@@ -129,7 +144,8 @@ async def predict(request: Request, name: str) -> Response:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    error = await run_in_threadpool(run_predict, c, project, data, folder / "predictions.csv")
+    error = await anyio.to_thread.run_sync(run_predict, c, project, data,
+                                           folder / "predictions.csv", limiter=predicting(request))
     return c.page(request, "predicted.html", 422 if error else 200, name=name, error=error,
                   ident=ident, file=file.filename)
 
@@ -166,5 +182,6 @@ async def post_rollback(request: Request, name: str) -> Response:
     project = c.project(name)
     form = await form_of(request)
     version = str(form.get("version") or "") or None
-    rollback(project, version, base_config(c.params).promote.gto_artifact)
+    await run_in_threadpool(rollback, project, version,  # GTO and git may take seconds
+                            base_config(c.params).promote.gto_artifact)
     return RedirectResponse(f"/p/{name}/history", 303)

@@ -30,17 +30,17 @@ async def post_run(request: Request, name: str) -> Response:
 def status(c: Context, name: str) -> dict[str, object]:
     """What the run screen shows: the command's state, its stage, every training, the log."""
     project = c.project(name)
-    state = c.jobs.state(project)
-    if state is None or state.kind != "compare":
+    state = c.jobs.state(project, "compare")
+    if state is None:
         return {"state": "none", "trainings": [], "log": [], "stage": None, "error": None}
     log = log_tail(project, "compare")
     rows = trainings(run_folder(project, state))
     if state.running:
         word = "running"
-    elif state.cancelled:
-        word = "cancelled"
     elif state.exit_code == 0:
         word = "finished"
+    elif state.cancelled:
+        word = "cancelled"
     elif state.exit_code in (-1, 130, 137, 143):
         word = "stopped (the app or the machine stopped it)"
     else:

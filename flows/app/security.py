@@ -21,6 +21,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 COOKIE = "seqarena_token"
+FORM_MAX = 256 * 1024  # bytes: the largest form that is not an upload
 
 
 class TooLarge(Exception):
@@ -43,67 +44,82 @@ def same(a: str, b: str) -> bool:
 
 
 class Guard:
-    """Token, Host and body size, checked before any route runs."""
+    """Token, Host and body size, checked before any route runs; the security headers of
+    every answer."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], token: str | None, port: int,
-                 max_body: int) -> None:
-        self.app, self.token, self.max_body = app, token, max_body
-        self.hosts = {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")}
+    def __init__(self, app: Callable[..., Awaitable[None]], token: str | None, host: str,
+                 port: int, max_upload: int, csp: str) -> None:
+        self.app, self.token, self.max_upload, self.csp = app, token, max_upload, csp
+        names = {"127.0.0.1", "localhost", "[::1]", f"[{host}]" if ":" in host else host}
+        self.hosts = {f"{h}:{port}" for h in names} | (names if port == 80 else set())
+
+    def limit(self, path: str) -> int:
+        """The largest body a route takes: a file for uploads, a small form elsewhere."""
+        upload = path == "/upload" or (path.startswith("/p/") and path.endswith("/predict"))
+        return self.max_upload + 2**20 if upload else FORM_MAX  # + the multipart envelope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request = Request(scope)
-        if refusal := self._refusal(request):
-            await refusal(scope, receive, send)
+        started, seen, limit = False, 0, self.limit(request.url.path)
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = message.setdefault("headers", [])
+                if not any(k.lower() == b"content-security-policy" for k, _ in headers):
+                    headers.append((b"content-security-policy", self.csp.encode()))
+                headers += [(b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"no-referrer")]
+            await send(message)
+
+        if refusal := self._refusal(request, limit):
+            await refusal(scope, receive, sending)
             return
-        started, seen = False, 0
 
         async def counted() -> Message:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_body:
+            if seen > limit:
                 raise TooLarge
             return message
-
-        async def sending(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
 
         try:
             await self.app(scope, counted, sending)
         except TooLarge:
             if not started:
-                await self._too_large()(scope, receive, send)
+                await self._too_large(limit)(scope, receive, sending)
 
-    def _too_large(self) -> Response:
-        mb = self.max_body // 2**20
-        return PlainTextResponse(f"refused: the upload is larger than {mb} MB (--max-upload-mb)",
-                                 413)
+    def _too_large(self, limit: int) -> Response:
+        if limit == FORM_MAX:
+            return PlainTextResponse("refused: a form this large is not one of the app's", 413)
+        return PlainTextResponse(f"refused: the upload is larger than "
+                                 f"{self.max_upload // 2**20} MB (--max-upload-mb)", 413)
 
-    def _refusal(self, request: Request) -> Response | None:
+    def _refusal(self, request: Request, limit: int) -> Response | None:
         """A response that ends the request here, or None."""
         if self.token is None:
             if request.headers.get("host", "") not in self.hosts:
-                return PlainTextResponse("refused: unknown Host header (the app answers "
-                                         "127.0.0.1 and localhost only)", 421)
+                return PlainTextResponse("refused: unknown Host header (without a token the "
+                                         "app answers only its own loopback address)", 421)
         elif not self._authorized(request):
             given = request.query_params.get("token")
             if given is not None and same(given, self.token):  # set the cookie, drop the query
                 rest = {k: v for k, v in request.query_params.items() if k != "token"}
-                url = request.url.path + (f"?{urlencode(rest)}" if rest else "")
-                redirect = RedirectResponse(url, 303)
-                redirect.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+                url = "/" + request.url.path.lstrip("/")  # never //host: no open redirect
+                redirect = RedirectResponse(url + (f"?{urlencode(rest)}" if rest else ""), 303)
+                redirect.set_cookie(COOKIE, self.token, httponly=True, samesite="lax")
                 return redirect
             return PlainTextResponse("refused: this seqarena app needs its access token: open "
                                      "it with ?token=TOKEN once (or send Authorization: "
                                      "Bearer TOKEN)", 401)
         length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body:
-            return self._too_large()
+        if length.isdigit() and int(length) > limit:
+            return self._too_large(limit)
         return None
 
     def _authorized(self, request: Request) -> bool:

@@ -55,7 +55,7 @@ def create_app(opts: AppOptions) -> FastAPI:
 
     app = FastAPI(title="seqarena", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
-    app.state.ctx = pages.Context(opts.root, opts.params, jobs, csrf,
+    app.state.ctx = pages.Context(opts.root.resolve(), opts.params, jobs, csrf,
                                   Jinja2Templates(directory=HERE / "templates"),
                                   opts.max_upload_mb * 2**20)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
@@ -72,20 +72,13 @@ def create_app(opts: AppOptions) -> FastAPI:
 
     @app.exception_handler(TooLarge)
     async def too_large(request: Request, _: TooLarge) -> Response:
-        return pages.message(request, f"refused: the upload is larger than "
-                             f"{opts.max_upload_mb} MB (--max-upload-mb)", 413)
+        return pages.message(request, "refused: the upload is larger than "
+                             f"{opts.max_upload_mb} MB (--max-upload-mb), or the form is "
+                             "not one of the app's", 413)
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", pages.CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        return response
-
-    del refused, usage, too_large, headers  # registered above
-    slack = 2**20  # the multipart envelope around the file
-    return Guard(app, opts.token, opts.port, opts.max_upload_mb * 2**20 + slack)  # type: ignore[return-value]
+    del refused, usage, too_large  # registered above
+    return Guard(app, opts.token, opts.host, opts.port, opts.max_upload_mb * 2**20,  # type: ignore[return-value]
+                 pages.CSP)
 
 
 def serve(opts: AppOptions) -> None:

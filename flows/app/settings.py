@@ -102,8 +102,11 @@ def from_form(form: dict[str, str], models: list[str]) -> Settings:
 
 
 def read_settings(path: Path) -> Settings:
-    """The saved settings, or the defaults."""
-    return Settings.model_validate(read_json(path)) if path.exists() else Settings()
+    """The saved settings, or the defaults (also for a file that is damaged)."""
+    try:
+        return Settings.model_validate(read_json(path))
+    except (OSError, ValueError, ValidationError):
+        return Settings()
 
 
 def write_settings(path: Path, settings: Settings) -> None:

@@ -48,7 +48,8 @@ async def receive(request: Request, root: Path, limit: int) -> Path:
 def sniff(path: Path, shown: str) -> None:
     """Refuse a file whose bytes are not what its name says (the checks come later)."""
     suffix = suffix_of(path.name)
-    head = path.open("rb").read(65536)
+    with path.open("rb") as f:
+        head = f.read(65536)
     if suffix == ".parquet":
         with path.open("rb") as f:
             f.seek(-4, 2)

@@ -201,3 +201,93 @@ def test_bad_data_shows_the_clis_message_and_the_quarantined_rows(
     assert "<th>season</th><td>7</td>" in flat and "<th>lookback</th><td>14</td>" in flat
     args = settings.compare_args()
     assert args[args.index("--lookback") + 1] == "14" and "--models" in args
+
+
+def test_a_relative_root_keeps_track_of_the_check_it_started(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forecast_csv: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    with client(Path("runs")) as c:  # the default --root is relative
+        assert upload(c, "sales.csv", forecast_csv.read_bytes()).status_code == 303
+        project = (tmp_path / "runs" / "sales").resolve()
+        state = c.app.app.state.ctx.jobs.state(project)
+        assert state is not None and state.running
+        assert "Checking the data" in c.get("/p/sales/check").text
+        again = c.post("/p/sales/check", data={"csrf": csrf(c)}, follow_redirects=False)
+        assert again.status_code == 409 and "Wait for it to finish" in again.text
+        wait_job(c, project)
+        assert "Valid</span>" in c.get("/p/sales/check").text
+
+
+def test_a_link_inside_a_project_is_refused(app: TestClient, tmp_path: Path,
+                                            forecast_csv: Path) -> None:
+    upload(app, "sales.csv", forecast_csv.read_bytes())
+    project = tmp_path / "runs" / "sales"
+    wait_job(app, project)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (project / ".app" / "validate.log").unlink()
+    (project / ".app" / "validate.log").symlink_to(victim)
+    r = app.post("/p/sales/check", data={"csrf": csrf(app)})
+    assert r.status_code == 404 and "is a link" in r.text
+    assert victim.read_text() == "keep me"
+
+
+def test_an_option_like_file_name_still_makes_a_project(app: TestClient,
+                                                        forecast_csv: Path) -> None:
+    r = upload(app, "--help.csv", forecast_csv.read_bytes())
+    assert r.headers["location"] == "/p/help/check"
+    r = upload(app, "-.csv", forecast_csv.read_bytes())
+    assert r.headers["location"] == "/p/data/check"
+
+
+def test_a_chunked_upload_over_the_limit_is_refused_with_413(app: TestClient) -> None:
+    boundary = "b0undary"
+
+    def body() -> Iterator[bytes]:  # no Content-Length: the Guard counts as it reads
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+               "filename=\"big.csv\"\r\nContent-Type: text/csv\r\n\r\n").encode()
+        for _ in range(40):
+            yield b"1,2\n" * 16384  # 64 KiB a chunk, 2.5 MB in all
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    r = app.post(f"/upload?csrf={csrf(app)}", content=body(),
+                 headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and "larger than 1 MB" in r.text
+
+
+def test_a_large_form_is_refused_before_it_is_read(app: TestClient, tmp_path: Path) -> None:
+    (tmp_path / "runs" / "x").mkdir(parents=True)
+    r = app.post("/p/x/check", data={"csrf": "forged", "pad": "x" * 400_000})
+    assert r.status_code == 413
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_the_token_redirect_stays_on_this_site(tmp_path: Path) -> None:
+    from starlette.requests import Request
+
+    guard = create_app(AppOptions(root=tmp_path, host="0.0.0.0", token="t0ken-t0ken"))
+    scope = {"type": "http", "method": "GET", "path": "//evil.example/x", "headers": [],
+             "query_string": b"token=t0ken-t0ken", "server": ("seqarena.example", 8700),
+             "scheme": "http", "root_path": ""}  # a raw path no HTTP client sends as such
+    answer = guard._refusal(Request(scope), 1000)  # type: ignore[attr-defined]
+    assert answer.status_code == 303 and answer.headers["location"] == "/evil.example/x"
+
+
+def test_on_port_80_a_host_without_a_port_is_ours(tmp_path: Path) -> None:
+    with TestClient(create_app(AppOptions(root=tmp_path, port=80)),
+                    base_url="http://localhost") as c:
+        assert c.get("/").status_code == 200
+
+
+def test_damaged_app_files_do_not_break_the_pages(app: TestClient, tmp_path: Path) -> None:
+    project = tmp_path / "runs" / "p"
+    (project / ".app").mkdir(parents=True)
+    (project / ".app" / "settings.json").write_text('{"unknown": 1}')
+    (project / ".app" / "compare.json").write_text("{broken")
+    (project / "versions" / "v0001").mkdir(parents=True)
+    (project / "versions" / "v0001" / "decision.json").write_text("[1, 2]")
+    (project / "promoted").symlink_to("versions/v0001")
+    (project / "history.jsonl").write_text('{"time": 20261207, "event": "compare"}\n')
+    for page in ("/", "/p/p/check", "/p/p/run", "/p/p/result", "/p/p/history"):
+        assert app.get(page).status_code == 200, page
+    assert "v0001 (?)" in app.get("/").text
