@@ -29,7 +29,8 @@ table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px sol
 padding:2px 6px;text-align:right}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}
 .decision{background:#f3f7ff;border-left:4px solid #36c;padding:.6em 1em}
 .headline{background:#fff4e5;border-left:4px solid #d80;padding:.6em 1em}
-.flag{color:#b00}figure{margin:1em 0}svg{max-width:100%;height:auto}"""
+.flag{color:#b00}figure{margin:1em 0}svg{max-width:100%;height:auto}
+h1,li,p{overflow-wrap:anywhere}"""
 
 
 def esc(value: object, limit: int = LIMIT) -> str:
