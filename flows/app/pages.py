@@ -62,13 +62,9 @@ def ctx(request: Request) -> Context:
 
 
 @cache
-def _config(params: Path | None) -> Config:
-    return load_config(params)
-
-
 def base_config(params: Path | None) -> Config:
     """The params every project starts from (read once)."""
-    return _config(params)
+    return load_config(params)
 
 
 def message(request: Request, text: str, status: int) -> Response:

@@ -66,16 +66,21 @@ def project_dir(root: Path, name: str) -> Path:
     if path.is_symlink() or not path.is_dir():
         raise Refused(f"{name!r}: no such project", 404)
     real = inside(root, path)
-    app = real / APP
-    linked = [p for p in (app, app / "upload", real / "runs", real / ".lock",
-                          *(app.iterdir() if app.is_dir() and not app.is_symlink() else ()),
-                          *((app / "upload").iterdir() if (app / "upload").is_dir()
-                            and not (app / "upload").is_symlink() else ()))
-              if p.is_symlink()]
-    if linked:  # the app writes and reads there: a link could lead out of the root
+    if linked := links(real):  # the app writes and reads there: a link could lead out
         raise Refused(f"{name!r}: {linked[0].relative_to(real)} is a link; the app serves "
                       "only projects it made (remove the link)", 404)
     return real
+
+
+def links(project: Path) -> list[Path]:
+    """The links among the paths the app writes or reads in a project."""
+    app = project / APP
+    found = [p for p in (app, app / "upload", project / "runs", project / ".lock")
+             if p.is_symlink()]
+    for folder in (app, app / "upload"):
+        if folder.is_dir() and not folder.is_symlink():
+            found += [p for p in folder.iterdir() if p.is_symlink()]
+    return found
 
 
 def new_project(root: Path, filename: str) -> Path:

@@ -38,7 +38,7 @@ class AppOptions:
     params: Path | None = None
 
 
-def create_app(opts: AppOptions) -> FastAPI:
+def create_app(opts: AppOptions) -> Guard:
     """The web application over `opts.root` (its guards included)."""
     if not loopback(opts.host) and not opts.token:
         raise UsageError(f"--host {opts.host}: the app listens beyond this machine only with "
@@ -62,23 +62,19 @@ def create_app(opts: AppOptions) -> FastAPI:
     for module in (pages, runs, results):
         app.include_router(module.router)
 
-    @app.exception_handler(Refused)
-    async def refused(request: Request, exc: Refused) -> Response:
-        return pages.message(request, str(exc), exc.status)
+    app.add_exception_handler(UsageError, refusal)  # Refused too: a UsageError with a status
+    app.add_exception_handler(TooLarge, refusal)
+    return Guard(app, opts.token, opts.host, opts.port, opts.max_upload_mb * 2**20, pages.CSP)
 
-    @app.exception_handler(UsageError)
-    async def usage(request: Request, exc: UsageError) -> Response:
-        return pages.message(request, str(exc), 409)
 
-    @app.exception_handler(TooLarge)
-    async def too_large(request: Request, _: TooLarge) -> Response:
-        return pages.message(request, "refused: the upload is larger than "
-                             f"{opts.max_upload_mb} MB (--max-upload-mb), or the form is "
-                             "not one of the app's", 413)
-
-    del refused, usage, too_large  # registered above
-    return Guard(app, opts.token, opts.host, opts.port, opts.max_upload_mb * 2**20,  # type: ignore[return-value]
-                 pages.CSP)
+async def refusal(request: Request, exc: Exception) -> Response:
+    """The page that says why: a refusal's own status, 409 for a usage error, 413 past a
+    body limit."""
+    if isinstance(exc, TooLarge):
+        mb = request.app.state.ctx.max_upload // 2**20
+        return pages.message(request, f"refused: the upload is larger than {mb} MB "
+                             "(--max-upload-mb), or the form is not one of the app's", 413)
+    return pages.message(request, str(exc), exc.status if isinstance(exc, Refused) else 409)
 
 
 def serve(opts: AppOptions) -> None:
