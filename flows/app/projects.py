@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,15 +140,8 @@ def describe(root: Path, project: Path) -> ProjectRow:
         when = str(last_line.get("time", ""))[:19].replace("T", " ")  # any JSON value
     else:
         last = "no comparison yet"
-        stamp = (data or project).stat().st_mtime
-        when = _local(stamp)
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime((data or project).stat().st_mtime))
     return ProjectRow(project.name, data.name if data else "-", champion, last, when)
-
-
-def _local(stamp: float) -> str:
-    import time
-
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
 def projects(root: Path) -> list[ProjectRow]:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.config import PRESETS, Config
+from schemas.config import PRESETS
 from schemas.defects import DEFECTS, Policy, allowed
 from schemas.files import read_json, write_json
 
@@ -112,13 +112,6 @@ def read_settings(path: Path) -> Settings:
 def write_settings(path: Path, settings: Settings) -> None:
     """Save the settings atomically."""
     write_json(path, settings.model_dump(mode="json"))
-
-
-def base_config(params: Path | None) -> Config:
-    """The params every project starts from (params.yaml given to the app, or the defaults)."""
-    from schemas.config import load_config
-
-    return load_config(params)
 
 
 def preset_text() -> dict[str, str]:
