@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from schemas.defects import Policy
 from schemas.errors import UsageError
+from schemas.intervals import MAX_LEVELS, check_levels
 from schemas.layout import Job
 from schemas.specs import ARCHS, MAX_OUT, ModelSpec
 
@@ -85,6 +86,15 @@ class ForecastConfig(Strict):
         "cut-off back k test lengths; everything is refitted per fold on its training rows; "
         "auto: one, or more (at most 5, as the series allow) until the test windows hold 30 "
         "that share no target step"))
+    intervals: list[float] = Field(default_factory=lambda: [0.8, 0.95], max_length=MAX_LEVELS,
+                                   description=(
+        "levels of split-conformal forecast intervals, calibrated on the validation split "
+        "(each strictly between 0 and 1); []: none"))
+
+    @field_validator("intervals")
+    @classmethod
+    def _levels(cls, levels: list[float]) -> list[float]:
+        return check_levels(levels)
 
     @field_validator("folds")
     @classmethod

@@ -120,7 +120,7 @@ def prepare_forecast(v: Validated, fc: ForecastConfig, fold: int = 0
     state = {"series": series, "scaling": stats.to_dicts(), "columns": cols,
              "mase_scale": _mase_scale(df, roles.target, fc.season, series),
              "too_short": short[SID].to_list(), "val_carved": carved, "fold": fold,
-             **fc.model_dump()}
+             **fc.model_dump(exclude={"intervals"})}  # the cards hold the calibration
     return arrays, state
 
 
