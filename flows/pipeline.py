@@ -75,7 +75,7 @@ def preprocess_task(cfg: Config, layout: Layout) -> State:
       task_run_name="train-{job.name}-fold{job.fold}-seed{job.seed}")
 def train_task(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     """Train one model with one seed on one fold (in a worker process of the runner)."""
-    meta = train_model(cfg.models[job.name], cfg.train, layout, job)
+    meta = train_model(cfg.models[job.name], cfg.train, layout, job, cfg.forecast.intervals)
     return {k: meta[k] for k in ("name", "params", "train_seconds", "steps", "best_step")}
 
 

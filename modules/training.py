@@ -27,6 +27,7 @@ from modules.batching import (
     subset,
     take,
 )
+from modules.inference import predict
 from schemas.artifacts import PreparedArrays
 from schemas.files import write_text
 from schemas.progress import Progress
@@ -108,6 +109,14 @@ def full_val_loss(module: pl.LightningModule, weights: dict[str, torch.Tensor], 
             total += float(module.loss(batch)) * len(batch[-1])
             count += len(batch[-1])
     return total / count
+
+
+def val_residuals(module: pl.LightningModule, weights: dict[str, torch.Tensor], val: tuple,
+                  batch_size: int) -> np.ndarray:
+    """(N, H) y - ŷ of `weights` over every validation window, in scaled units, on the CPU."""
+    module.load_state_dict(weights)
+    module.cpu().eval()
+    return val[-1].numpy() - predict(module, val[:-1], batch_size)  # type: ignore[arg-type]
 
 
 def split_tensors(arrays: PreparedArrays, task: str, split: str) -> tuple:

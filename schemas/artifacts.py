@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from schemas.data import Roles
 from schemas.errors import UsageError
 from schemas.files import atomic_write, read_json, write_json
+from schemas.intervals import Conformal, Coverage
 from schemas.layout import Layout
 from schemas.prepared import (
     FORMAT,
@@ -72,6 +73,10 @@ class ModelCard(Artifact):
     rss_growth_mib: float | None = None
     peak_torch_mib: float | None = None
     history: list[CheckRecord] = Field(default_factory=list)
+    conformal: Conformal | None = Field(None, description=(
+        "forecasters: split-conformal interval half-widths from the validation residuals of "
+        "the kept weights (modules.conformal); None when classifying, with forecast.intervals "
+        "[] and on cards written before it"))
 
     @model_validator(mode="before")
     @classmethod
@@ -152,6 +157,9 @@ class Row(BaseModel):
     interval: dict[str, Interval] = Field(default_factory=dict)
     profile: list[Any] = Field(default_factory=list, description=(
         "forecast: MASE per horizon step; classify: error rate per sequence-length bucket"))
+    coverage: list[Coverage] | None = Field(None, description=(
+        "a forecaster's split-conformal intervals: the share of test values each level "
+        "covered, mean over runs; None for baselines, references and classifiers"))
 
     @property
     def ok(self) -> bool:

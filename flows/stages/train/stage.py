@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 
 from flows.runtime.procs import crash_point
 from modules.budget import Budget, plan_batch, plan_budget
+from modules.conformal import calibrate
 from modules.lit import auto_stem, module_for
 from modules.memory import PeakMemory
 from modules.training import (
@@ -28,9 +29,10 @@ from modules.training import (
     quiet_lightning,
     seed_everything,
     split_tensors,
+    val_residuals,
 )
 from schemas.artifacts import ModelCard, read_arrays, read_state, write
-from schemas.config import Config, TrainConfig
+from schemas.config import Config, ForecastConfig, TrainConfig
 from schemas.errors import RunFailedError, UsageError
 from schemas.files import atomic_write
 from schemas.layout import Job, Layout
@@ -96,9 +98,11 @@ def _fit(module: pl.LightningModule, tensors: tuple[tuple, tuple], budget: Budge
     return trainer, best, callbacks, seconds, memory
 
 
-def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> dict[str, Any]:
+def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job,
+                levels: list[float] | None = None) -> dict[str, Any]:
     """Train one job (model `spec`, seed, fold); write
-    models/NAME/fold-K/seed-S/{weights,model.json} below `layout`."""
+    models/NAME/fold-K/seed-S/{weights,model.json} below `layout`; a forecaster's card holds
+    its split-conformal calibration at `levels` (None: forecast.intervals' default)."""
     quiet_lightning()
     name = job.name
     if problem := no_gpu_for(tc.accelerator):  # checked where it trains: a Dask worker, say
@@ -127,6 +131,9 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> d
     weights = {k: v.contiguous().cpu() for k, v in best.state.items()}
     if budget.val_items:  # the checks saw a sample: the kept weights' loss on all of it
         best.best = full_val_loss(module, weights, tensors[1], 4 * budget.batch_size)
+    levels = ForecastConfig().intervals if levels is None else levels
+    conformal = calibrate(val_residuals(module, weights, tensors[1], 4 * budget.batch_size),
+                          levels) if task == "forecast" and levels else None
     atomic_write(layout.weights(job), lambda p: save_file(weights, str(p)))
     steps = trainer.global_step
     card = ModelCard(
@@ -137,7 +144,7 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> d
         stopped=_stopped(trainer, budget, callbacks), budget=asdict(budget), seed=job.seed,
         fold=job.fold, threads=tc.threads, device=_device(trainer), peak_rss_mib=memory.rss_mib,
         rss_growth_mib=memory.growth_mib,
-        peak_torch_mib=memory.torch_mib, history=best.history)
+        peak_torch_mib=memory.torch_mib, history=best.history, conformal=conformal)
     write(layout.card(job), card)
     return card.model_dump(mode="json")
 
@@ -145,4 +152,5 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job) -> d
 def run(cfg: Config, layout: Layout, name: str) -> list[dict[str, Any]]:
     """Every training of model `name`, one after another (`seqarena stage train`)."""
     jobs = cfg.train.jobs([name], read_state(layout).folds)
-    return [train_model(cfg.models[name], cfg.train, layout, job) for job in jobs]
+    return [train_model(cfg.models[name], cfg.train, layout, job, cfg.forecast.intervals)
+            for job in jobs]
