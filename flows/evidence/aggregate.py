@@ -13,6 +13,7 @@ import polars as pl
 
 from flows.evidence.bootstrap import Bootstrap
 from schemas.artifacts import METRICS, Interval, ModelCard, Row
+from schemas.intervals import Coverage
 
 WINDOW_SUMS = ("abs_error", "sq_error", "smape_error")  # per forecast window, in user units
 
@@ -36,6 +37,7 @@ class Scored:
     stratum: np.ndarray | None = None  # the bootstrap's units: class, or series ...
     block: np.ndarray | None = None  # ... and its block of `horizon` consecutive windows
     sums: dict[str, np.ndarray] = field(default_factory=dict)  # forecast: per-window errors
+    coverage: list[tuple[float, float]] = field(default_factory=list)  # (level, share covered)
 
 
 def _mean_profile(profiles: list[list[Any]]) -> list[Any]:
@@ -71,6 +73,17 @@ def spread(name: str, metric: str, values: list[float], boot: Bootstrap) -> Inte
     return Interval(mean=float(np.mean(values)), sd=sd, lo=lo, hi=hi, n=len(values))
 
 
+def mean_coverage(runs: list[Scored]) -> list[Coverage] | None:
+    """Each interval level's covered share, mean over runs; None unless every run has it."""
+    shares = [dict(r.coverage) for r in runs]
+    if not shares or not all(shares):
+        return None
+    levels = sorted(set.intersection(*(set(s) for s in shares)))
+    means = {a: float(np.mean([s[a] for s in shares])) for a in levels}
+    return [Coverage(level=a, covered=m, runs=len(runs))
+            for a, m in means.items() if np.isfinite(m)] or None
+
+
 def aggregate(task: str, runs: list[Scored], boot: Bootstrap) -> Row:
     """One row from all runs of one model or baseline; `boot` resamples the error frame."""
     first = runs[0]
@@ -82,6 +95,7 @@ def aggregate(task: str, runs: list[Scored], boot: Bootstrap) -> Row:
                **{m: float(np.mean(v)) for m, v in values.items()},
                interval={m: spread(first.name, m, v, boot) for m, v in values.items()},
                profile=_mean_profile([r.profile for r in runs]),
+               coverage=mean_coverage(runs),
                **(_cost(cards) if cards else {}))
 
 

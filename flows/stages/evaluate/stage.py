@@ -25,6 +25,7 @@ from flows.stages.evaluate.champion import CHAMPION, challenge
 from flows.stages.evaluate.diagnostics import diagnose, item_errors, non_overlapping, window_blocks
 from flows.stages.evaluate.forecast_sample import ForecastSample, no_sample
 from flows.stages.evaluate.measured import measured_table
+from modules.conformal import coverages, level_name
 from modules.cost import latency
 from modules.inference import Scaler, predict
 from modules.lit import module_for
@@ -123,11 +124,14 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
             failures.setdefault(job.key, "no trained model")
             continue
         module, card = load_model(layout.job_dir(job), state)
-        run = scored(predict(module, inputs), job.name, "model", job.seed)
+        out = predict(module, inputs)  # (N, H) scaled forecasts, or (N, C) logits
+        run = scored(out, job.name, "model", job.seed)
         if run is None:
             failures[job.key] = NOT_FINITE
             continue
         run.card = card
+        if card.conformal is not None:  # forecasters: the test share inside each interval
+            run.coverage = coverages(arrays["y_test"], out, card.conformal)
         runs.append(run)
     return runs, sample
 
@@ -272,9 +276,11 @@ def _flat(rows: list[Row], task: str) -> pl.DataFrame:
     other = {m for t, names in METRICS.items() if t != task for m in names}
     flat = []
     for r in rows:
-        cells = {"model": r.model, **r.model_dump(exclude={"interval", "profile", *other})}
+        cells = {"model": r.model,
+                 **r.model_dump(exclude={"interval", "profile", "coverage", *other})}
         for m, ci in r.interval.items():
             cells |= {f"{m}_sd": ci.sd, f"{m}_lo": ci.lo, f"{m}_hi": ci.hi}
+        cells |= {f"covered_{level_name(c.level)}": c.covered for c in r.coverage or []}
         flat.append(cells)
     types = {"params": pl.Int64, "size_bytes": pl.Int64, "train_seconds": pl.Float64,
              "latency_ms": pl.Float64}
