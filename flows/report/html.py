@@ -19,7 +19,15 @@ from flows.report.plots import (
     profiles,
 )
 from flows.report.text import LIMIT, LONG, one_line
-from flows.report.view import HISTORY_HEAD, board, history_view, measured_view, verdict
+from flows.report.view import (
+    HISTORY_HEAD,
+    INTERVALS_TITLE,
+    board,
+    history_view,
+    intervals_view,
+    measured_view,
+    verdict,
+)
 from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
 
@@ -69,6 +77,16 @@ def measured(table: dict[str, dict[str, str]]) -> str:
     return _table([esc(h) for h in head], [[esc(c, LONG) for c in r] for r in rows])
 
 
+def intervals_html(rows: list[Row]) -> str:
+    """The forecasters' interval coverage and what it should be near; nothing without it."""
+    view = intervals_view(rows)
+    if view is None:
+        return ""
+    return (f"<h2>{INTERVALS_TITLE}</h2>"
+            + _table(view.head, [[esc(m), *cells] for m, *cells in view.rows])
+            + f"<p>{esc(view.note, LONG)}</p>")
+
+
 def history(lines: list[dict[str, Any]]) -> str:
     """The last decisions of this output folder, newest first."""
     if not lines:
@@ -93,14 +111,21 @@ def _figure(svg: str | None, caption: str) -> str:
     return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>" if svg else ""
 
 
-def _forecasts(state: ForecastState | ClassifyState, forecasts: pl.DataFrame | None) -> str:
-    """Forecast against actual for a few series (forecasting, when evaluate kept them)."""
+def _forecasts(state: ForecastState | ClassifyState, forecasts: pl.DataFrame | None,
+               bands: pl.DataFrame | None = None) -> str:
+    """Forecast against actual for a few series (forecasting, when evaluate kept them), with
+    the promoted (or best) network's intervals when it has them."""
     if forecasts is None or not isinstance(state, ForecastState):
         return ""
-    return _figure(forecast_vs_actual(forecasts, state.target),
+    around = ""
+    if bands is not None and not bands.is_empty():
+        levels = " and ".join(f"{a:.0%}" for a in bands["level"].unique().sort())
+        around = (f"; shaded around {esc(bands['model'][0])}'s forecast: its {levels} "
+                  "split-conformal intervals (calibrated on validation)")
+    return _figure(forecast_vs_actual(forecasts, state.target, bands),
                    "forecast against actual: the last holdout test window of the first "
-                   f"{forecasts['series'].n_unique()} series, the horizon shaded (models: "
-                   "first seed; dotted: baselines)")
+                   f"{forecasts['series'].n_unique()} series, the horizon in grey (models: "
+                   f"first seed; dotted: baselines){around}")
 
 
 def _plots(rows: list[Row], task: str, decision: Decision,
@@ -121,7 +146,8 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
                 rows: list[Row], decision: Decision, budget: str,
                 table: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
                 past: list[dict[str, Any]], classes: dict[str, Any] | None = None,
-                forecasts: pl.DataFrame | None = None) -> str:
+                forecasts: pl.DataFrame | None = None, bands: pl.DataFrame | None = None
+                ) -> str:
     """The whole report.html."""
     title = f"seqarena report: {esc(validation.file, LONG)}"
     return "\n".join([
@@ -138,8 +164,9 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
         f"{'lower' if decision.lower_is_better else 'higher'} is better)</h2>",
         leaderboard(rows, state.task, decision),
         f"<p>Every model trained with the same budget: {esc(budget, LONG)}.</p>",
+        intervals_html(rows),
         "<h2>Plots</h2>", _plots(rows, state.task, decision, cards),
-        _forecasts(state, forecasts),
+        _forecasts(state, forecasts, bands),
         *_per_class(classes),
         "<h2>Evidence (paired tests on the same test items)</h2>",
         _items(evidence(decision, esc)),

@@ -6,7 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flows.report.text import LONG, md_code, md_text
-from flows.report.view import board, history_view, measured_view, verdict
+from flows.report.view import (
+    INTERVALS_TITLE,
+    board,
+    history_view,
+    intervals_view,
+    measured_view,
+    verdict,
+)
 from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
 
@@ -39,6 +46,16 @@ def leaderboard_table(rows: list[Row], task: str, decision: Decision) -> str:
     lines = _table(view.head, body)
     lines += [f"\n{mark} {md_text(m)}: {md_text(n, LONG)}" for mark, m, n in view.notes]
     return "\n".join(lines)
+
+
+def intervals_lines(rows: list[Row]) -> list[str]:
+    """The forecast-intervals section: its table and what to expect; none without one."""
+    view = intervals_view(rows)
+    if view is None:
+        return []
+    return [f"## {INTERVALS_TITLE}", "",
+            *_table(view.head, [[md_text(m), *cells] for m, *cells in view.rows]), "",
+            view.note, ""]
 
 
 def _setup(state: ForecastState | ClassifyState, esc: Callable[..., str] = md_text) -> str:
@@ -143,6 +160,7 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
         f"all training, one model at a time, on {threads} thread(s).",
         "",
         *failed,
+        *intervals_lines(rows),
         "## Evidence (paired tests on the same test items)", "",
         *evidence(decision), "",
         "## Your data, measured", "",

@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
 
@@ -171,9 +172,25 @@ def confusion(counts: list[list[int]], classes: list[str], model: str) -> str | 
     return svg(fig)
 
 
-def forecast_vs_actual(frame: pl.DataFrame, target: str) -> str | None:
+def _band(ax: plt.Axes, bands: pl.DataFrame | None, series: str, color: str) -> None:
+    """One series' intervals around a forecast, widest (lightest) first; steps without a
+    finite bound are left out."""
+    if bands is None:
+        return
+    mine = bands.filter(pl.col("series") == series)
+    for level in sorted(mine["level"].unique().to_list(), reverse=True):
+        band = mine.filter(pl.col("level") == level).sort("step")
+        lo, hi = band["lo"].to_numpy(), band["hi"].to_numpy()
+        ax.fill_between(band["step"].to_numpy(), lo, hi, color=color, lw=0,
+                        alpha=0.12 if level > 0.9 else 0.22, label=f"{level:.0%} interval",
+                        where=np.isfinite(lo) & np.isfinite(hi))
+
+
+def forecast_vs_actual(frame: pl.DataFrame, target: str, bands: pl.DataFrame | None = None
+                       ) -> str | None:
     """One panel per series: the lookback history and the actual future (black), each
-    model's (solid) and baseline's (dotted) forecast, the horizon shaded; one legend."""
+    model's (solid) and baseline's (dotted) forecast, the horizon shaded, and `bands` (one
+    model's intervals: series, level, step, lo, hi) around its line; one legend."""
     if frame.is_empty():
         return None
     names = list(dict.fromkeys(frame["series"].to_list()))
@@ -193,6 +210,8 @@ def forecast_vs_actual(frame: pl.DataFrame, target: str) -> str | None:
             mine = part.filter(pl.col("model") == model)
             ax.plot(mine["step"], mine["value"], color=f"C{i % 10}", lw=1,
                     ls="-" if kind == "model" else ":", label=label(model))
+            if bands is not None and model == bands["model"][0]:
+                _band(ax, bands, name, f"C{i % 10}")
         ax.set_title(f"series {label(name)}")
         ax.set_xlabel("steps from the forecast origin")
     axes.flat[0].set_ylabel(label(target))

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from flows.report.text import LIMIT, LONG, one_line
-from flows.report.view import board, measured_view, verdict
+from flows.report.view import INTERVALS_TITLE, board, intervals_view, measured_view, verdict
 from schemas.artifacts import Decision, Metrics
 
 MIN_WIDTH = 160  # a log or a pipe gets a table wide enough to read, not 80 columns
@@ -62,6 +62,19 @@ def measured(table: dict[str, dict[str, str]]) -> tuple[Table, list[Text]] | Non
     return out, reasons
 
 
+def intervals(metrics: Metrics) -> tuple[Table, Text] | None:
+    """The forecasters' interval coverage on the test split, and what it should be near."""
+    view = intervals_view(metrics.rows())
+    if view is None:
+        return None
+    out = Table(title=INTERVALS_TITLE, title_justify="left", min_width=len(INTERVALS_TITLE))
+    for i, name in enumerate(view.head):
+        out.add_column(name, justify="left" if i == 0 else "right")
+    for row in view.rows:
+        out.add_row(*(_text(c) for c in row))
+    return out, _text(view.note, LONG)
+
+
 def print_summary(metrics: Metrics, decision: Decision, file: IO[str] | None = None) -> None:
     """A reference that beats the winner (first, when one does), leaderboard, footnotes,
     measured table and the decision's reason."""
@@ -76,6 +89,11 @@ def print_summary(metrics: Metrics, decision: Decision, file: IO[str] | None = N
     console.print(table)
     for note in notes:
         console.print(note)
+    bands = intervals(metrics)
+    if bands is not None:
+        console.print()
+        console.print(bands[0])
+        console.print(bands[1])
     found = measured(metrics.measured)
     if found is not None:
         console.print()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modules.conformal import level_name
 from schemas.artifacts import METRICS, Decision, Row
 from schemas.history import who
 
@@ -105,6 +106,37 @@ def measured_view(table: dict[str, dict[str, str]]) -> tuple[list[str], list[lis
     return (["", "the usual claim", *models, "verdict here"],
             [[name, cells["claim"], *(cells.get(m, "-") for m in models),
               cells.get("verdict", "-")] for name, cells in table.items()])
+
+
+INTERVALS_TITLE = "Forecast intervals (split-conformal on validation)"
+
+
+@dataclass
+class Intervals:
+    """The forecasters' interval coverage, once, for every rendering: a row per model."""
+
+    head: list[str]  # model, then "80% covered" per level
+    rows: list[list[str]]
+    note: str  # what the numbers should be near, and how they were made
+
+
+def intervals_view(rows: list[Row]) -> Intervals | None:
+    """The share of test values each level's interval covered, per forecaster with a
+    calibration (mean over runs); None when no row has one."""
+    shown = [r for r in rows if r.ok and r.coverage]
+    if not shown:
+        return None
+    levels = sorted({c.level for r in shown for c in r.coverage or []})
+    body = [[r.model, *(cell({c.level: c.covered for c in r.coverage or []}.get(a), "{:.1%}")
+                        for a in levels)] for r in shown]
+    said = " and ".join(f"{level_name(a)}%" for a in levels)
+    runs = max(c.runs for r in shown for c in r.coverage or [])
+    note = ("Each interval is the forecast ± a half-width per horizon step: the "
+            "ceil((n+1)·level)-th smallest absolute error of the kept weights on their n "
+            "validation windows (per series scale). The share of test values covered should be "
+            f"near {said} (mean over up to {runs} runs); well below means larger errors on test "
+            "than on validation.")
+    return Intervals(["model", *(f"{level_name(a)}% covered" for a in levels)], body, note)
 
 
 HISTORY_HEAD = ["time", "event", "outcome", "champion", "was", "winner (challenger)"]

@@ -15,12 +15,13 @@ from flows.report.html import render_html
 from flows.report.markdown import render_report
 from flows.report.text import LONG, formula_safe, one_line
 from modules.budget import Budget
+from modules.conformal import bounds
 from schemas.artifacts import Decision, Metrics, ModelCard, Row, read, read_state, read_validation
 from schemas.errors import UsageError
 from schemas.files import atomic_write, write_text
 from schemas.history import read_history
 from schemas.layout import Job, Layout
-from schemas.prepared import ClassifyState
+from schemas.prepared import ClassifyState, ForecastState
 from schemas.stages import FORECASTS, forecasts_schema
 
 
@@ -89,6 +90,31 @@ def _forecasts(layout: Layout, rows: list[Row]) -> pl.DataFrame | None:
     return None if frame.is_empty() else frame
 
 
+def _bands(state: ForecastState, decision: Decision, cards: dict[str, list[ModelCard]],
+           forecasts: pl.DataFrame | None) -> pl.DataFrame | None:
+    """The promoted (else the best) network's intervals around its drawn forecast (its first
+    seed's on the holdout fold), in the user's units: model, series, level, step, lo, hi."""
+    names = [n for n in (decision.winner, decision.challenger, decision.best_model) if n]
+    found = [(n, c) for n in names for c in cards.get(n, [])[:1] if c.fold == 0 and c.conformal]
+    if forecasts is None or not found:
+        return None
+    name, card = found[0]
+    drawn = forecasts.filter(pl.col("model") == name).sort("series", "step")
+    if drawn.is_empty():
+        return None
+    stats = {r.series: r for r in state.scaling if r.column == state.target}
+    series = list(dict.fromkeys(drawn["series"].to_list()))
+    steps = drawn.filter(pl.col("series") == series[0])["step"].to_numpy()
+    mean = np.array([stats[s].mean for s in series])[:, None]  # (K, 1)
+    std = np.array([stats[s].std for s in series])[:, None]
+    yhat = drawn["value"].fill_null(np.nan).to_numpy().reshape(len(series), -1)  # (K, H)
+    parts = [pl.DataFrame({"model": name, "series": np.repeat(series, len(steps)),
+                           "level": level, "step": np.tile(steps, len(series)),
+                           "lo": (lo * std + mean).ravel(), "hi": (hi * std + mean).ravel()})
+             for level, lo, hi in bounds((yhat - mean) / std, card.conformal)]  # type: ignore[arg-type]
+    return pl.concat(parts)
+
+
 def _plot_tables(layout: Layout, cards: dict[str, list[ModelCard]], rows: list[Row],
                  task: str, classes: dict[str, Any] | None,
                  forecasts: pl.DataFrame | None) -> None:
@@ -135,7 +161,9 @@ def write_reports(layout: Layout) -> tuple[Path, Path]:
     _plot_tables(layout, cards, rows, state.task, classes, forecasts)
     write_text(layout.report, render_report(state, validation, rows, decision, budget,
                                             metrics.measured, cards, past))
+    bands = _bands(state, decision, cards, forecasts) if isinstance(state, ForecastState) \
+        else None
     write_text(layout.report_html, render_html(state, validation, rows, decision, budget,
                                                metrics.measured, cards, past, classes,
-                                               forecasts))
+                                               forecasts, bands))
     return layout.report, layout.report_html
