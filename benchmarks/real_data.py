@@ -130,8 +130,19 @@ def seqarena_rows(out: Path, task: str) -> list[dict[str, Any]]:
                      **{m: row.get(m) for m in METRICS[task]},
                      "train_seconds": row.get("train_seconds"), "params": row.get("params"),
                      "budget": budget(out, name, row), "error": row.get("error"),
-                     "note": row.get("note")})
+                     "note": row.get("note"), "coverage": row.get("coverage")})
     return rows
+
+
+def best_intervals(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The best network's (lowest mean MASE) split-conformal test coverage (issue 26):
+    {model, coverage: [{level, covered, runs}]}; None without a calibrated network."""
+    nets = [r for r in rows if r["kind"] == "model" and r.get("status") == "ok"
+            and r.get("mase") is not None]
+    best = min(nets, key=lambda r: r["mase"]) if nets else None
+    if best is None or not best.get("coverage"):
+        return None
+    return {"model": best["model"], "coverage": best["coverage"]}
 
 
 def split_params(state: dict[str, Any], options: list[str]) -> refs.Split:
@@ -270,6 +281,7 @@ def run_set(name: str, work: Path, timeout: float, seeds: int, extra: list[str],
             "beaten_by", "headline")}
         start = time.perf_counter()
         if b.task == "forecast":
+            result["intervals"] = best_intervals(result["rows"])
             result["checks"], checks = forecast_checks(b, out, result["rows"], own_ref)
         else:
             result["checks"], checks = classify_checks(b, out, result["rows"], own_ref)
@@ -278,7 +290,11 @@ def run_set(name: str, work: Path, timeout: float, seeds: int, extra: list[str],
     except Exception as exc:  # one set's failure must not stop the others
         result["status"] = f"failed: {type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc(limit=4)
-    print(f"[{name}] {result['status']}", flush=True)
+    shown = result.get("intervals")
+    covered = "; best network {}: {}".format(shown["model"], ", ".join(
+        f"{c['level']:.0%} interval covered {c['covered']:.1%}" for c in shown["coverage"])) \
+        if shown else ""
+    print(f"[{name}] {result['status']}{covered}", flush=True)
     return result
 
 

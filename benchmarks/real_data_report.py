@@ -83,20 +83,65 @@ def _rows(r: dict[str, Any], kind: str, names: tuple[str, ...] | None = None,
             and (names is None or x["model"] in names)]
 
 
+GOALS = {0.8: (0.75, 0.85), 0.95: (0.90, 0.98)}  # issue 26: covered share per level
+
+
+def covered(coverage: list[dict[str, Any]] | None, level: float) -> float | None:
+    """The share a level's interval covered, from a metrics.json row's coverage."""
+    return next((c["covered"] for c in coverage or [] if abs(c["level"] - level) < 1e-9),
+                None)
+
+
+def _in_goal(coverage: list[dict[str, Any]] | None) -> bool | None:
+    """Issue 26: 80% intervals cover 75-85%, 95% ones 90-98% of the test values."""
+    shares = {a: covered(coverage, a) for a in GOALS}
+    if any(v is None for v in shares.values()):
+        return None
+    return all(lo <= shares[a] <= hi for a, (lo, hi) in GOALS.items())  # type: ignore[operator]
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{x:.1%}"
+
+
+def intervals(results: list[dict[str, Any]]) -> list[str]:
+    """Issue 26: every network's 80% and 95% split-conformal test coverage per forecasting
+    set (mean over its runs), the best network (lowest MASE) marked, and the goal."""
+    lines = ["| set | network | MASE | 80% covered | 95% covered | in the goal (75-85%, 90-98%) |",
+             "|---|---|---:|---:|---:|---|"]
+    for r in results:
+        best = (r.get("intervals") or {}).get("model")
+        for x in _rows(r, "model", metric="mase") if r.get("task") == "forecast" else []:
+            mark = " (best)" if x["model"] == best else ""
+            lines.append(f"| {r['set']} | {x['model']}{mark} | {fmt(x['mase'])} | "
+                         f"{_pct(covered(x.get('coverage'), 0.8))} | "
+                         f"{_pct(covered(x.get('coverage'), 0.95))} | "
+                         f"{_yes(_in_goal(x.get('coverage')))} |")
+    return lines
+
+
+def _best_covered(r: dict[str, Any]) -> str:
+    """The summary's cell: the best network's 80% / 95% coverage (forecasting sets)."""
+    cov = (r.get("intervals") or {}).get("coverage")
+    if r.get("task") != "forecast" or not cov:
+        return ""
+    return f"{_pct(covered(cov, 0.8))} / {_pct(covered(cov, 0.95))}"
+
+
 def issue23(results: list[dict[str, Any]]) -> list[str]:
     """One line per set: the best network, the promoted one, the best reference, the gap,
     and whether issue 23's criterion holds (macro-F1 within 5 points of MiniRocket; the
     promoted network's MASE at most 1.1 x the best of AutoETS, AutoTheta, AutoARIMA)."""
     lines = ["| set | task | best network (mean) | promoted (its score) | best reference "
              "| criterion reference | gap: points behind MiniRocket, or promoted / best MASE "
-             "| holds | overrides |",
-             "|---|---|---|---|---|---|---:|---|---|"]
+             "| holds | best network's 80% / 95% covered | overrides |",
+             "|---|---|---|---|---|---|---:|---|---:|---|"]
     for r in results:
         extra = " ".join(r.get("extra") or []) or "none"
         extra = f"{r['tag']}: {extra}" if r.get("tag") else extra
         if r["status"] != "ok":
             lines.append(f"| {r['set']} | {r.get('task', '')} | | | | | | {fmt(r['status'])} "
-                         f"| {extra} |")
+                         f"| | {extra} |")
             continue
         won = r.get("promoted")
         if r["task"] == "classify":
@@ -126,7 +171,7 @@ def issue23(results: list[dict[str, Any]]) -> list[str]:
         prom = f"{won} {fmt(_score(r, won, metric))}" if won else "none"
         bref_s = f"{bref['model']} {fmt(bref[metric])}" if bref else ""
         lines.append(f"| {r['set']} | {r['task']} | {bnet} | {prom} | {bref_s} | {crit} | "
-                     f"{gap_s} | {_yes(holds)} | {extra} |")
+                     f"{gap_s} | {_yes(holds)} | {_best_covered(r)} | {extra} |")
     return lines
 
 
@@ -245,6 +290,9 @@ def markdown(env: dict[str, Any], results: list[dict[str, Any]], label: str,
             "## The earlier checks (issue 8): networks against majority, 1nn_dtw, naive and "
             "autoets", "",
             *criteria(results), ""]
+    if any(r.get("task") == "forecast" for r in results):
+        body += ["## Forecast intervals (issue 26): split-conformal on validation, covered on "
+                 "test", "", *intervals(results), ""]
     for task, title in TITLES.items():
         if any(r.get("task") == task for r in results):
             body += [f"## {title}", "", *results_table(results, task), ""]
