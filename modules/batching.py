@@ -16,7 +16,9 @@ import numpy as np
 import torch
 from torch.nn.utils.rnn import pad_sequence
 
-MAX_BATCH_CELLS = 32 * 1024**2
+from modules.arrays import fitting
+from modules.arrays import sorted_batches as sorted_order
+
 BUCKET_BATCHES = 4  # a length bucket holds this many batches' worth of sequences
 
 
@@ -94,20 +96,9 @@ def subset(inputs: tuple, idx: torch.Tensor) -> tuple:
     return (first[idx], *rest)
 
 
-def fitting(batch_size: int, longest: int) -> int:
-    """Sequences per batch: batch_size, or fewer when so many of `longest` steps would pass
-    MAX_BATCH_CELLS (never fewer than one)."""
-    return max(1, min(batch_size, MAX_BATCH_CELLS // max(longest, 1) ** 2))
-
-
 def sorted_batches(lengths: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
     """Evaluation batches: sequences by ascending length, each batch under the cell budget."""
-    order, batches, start = torch.argsort(lengths, stable=True), [], 0
-    while start < len(order):
-        longest = int(lengths[order[min(start + batch_size, len(order)) - 1]])
-        batches.append(order[start : start + fitting(batch_size, longest)])
-        start += len(batches[-1])
-    return batches
+    return [torch.from_numpy(b) for b in sorted_order(lengths.numpy(), batch_size)]
 
 
 def length_buckets(lengths: torch.Tensor, batch_size: int) -> list[tuple[torch.Tensor, int]]:

@@ -7,20 +7,6 @@ import torch
 
 from modules.batching import Ragged, predict_ragged
 from modules.lit import SequenceModule
-from schemas.prepared import ForecastState
-
-
-class Scaler:
-    """Maps scaled targets back to the user's units, per series."""
-
-    def __init__(self, state: ForecastState) -> None:
-        stats = {r.series: r for r in state.scaling if r.column == state.target}
-        self.mean = np.array([stats[s].mean for s in state.series])
-        self.std = np.array([stats[s].std for s in state.series])
-
-    def inverse(self, scaled: np.ndarray, sid: np.ndarray) -> np.ndarray:
-        """(N, H) scaled values of series `sid` (N,) in the user's units."""
-        return scaled * self.std[sid][:, None] + self.mean[sid][:, None]
 
 
 @torch.no_grad()
@@ -32,3 +18,18 @@ def predict(module: SequenceModule, inputs: tuple, batch: int = 512) -> np.ndarr
     n = len(inputs[0])
     return torch.cat([module(*(t[i : i + batch] for t in inputs))
                       for i in range(0, n, batch)]).numpy()
+
+
+class TorchModel:
+    """A trained module behind the predict engine's interface (numpy in, numpy out)."""
+
+    def __init__(self, module: SequenceModule) -> None:
+        self.module = module
+
+    def forecast(self, x: np.ndarray) -> np.ndarray:
+        """(N, L, F) windows -> (N, H) scaled forecasts."""
+        return predict(self.module, (torch.from_numpy(np.ascontiguousarray(x, np.float32)),))
+
+    def classify(self, rows: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """Sequences (concatenated rows, lengths) -> (N, C) logits, in order."""
+        return predict(self.module, (Ragged.from_numpy(rows, lengths),))

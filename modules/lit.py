@@ -110,7 +110,7 @@ class Stem(nn.Module):
         pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]  # (B, T)
         x = F.pad(x.masked_fill(pad[..., None], 0.0), (0, 0, 0, self.kernel - 1))  # (B, T+k-1, F)
         h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)  # (B, ceil(T / s), W)
-        return h, -(-lengths // self.stride)  # (B, T', W), (B,)
+        return h, (lengths + self.stride - 1) // self.stride  # (B, T', W), (B,)
 
 
 class ClassifyModule(SequenceModule):
@@ -127,12 +127,17 @@ class ClassifyModule(SequenceModule):
         self.head = nn.Linear(self.backbone.out_dim * (3 if pool else 1), n_classes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x = x[:, : int(lengths.max())]  # (B, T, F), trimmed to the batch's longest
+        return self.logits(x[:, : int(lengths.max())], lengths)  # trimmed to the longest
+
+    def logits(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, F), (B,) -> (B, C), whatever padding follows the longest sequence (the
+        traceable path that ONNX export records)."""
         if self.stem is not None:
             x, lengths = self.stem(x, lengths)  # (B, T', W)
         pad = torch.arange(x.shape[1], device=x.device)[None] >= lengths[:, None]  # (B, T)
         h = self.backbone(x, pad)  # (B, T, D)
-        last = h[torch.arange(len(x), device=x.device), lengths - 1]  # (B, D)
+        at = (lengths - 1)[:, None, None].expand(-1, 1, h.shape[2])  # (B, 1, D)
+        last = h.gather(1, at)[:, 0]  # (B, D), each sequence's last real step
         return self.head(pooled(h, pad, last) if self.pool else last)  # (B, C)
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:

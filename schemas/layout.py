@@ -14,6 +14,7 @@ PUBLISHED = ("validation.json", "validation.md", "validated.parquet", "quarantin
 
 # the files of a model folder (models/NAME/, promoted/, versions/vNNNN/)
 WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "preprocessing.json"
+ONNX, ONNX_CARD = "model.onnx", "onnx.json"  # `seqarena export` (schemas/serving.py)
 DECISION = "decision.json"
 PROGRESS = "progress.json"  # schemas/progress.py
 

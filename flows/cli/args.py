@@ -27,6 +27,9 @@ EXAMPLES = {
                 "seqarena compare data/classify.csv --seeds 3 --steps 2000 --out runs/cls"],
     "predict": ["seqarena predict new.csv --from runs/forecast --out forecasts.csv",
                 "seqarena predict new.csv --model runs/forecast/versions/v0001"],
+    "export": ["seqarena export --from runs/forecast      # into its champion's version folder",
+               "seqarena export --from runs/forecast --out serving/forecast",
+               "seqarena predict new.csv --from runs/forecast --engine onnx"],
     "report": ["seqarena report runs/forecast"],
     "history": ["seqarena history --out runs/forecast"],
     "promote": ["seqarena promote --rollback --out runs/forecast",
@@ -95,6 +98,17 @@ def build_parser() -> Parser:
     predict.add_argument("--from", dest="source", type=Path, default=Path("results"),
                          help="an output folder whose champion predicts (default results)")
     predict.add_argument("--out", type=Path, default=Path("predictions.csv"))
+    predict.add_argument("--engine", choices=("torch", "onnx"), default="torch",
+                         help="torch: the weights in PyTorch; onnx: the folder's model.onnx "
+                         "(`seqarena export`) in ONNX Runtime, without torch")
+    export = _command(sub, "export", "export a model as ONNX, checked against PyTorch")
+    export.add_argument("--from", dest="source", type=Path, default=Path("results"),
+                        help="the output folder: its champion is exported (unless --model) and "
+                        "its holdout test split checks parity (default results)")
+    export.add_argument("--model", type=Path, help="a model folder trained on --from's data "
+                        "(default: the champion of --from)")
+    export.add_argument("--out", type=Path, help="a folder for model.onnx, onnx.json and the "
+                        "JSON files predict needs (default: the model folder itself)")
     report = _command(sub, "report", "rebuild report.md and report.html of a run")
     report.add_argument("run", type=Path, help="an output folder (its latest run) or a run "
                         "folder (OUT/runs/ID)")

@@ -91,9 +91,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if not model:
         raise UsageError(f"{args.source}: no champion here (promoted/ is missing); pass the "
                          "--from of a compare run that promoted a winner, or --model.")
-    frame = predict_file(args.data, model, args.out)
+    frame = predict_file(args.data, model, args.out, args.engine)
     print(f"{args.out}: {frame.height} predictions by {model} "
           f"({Path(os.path.realpath(model)).name})")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from flows.cli.export import export, summary
+
+    print(summary(*export(args.source, args.model, args.out)))
     return EXIT_OK
 
 
@@ -235,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
 
         watch_parent(int(parent))  # the app stopped: this run stops too
     commands = {"validate": cmd_validate, "compare": cmd_compare, "predict": cmd_predict,
-                "serve": cmd_serve, "stage": cmd_stage, "history": cmd_history,
-                "report": cmd_report, "promote": cmd_promote, "app": cmd_app}
+                "export": cmd_export, "serve": cmd_serve, "stage": cmd_stage,
+                "history": cmd_history, "report": cmd_report, "promote": cmd_promote,
+                "app": cmd_app}
     try:
         args = build_parser().parse_args(argv)
         return commands[args.command](args)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import polars as pl
-import torch
 
 from flows.report.text import formula_safe
 from flows.stages.preprocess.transforms import SID, apply_scaling, ragged_sequences, truncate
@@ -17,16 +17,15 @@ from flows.stages.validate.grid import DAY_US
 from flows.stages.validate.read import read_table
 from flows.stages.validate.report import message
 from flows.stages.validate.steps import parse_and_check_values
-from modules.batching import Ragged
-from modules.inference import Scaler, predict
-from modules.model_files import build_model, check_folder
-from modules.training import quiet_lightning
+from modules.arrays import Scaler
+from modules.conformal import bounds, columns
+from schemas.artifacts import ModelCard
 from schemas.config import ValidationConfig
 from schemas.data import Roles
 from schemas.defects import Policy
 from schemas.errors import DataValidationError, RunFailedError, UsageError
 from schemas.files import atomic_write
-from schemas.layout import WEIGHTS
+from schemas.layout import ONNX, WEIGHTS
 from schemas.prepared import ClassifyState, ForecastState, State
 from schemas.rules import FILLED, GROUP, ROW
 
@@ -37,14 +36,37 @@ STRICT = ValidationConfig(policy=Policy(**{name: "error" for name in Policy.mode
                                         {"unsorted": "fix"}))
 
 
-def _load(model_dir: Path) -> tuple[torch.nn.Module, State, Roles]:
-    """The promoted model, built only once every file of the folder has passed its checks."""
-    if not (model_dir / WEIGHTS).exists():
-        raise UsageError(f"{model_dir}: no promoted model here ({WEIGHTS} missing); "
-                         "pass the promoted/ folder of a run that promoted a winner.")
-    meta, state = check_folder(model_dir)
+class Engine(Protocol):
+    """What predicts: PyTorch (modules/inference.TorchModel) or ONNX Runtime (OnnxModel)."""
+
+    def forecast(self, x: np.ndarray) -> np.ndarray: ...  # (N, L, F) -> (N, H) scaled
+
+    def classify(self, rows: np.ndarray, lengths: np.ndarray) -> np.ndarray: ...  # (N, C)
+
+
+def _load(model_dir: Path, engine: str) -> tuple[Engine, State, Roles, ModelCard]:
+    """The model, built only once every file of the folder has passed its checks; the ONNX
+    engine imports no torch."""
+    needed = ONNX if engine == "onnx" else WEIGHTS
+    if not (model_dir / needed).exists():
+        fix = (f"run `seqarena export --model {model_dir}` first" if engine == "onnx" else
+               "pass the promoted/ folder of a run that promoted a winner")
+        what = "exported model" if engine == "onnx" else "promoted model"
+        raise UsageError(f"{model_dir}: no {what} here ({needed} missing); {fix}.")
+    if engine == "onnx":
+        from modules.onnx_engine import load_onnx
+
+        model, meta, state = load_onnx(model_dir)
+    else:
+        from modules.inference import TorchModel
+        from modules.model_files import build_model, check_folder
+        from modules.training import quiet_lightning
+
+        quiet_lightning()
+        meta, state = check_folder(model_dir)
+        model = TorchModel(build_model(model_dir, meta, state))
     roles = replace(state.roles.to_roles(), label=None, split=None)
-    return build_model(model_dir, meta, state), state, roles
+    return model, state, roles, meta
 
 
 def _checked(path: Path, roles: Roles) -> pl.DataFrame:
@@ -73,8 +95,9 @@ def _scale(frame: pl.DataFrame, state: State, by: pl.Expr, path: Path) -> pl.Dat
     return apply_scaling(frame, stats, state.columns)
 
 
-def _forecast(module: torch.nn.Module, state: ForecastState, roles: Roles, frame: pl.DataFrame,
-              path: Path) -> pl.DataFrame:
+def _forecast(model: Engine, state: ForecastState, roles: Roles, frame: pl.DataFrame,
+              path: Path, meta: ModelCard) -> pl.DataFrame:
+    """The next `horizon` steps of every series, with the card's conformal intervals."""
     sid = pl.col(roles.id).cast(pl.String) if roles.id else pl.lit("series")
     ordered = frame.sort(sid, roles.time) if roles.id else frame.sort(roles.time)  # no id: one
     frame = _scale(ordered, state, sid, path)
@@ -87,13 +110,25 @@ def _forecast(module: torch.nn.Module, state: ForecastState, roles: Roles, frame
     tail = frame.group_by(SID, maintain_order=True).tail(lookback)
     ids = tail[SID].unique(maintain_order=True).to_list()
     x = tail.select(state.columns).to_numpy().astype(np.float32).reshape(len(ids), lookback, -1)
-    scaled = predict(module, (torch.from_numpy(x),))  # (S, H)
-    yhat = Scaler(state).inverse(scaled, np.array([state.series.index(s) for s in ids]))
+    scaled = model.forecast(x)  # (S, H)
+    scaler, sid = Scaler(state), np.array([state.series.index(s) for s in ids])
+    yhat = scaler.inverse(scaled, sid)
     last = tail.group_by(SID, maintain_order=True).agg(
         pl.col(roles.time).last().alias("last"), pl.col(roles.time).diff().last().alias("step"))
     steps = np.arange(1, horizon + 1)
     out = pl.DataFrame({"series": np.repeat(ids, horizon), "step_ahead": np.tile(steps, len(ids)),
                         "yhat": yhat.reshape(-1)})
+    for level, lo, hi in bounds(scaled, meta.conformal) if meta.conformal else []:
+        names = columns(level)
+        out = out.with_columns(pl.Series(names[0], scaler.inverse(lo, sid).reshape(-1)),
+                               pl.Series(names[1], scaler.inverse(hi, sid).reshape(-1)))
+        unbounded = ~out[names[0]].is_finite()
+        if unbounded.any():  # too few validation windows for this level
+            log.info("! the %s%% interval is unbounded at %d step(s): validation held %d "
+                     "window(s); those bounds are left empty", names[0][3:],
+                     int(unbounded.sum()), meta.conformal.n)
+            out = out.with_columns(pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n)
+                                   for n in names)
     times = last.select(pl.col(SID).alias("series"), "last", "step")
     out = out.join(times, on="series", maintain_order="left")
     return out.with_columns(_ahead(state.grid).alias(roles.time)).drop("last", "step")
@@ -118,7 +153,13 @@ def _ahead(grid: dict | None) -> pl.Expr:
     return pl.col("last").dt.offset_by(by)
 
 
-def _classify(module: torch.nn.Module, state: ClassifyState, roles: Roles, frame: pl.DataFrame,
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from (N, C) logits."""
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return z / z.sum(1, keepdims=True)
+
+
+def _classify(model: Engine, state: ClassifyState, roles: Roles, frame: pl.DataFrame,
               path: Path) -> pl.DataFrame:
     frame = _scale(frame.sort(roles.id, roles.time), state, pl.lit("all"), path)
     if state.max_length:  # as in training: the first max_length steps
@@ -128,17 +169,17 @@ def _classify(module: torch.nn.Module, state: ClassifyState, roles: Roles, frame
                      "(as in training): %s", cut["count"], cut["max_length"], cut["max_length"],
                      ", ".join(map(str, cut["ids"][:5])))
     rows, seqs = ragged_sequences(frame, roles.id, state.columns)
-    inputs = (Ragged.from_numpy(rows, seqs["len"].to_numpy()),)
-    probs = torch.softmax(torch.from_numpy(predict(module, inputs)), 1)
+    probs = softmax(model.classify(rows, seqs["len"].to_numpy()).astype(np.float64))
     classes = state.classes
     out = pl.DataFrame({roles.id: seqs[roles.id],
                         "label": [classes[i] for i in probs.argmax(1).tolist()]})
-    return out.with_columns(pl.Series(f"p_{c}", probs[:, i].numpy()) for i, c in enumerate(classes))
+    return out.with_columns(pl.Series(f"p_{c}", probs[:, i]) for i, c in enumerate(classes))
 
 
 def _finite(result: pl.DataFrame, model_dir: Path) -> pl.DataFrame:
     """NaN or infinite predictions stop the run (exit 3) instead of reaching the file."""
-    floats = [c for c, t in result.schema.items() if t.is_float()]
+    floats = [c for c, t in result.schema.items() if t.is_float()
+              and not c.startswith(("lo_", "hi_"))]  # bounds are finite or empty
     bad = result.filter(pl.any_horizontal(~pl.col(floats).is_finite()))
     if bad.height:
         which = bad[result.columns[0]].unique(maintain_order=True).to_list()
@@ -149,16 +190,15 @@ def _finite(result: pl.DataFrame, model_dir: Path) -> pl.DataFrame:
     return result
 
 
-def predict_file(data: Path, model_dir: Path, out: Path) -> pl.DataFrame:
-    """Predictions for every series (next `horizon` steps) or sequence (label, probabilities);
-    the CSV cannot run as spreadsheet formulas."""
-    quiet_lightning()
-    module, state, roles = _load(model_dir)
+def predict_file(data: Path, model_dir: Path, out: Path, engine: str = "torch") -> pl.DataFrame:
+    """Predictions for every series (next `horizon` steps, and the bounds of each interval
+    level) or sequence (label, probabilities); the CSV cannot run as spreadsheet formulas."""
+    model, state, roles, meta = _load(model_dir, engine)
     frame = _checked(data, roles)
     if isinstance(state, ForecastState):
-        result = _forecast(module, state, roles, frame, data)
+        result = _forecast(model, state, roles, frame, data, meta)
     else:
-        result = _classify(module, state, roles, frame, data)
+        result = _classify(model, state, roles, frame, data)
     result = _finite(result, model_dir)
     atomic_write(out, formula_safe(result).write_csv)
     return result

@@ -2,7 +2,8 @@
 
 import torch
 
-from modules.batching import MAX_BATCH_CELLS, Ragged, fitting, sorted_batches
+from modules.arrays import MAX_BATCH_CELLS, fitting
+from modules.batching import Ragged, sorted_batches
 from modules.training import TensorBatches
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from flows.cli.main import main
 from flows.stages.evaluate.stage import run as evaluate
-from modules.inference import Scaler
+from modules.arrays import Scaler
 from schemas.artifacts import read_state
 from schemas.errors import UsageError
 from schemas.layout import Layout

@@ -19,7 +19,7 @@ from flows.stages.evaluate.references import (
     minirocket_reference,
     stat_references,
 )
-from modules.inference import Scaler
+from modules.arrays import Scaler
 from schemas.artifacts import PreparedArrays
 from schemas.prepared import ClassifyState, ForecastState, State
 

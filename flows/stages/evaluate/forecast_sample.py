@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from modules.inference import Scaler
+from modules.arrays import Scaler
 from schemas.artifacts import PreparedArrays
 from schemas.prepared import ForecastState
 from schemas.stages import FORECASTS, forecasts_schema

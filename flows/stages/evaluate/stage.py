@@ -25,9 +25,10 @@ from flows.stages.evaluate.champion import CHAMPION, challenge
 from flows.stages.evaluate.diagnostics import diagnose, item_errors, non_overlapping, window_blocks
 from flows.stages.evaluate.forecast_sample import ForecastSample, no_sample
 from flows.stages.evaluate.measured import measured_table
+from modules.arrays import Scaler
 from modules.conformal import coverages, level_name
 from modules.cost import latency
-from modules.inference import Scaler, predict
+from modules.inference import predict
 from modules.lit import module_for
 from modules.model_files import load_model
 from modules.training import quiet_lightning, split_tensors

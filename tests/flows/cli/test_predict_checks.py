@@ -16,40 +16,16 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import flows.cli.predict
+import modules.inference
 from flows.cli.main import main
 from modules import model_files
 from schemas.config import load_config
 from schemas.errors import UsageError
 from schemas.specs import MAX_HEADS, MAX_LAYERS, MAX_WIDTH
-from tests.helpers import classify_frame, forecast_frame, run_stages, tiny_config
 
 Damage = Callable[[Path], None]
 LEAKS = ("Traceback", "ValidationError", "pydantic.dev", "SafetensorError", "JSONDecodeError")
 REAL_BUILD = model_files.module_for
-
-
-def _train(root: Path, data: Path) -> Path:
-    run_stages(tiny_config(data, root / "run", models={"gru": {"hidden": 8}},
-                           **{"promote.must_beat": []}))
-    return root / "run" / "promoted"
-
-
-@pytest.fixture(scope="module")
-def forecaster(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A forecast data file and the promoted folder of a tiny GRU trained on it."""
-    root = tmp_path_factory.mktemp("forecaster")
-    forecast_frame().write_csv(root / "forecast.csv")
-    return root / "forecast.csv", _train(root, root / "forecast.csv")
-
-
-@pytest.fixture(scope="module")
-def classifier(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """New sequences to label and the promoted folder of a tiny GRU classifier."""
-    root = tmp_path_factory.mktemp("classifier")
-    classify_frame().write_csv(root / "classify.csv")
-    classify_frame(n_seq=5, seed=3).drop("label").write_csv(root / "new.csv")
-    return root / "new.csv", _train(root, root / "classify.csv")
 
 
 def _meta_only(*args: Any, **kwargs: Any) -> Any:
@@ -212,14 +188,14 @@ def test_non_finite_predictions_are_exit_3(capsys: pytest.CaptureFixture,
                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                            forecaster: tuple[Path, Path], value: float) -> None:
     data, promoted = forecaster
-    real = flows.cli.predict.predict
+    real = modules.inference.predict
 
     def broken(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> np.ndarray:
         out = real(module, inputs)
         out[-1, 0] = value
         return out
 
-    monkeypatch.setattr(flows.cli.predict, "predict", broken)
+    monkeypatch.setattr(modules.inference, "predict", broken)
     code, text = _predict(capsys, data, promoted, tmp_path / "pred.csv")
     assert code == 3 and "NaN or infinite predictions for series ['s1'] (1 row(s))" in text, text
     assert not (tmp_path / "pred.csv").exists()

@@ -96,7 +96,7 @@ def test_the_champion_reads_this_data_through_its_own_scaling(tmp_path: Path,
     (champ, _), (state, arrays) = _forecast_states(tmp_path, forecast_csv)
     assert champ.scaling != state.scaling  # fitted on other rows
     out = _forecast(champ, state, arrays, _LastValue())
-    from modules.inference import Scaler
+    from modules.arrays import Scaler
     sid = arrays["sid_test"]
     raw_last = Scaler(state).inverse(arrays["series"][arrays["start_test"] + state.lookback - 1,
                                                       :1], sid)  # (N, 1) in the user's units
