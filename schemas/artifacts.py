@@ -144,6 +144,12 @@ class Row(BaseModel):
     batch_latency_ms: float | None = None
     batch_latency_p95_ms: float | None = None
     throughput_per_s: float | None = None
+    onnx_exporter: str | None = Field(None, max_length=20, description=(
+        "the exporter whose model.onnx passed parity; None when onnxruntime is not installed"))
+    onnx_latency_ms: float | None = None
+    onnx_latency_p95_ms: float | None = None
+    onnx_throughput_per_s: float | None = None
+    onnx_note: str | None = Field(None, max_length=400)
     learned: bool | None = None
     diagnosis: str | None = None
     note: str | None = None

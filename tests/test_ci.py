@@ -69,8 +69,10 @@ def _ci(sandbox: Path, **env: str) -> tuple[int, list[str]]:
 def test_ci_passes_when_every_command_passes(sandbox: Path) -> None:
     rc, calls = _ci(sandbox)
     assert rc == 0
-    assert [c.split()[0] for c in calls] == ["python3", "pip", "chromium", "dvc", "seqarena",
-                                            "seqarena", "python"]
+    assert [c.split()[:2] for c in calls] == [
+        ["python3", "-m"], ["pip", "install"], ["chromium"], ["dvc", "pull"],
+        ["seqarena", "compare"], ["seqarena", "compare"], ["seqarena", "export"],
+        ["seqarena", "export"], ["python", "-m"]]
 
 
 @pytest.mark.parametrize("data", ["data/forecast.csv", "data/classify.csv"])

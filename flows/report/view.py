@@ -16,7 +16,9 @@ COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
         ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
         ("peak_rss_mib", "peak MiB", "{:.0f}"), ("latency_ms", "p50 ms", "{:.3f}"),
         ("latency_p95_ms", "p95 ms", "{:.3f}"), ("throughput_per_s", "items/s", "{:,.0f}"),
-        ("size_bytes", "size KiB", "{:.0f}"))
+        ("onnx_latency_ms", "ORT p50 ms", "{:.3f}"), ("onnx_latency_p95_ms", "ORT p95 ms",
+                                                      "{:.3f}"),
+        ("onnx_throughput_per_s", "ORT items/s", "{:,.0f}"), ("size_bytes", "size KiB", "{:.0f}"))
 TERMINAL_COST = ("params", "train_seconds", "ms_per_step", "latency_ms")
 HISTORY_SHOWN = 10
 

@@ -106,3 +106,20 @@ def test_a_2ms_call_reads_about_2ms() -> None:
                   min_seconds=0.1)
     assert 2.0 <= got["p50_ms"] <= 20.0
     assert got["p50_ms"] <= got["p95_ms"]
+
+
+def test_onnx_runtime_is_timed_on_the_same_batches_as_pytorch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from modules.cost import onnx_cost
+
+    spec = TypeAdapter(ModelSpec).validate_python({"arch": "lstm", "hidden": 8})
+    module = build_module("classify", spec, 2, 3).eval()
+    seqs = Ragged(torch.randn(60, 2), torch.tensor([10, 20, 30]))
+    cost = onnx_cost(module, (seqs,), 1, 256, 3, 1)
+    assert cost["onnx_exporter"] == "torchscript"
+    assert 0 < cost["onnx_latency_ms"] <= cost["onnx_latency_p95_ms"]
+    assert cost["onnx_throughput_per_s"] > 0
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert onnx_cost(module, (seqs,), 1, 256, 3, 1) == {}  # not installed: PyTorch's only

@@ -16,7 +16,7 @@ CLAIMS = {
     "training speed (ms/step)": "GRU trains faster than LSTM; RNN fastest",
     "time to best (s)": "GRU converges sooner than LSTM",
     "peak memory (MiB, process RSS)": "GRU lighter than LSTM; Transformer heaviest",
-    "latency p50/p95 (ms, batch 1)": "Transformer slowest at batch 1",
+    "latency p50/p95 (ms, batch 1)": "Transformer slowest at batch 1 (PyTorch; ONNX Runtime)",
     "throughput (items/s)": "Transformer parallel, fastest at large batch",
     "sequence capability": "LSTM keeps the longest memory; RNN forgets",
     "performance": "LSTM and GRU similar; Transformer needs more data",
@@ -54,13 +54,21 @@ def _memory(row: Row) -> str:
     return text
 
 
+def _latency(row: Row) -> str:
+    """p50 / p95 in PyTorch, then in ONNX Runtime when it was measured."""
+    text = f"{row.latency_ms or 0:.2f} / {row.latency_p95_ms or 0:.2f}"
+    if row.onnx_latency_ms is not None:
+        text += f"; ONNX Runtime {row.onnx_latency_ms:.2f} / {row.onnx_latency_p95_ms or 0:.2f}"
+    return text
+
+
 def _cells(row: Row, task: str, metric: str) -> list[str]:
     to_best = (row.best_step or 0) * (row.ms_per_step or 0.0) / 1000
     width = row.params_equal_width
     params = f"{row.params:,}" + (f" ({width:,} at width 64)" if width else "")
     return [params, f"{row.ms_per_step or 0:.2f}", f"{to_best:.1f}",
             _memory(row),
-            f"{row.latency_ms or 0:.2f} / {row.latency_p95_ms or 0:.2f}",
+            _latency(row),
             f"{row.throughput_per_s or 0:,.0f}", _capability(row, task),
             _performance(row, metric), *[f"{metric} {row.score(metric):.4f}"] * 2]
 

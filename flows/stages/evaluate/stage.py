@@ -27,7 +27,7 @@ from flows.stages.evaluate.forecast_sample import ForecastSample, no_sample
 from flows.stages.evaluate.measured import measured_table
 from modules.arrays import Scaler
 from modules.conformal import coverages, level_name
-from modules.cost import latency
+from modules.cost import latency, onnx_cost
 from modules.inference import predict
 from modules.lit import module_for
 from modules.model_files import load_model
@@ -164,7 +164,7 @@ def _cost_alone(threads: int, layout: Layout, state: State, runs: list[Scored], 
                 ) -> dict[str, Any]:
     """Latency and throughput of the model's kept run (holdout fold, best validation loss) on
     the holdout test `inputs`, measured after every training ended, one model at a time, on
-    train.threads threads."""
+    train.threads threads; in PyTorch, then exported to ONNX in ONNX Runtime."""
     kept = min((r for r in runs if r.fold == 0 and r.card),
                key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
     job = Job(kept.name, kept.seed, 0)
@@ -175,7 +175,8 @@ def _cost_alone(threads: int, layout: Layout, state: State, runs: list[Scored], 
     return {"kept_seed": kept.seed, "latency_ms": one["p50_ms"], "latency_p95_ms": one["p95_ms"],
             "batch": many["batch"], "batch_latency_ms": many["p50_ms"],
             "batch_latency_p95_ms": many["p95_ms"], "throughput_per_s": many["throughput_per_s"],
-            "size_bytes": layout.weights(job).stat().st_size}
+            "size_bytes": layout.weights(job).stat().st_size,
+            **onnx_cost(module, inputs, threads, LARGE_BATCH, BATCH_REPS, BATCH_WARMUP)}
 
 
 def _failed(name: str, jobs: list[Job], failures: dict[str, str]) -> Row | None:

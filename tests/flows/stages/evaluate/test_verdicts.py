@@ -113,3 +113,15 @@ def test_the_terminal_shows_each_verdict_short_in_the_table_and_in_full_below() 
     text = out.getvalue()
     assert "verdict here" in text
     assert "parameters: holds (at width 64: gru 38,000, lstm 51,000)" in text
+
+
+def test_the_latency_claim_is_judged_in_each_engine() -> None:
+    rows = [_row("lstm", 0.5, p50=1.0, p95=1.2), _row("transformer", 0.5, p50=2.0, p95=2.5)]
+    rows[0].onnx_latency_ms, rows[0].onnx_latency_p95_ms = 0.3, 0.4
+    rows[1].onnx_latency_ms, rows[1].onnx_latency_p95_ms = 0.2, 0.25
+    claim = _verdict(rows, [], {})["latency p50/p95 (ms, batch 1)"]
+    assert claim.startswith("PyTorch: holds: the transformer's p50 above")
+    assert claim.endswith("ONNX Runtime: does not hold: p50 of lstm above the transformer's p95")
+    for r in rows:
+        r.onnx_latency_ms = None
+    assert _verdict(rows, [], {})["latency p50/p95 (ms, batch 1)"].startswith("holds:")
