@@ -121,3 +121,35 @@ def test_export_into_a_folder_of_its_own(capsys: pytest.CaptureFixture, tmp_path
     assert main(["predict", str(data), "--model", str(tmp_path / "serving"), "--engine", "onnx",
                  "--out", str(tmp_path / "p.csv")]) == 0
     assert pl.read_csv(tmp_path / "p.csv").height == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("demo", "model"), [("forecast", "gru"), ("classify", "transformer")])
+def test_the_demos_predict_the_same_in_both_engines(capsys: pytest.CaptureFixture,
+                                                    tmp_path: Path, demo: str,
+                                                    model: str) -> None:
+    """A short compare of each bundled demo (the GRU forecaster; the Transformer classifier,
+    which the dynamo exporter exports), exported and predicted by both engines."""
+    data = Path(__file__).resolve().parents[3] / "data" / f"{demo}.csv"
+    if not data.exists():
+        pytest.fail(f"{data} is missing: `dvc pull data.dvc` fetches the demo data")
+    out = tmp_path / demo
+    assert main(["compare", str(data), "--models", model, "--seeds", "1", "--steps", "150",
+                 "--out", str(out), "--set", "evaluate.references=false",
+                 "--set", "promote.must_beat=[]"]) == 0
+    assert main(["export", "--from", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "ONNX Runtime matches PyTorch" in printed, printed
+    for engine in ("torch", "onnx"):
+        assert main(["predict", str(data), "--from", str(out), "--engine", engine,
+                     "--out", str(tmp_path / f"{engine}.csv")]) == 0
+    want, got = pl.read_csv(tmp_path / "torch.csv"), pl.read_csv(tmp_path / "onnx.csv")
+    assert want.columns == got.columns and want.height == got.height > 0
+    if demo == "forecast":
+        assert {"lo_80", "hi_80", "lo_95", "hi_95"} <= set(want.columns)
+    for col, dtype in want.schema.items():
+        if dtype.is_float():
+            scale = max(1.0, float(want[col].abs().max()))
+            assert np.allclose(got[col], want[col], rtol=0, atol=1e-4 * scale), col
+        else:
+            assert got[col].to_list() == want[col].to_list(), col
