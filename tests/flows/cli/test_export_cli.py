@@ -33,6 +33,17 @@ def _export(capsys: pytest.CaptureFixture, promoted: Path, *more: str) -> tuple[
     return code, out.out + out.err
 
 
+def _same(want: pl.DataFrame, got: pl.DataFrame) -> None:
+    """Equal columns: numbers within 1e-4 of the column's scale, the rest exactly."""
+    assert want.columns == got.columns and want.height == got.height > 0
+    for col, dtype in want.schema.items():
+        if dtype.is_float():
+            scale = max(1.0, float(want[col].abs().max()))
+            assert np.allclose(got[col], want[col], rtol=0, atol=1e-4 * scale), col
+        else:
+            assert got[col].to_list() == want[col].to_list(), col
+
+
 def _copy(promoted: Path, tmp_path: Path) -> Path:
     """The run folder copied, so a test may change it; its promoted/ folder."""
     run = shutil.copytree(promoted.parent, tmp_path / "run", symlinks=True)
@@ -56,13 +67,7 @@ def test_onnx_predicts_as_torch_and_imports_no_torch(
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr  # 99: torch was imported
     want, got = pl.read_csv(tmp_path / "torch.csv"), pl.read_csv(tmp_path / "onnx.csv")
-    assert want.columns == got.columns and want.height == got.height
-    for col, dtype in want.schema.items():
-        if dtype.is_float():
-            scale = max(1.0, float(want[col].abs().max()))
-            assert np.allclose(got[col], want[col], rtol=0, atol=1e-4 * scale), col
-        else:
-            assert got[col].to_list() == want[col].to_list(), col
+    _same(want, got)
 
 
 def test_an_export_that_computes_something_else_is_refused_with_exit_3(
@@ -144,12 +149,6 @@ def test_the_demos_predict_the_same_in_both_engines(capsys: pytest.CaptureFixtur
         assert main(["predict", str(data), "--from", str(out), "--engine", engine,
                      "--out", str(tmp_path / f"{engine}.csv")]) == 0
     want, got = pl.read_csv(tmp_path / "torch.csv"), pl.read_csv(tmp_path / "onnx.csv")
-    assert want.columns == got.columns and want.height == got.height > 0
     if demo == "forecast":
         assert {"lo_80", "hi_80", "lo_95", "hi_95"} <= set(want.columns)
-    for col, dtype in want.schema.items():
-        if dtype.is_float():
-            scale = max(1.0, float(want[col].abs().max()))
-            assert np.allclose(got[col], want[col], rtol=0, atol=1e-4 * scale), col
-        else:
-            assert got[col].to_list() == want[col].to_list(), col
+    _same(want, got)
