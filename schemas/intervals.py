@@ -26,13 +26,15 @@ def check_levels(levels: list[float]) -> list[float]:
 
 class Band(BaseModel):
     """One level's half-widths, one per horizon step, in the model's scaled units: the
-    ceil((n+1)·level)-th smallest |residual| of that step; None (unbounded) when that rank
-    exceeds the n calibration residuals."""
+    ceil((n+1)·level)-th smallest |residual| of that step; when that rank exceeds n and H > 1,
+    pooled across steps with a per-step scale (`pooled`, modules.conformal); None (unbounded)
+    when no method has enough residuals."""
 
     model_config = ConfigDict(extra="forbid")
 
     level: float = Field(gt=0, lt=1)
     quantiles: list[float | None] = Field(min_length=1, max_length=MAX_OUT)  # (H,)
+    pooled: bool = False  # pooled across horizon steps (too few windows per step); old cards: no
 
     @model_validator(mode="after")
     def _finite(self) -> Band:
