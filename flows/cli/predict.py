@@ -9,6 +9,7 @@ from typing import Protocol
 
 import numpy as np
 import polars as pl
+from scipy.special import softmax
 
 from flows.report.text import formula_safe
 from flows.stages.preprocess.transforms import SID, apply_scaling, ragged_sequences, truncate
@@ -18,13 +19,14 @@ from flows.stages.validate.read import read_table
 from flows.stages.validate.report import message
 from flows.stages.validate.steps import parse_and_check_values
 from modules.arrays import Scaler
-from modules.conformal import bounds, columns
+from modules.conformal import bounds, columns, level_name
 from schemas.artifacts import ModelCard
 from schemas.config import ValidationConfig
 from schemas.data import Roles
 from schemas.defects import Policy
 from schemas.errors import DataValidationError, RunFailedError, UsageError
 from schemas.files import atomic_write
+from schemas.intervals import Conformal
 from schemas.layout import ONNX, WEIGHTS
 from schemas.prepared import ClassifyState, ForecastState, State
 from schemas.rules import FILLED, GROUP, ROW
@@ -118,20 +120,27 @@ def _forecast(model: Engine, state: ForecastState, roles: Roles, frame: pl.DataF
     steps = np.arange(1, horizon + 1)
     out = pl.DataFrame({"series": np.repeat(ids, horizon), "step_ahead": np.tile(steps, len(ids)),
                         "yhat": yhat.reshape(-1)})
-    for level, lo, hi in bounds(scaled, meta.conformal) if meta.conformal else []:
-        names = columns(level)
-        out = out.with_columns(pl.Series(names[0], scaler.inverse(lo, sid).reshape(-1)),
-                               pl.Series(names[1], scaler.inverse(hi, sid).reshape(-1)))
-        unbounded = ~out[names[0]].is_finite()
-        if unbounded.any():  # too few validation windows for this level
-            log.info("! the %s%% interval is unbounded at %d step(s): validation held %d "
-                     "window(s); those bounds are left empty", names[0][3:],
-                     int(unbounded.sum()), meta.conformal.n)
-            out = out.with_columns(pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n)
-                                   for n in names)
+    if meta.conformal:
+        out = out.with_columns(_bounds(scaled, scaler, sid, meta.conformal))
     times = last.select(pl.col(SID).alias("series"), "last", "step")
     out = out.join(times, on="series", maintain_order="left")
     return out.with_columns(_ahead(state.grid).alias(roles.time)).drop("last", "step")
+
+
+def _bounds(scaled: np.ndarray, scaler: Scaler, sid: np.ndarray, conformal: Conformal
+            ) -> list[pl.Series]:
+    """lo_LL and hi_LL per calibrated level, in the user's units, row order as yhat's; a
+    step the validation windows could not bound is left empty (and said)."""
+    out = []
+    for level, lo, hi in bounds(scaled, conformal):
+        for name, edge in zip(columns(level), (lo, hi), strict=True):
+            values = scaler.inverse(edge, sid).reshape(-1)
+            out.append(pl.Series(name, np.where(np.isfinite(values), values, np.nan))
+                       .fill_nan(None))
+        if not np.isfinite(lo).all():
+            log.info("! the %s%% interval is unbounded at some horizon steps: validation held "
+                     "%d window(s); those bounds are left empty", level_name(level), conformal.n)
+    return out
 
 
 def _ahead(grid: dict | None) -> pl.Expr:
@@ -153,12 +162,6 @@ def _ahead(grid: dict | None) -> pl.Expr:
     return pl.col("last").dt.offset_by(by)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities from (N, C) logits."""
-    z = np.exp(logits - logits.max(1, keepdims=True))
-    return z / z.sum(1, keepdims=True)
-
-
 def _classify(model: Engine, state: ClassifyState, roles: Roles, frame: pl.DataFrame,
               path: Path) -> pl.DataFrame:
     frame = _scale(frame.sort(roles.id, roles.time), state, pl.lit("all"), path)
@@ -169,7 +172,7 @@ def _classify(model: Engine, state: ClassifyState, roles: Roles, frame: pl.DataF
                      "(as in training): %s", cut["count"], cut["max_length"], cut["max_length"],
                      ", ".join(map(str, cut["ids"][:5])))
     rows, seqs = ragged_sequences(frame, roles.id, state.columns)
-    probs = softmax(model.classify(rows, seqs["len"].to_numpy()).astype(np.float64))
+    probs = softmax(model.classify(rows, seqs["len"].to_numpy()).astype(np.float64), axis=1)
     classes = state.classes
     out = pl.DataFrame({roles.id: seqs[roles.id],
                         "label": [classes[i] for i in probs.argmax(1).tolist()]})

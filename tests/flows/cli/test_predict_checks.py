@@ -227,3 +227,29 @@ def test_config_refuses_sizes_that_predict_would_refuse(spec: dict[str, Any], ke
     load_config(None, {"models": {"m": {**spec, key: 2 if key == "heads" else 1}}})
     with pytest.raises(UsageError, match=key):
         load_config(None, {"models": {"m": spec}})
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_forecasts_carry_bounds_and_leave_unbounded_steps_empty(
+        capsys: pytest.CaptureFixture, tmp_path: Path, forecaster: tuple[Path, Path],
+        engine: str) -> None:
+    data, promoted = forecaster
+    folder = Path(shutil.copytree(promoted, tmp_path / "model"))
+    card = json.loads((folder / "model.json").read_text())
+    wide = card["conformal"]["bands"][-1]
+    wide["quantiles"] = [None, *wide["quantiles"][1:]]  # step 1 unbounded at the top level
+    (folder / "model.json").write_text(json.dumps(card))
+    if engine == "onnx":
+        assert main(["export", "--from", str(promoted.parent), "--model", str(folder)]) == 0
+    code = main(["predict", str(data), "--model", str(folder), "--engine", engine,
+                 "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    pred = pl.read_csv(tmp_path / "p.csv")
+    low, high = pred["lo_95"], pred["hi_95"]
+    first = pred["step_ahead"] == 1
+    assert low.filter(first).is_null().all() and high.filter(first).is_null().all()
+    assert not low.filter(~first).is_null().any()
+    assert ((pred["lo_80"] <= pred["yhat"]) & (pred["yhat"] <= pred["hi_80"])).all()
+    assert ((low <= pred["lo_80"]) & (pred["hi_80"] <= high)).filter(~first).all()
+    assert "the 95% interval is unbounded at some horizon steps" in err
