@@ -77,3 +77,4 @@ class Coverage(BaseModel):
     level: float = Field(gt=0, lt=1)
     covered: float = Field(ge=0, le=1)
     runs: int = Field(1, ge=1)
+    pooled: int = Field(0, ge=0)  # runs whose band was pooled across horizon steps (Band.pooled)

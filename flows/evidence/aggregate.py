@@ -74,13 +74,16 @@ def spread(name: str, metric: str, values: list[float], boot: Bootstrap) -> Inte
 
 
 def mean_coverage(runs: list[Scored]) -> list[Coverage] | None:
-    """Each interval level's covered share, mean over runs; None unless every run has it."""
+    """Each interval level's covered share, mean over runs, and how many runs pooled it
+    across horizon steps; None unless every run has it."""
     shares = [dict(r.coverage) for r in runs]
     if not shares or not all(shares):
         return None
     levels = sorted(set.intersection(*(set(s) for s in shares)))
     means = {a: float(np.mean([s[a] for s in shares])) for a in levels}
-    return [Coverage(level=a, covered=m, runs=len(runs))
+    pooled = {a: sum(b.level == a and b.pooled for r in runs if r.card and r.card.conformal
+                     for b in r.card.conformal.bands) for a in levels}
+    return [Coverage(level=a, covered=m, runs=len(runs), pooled=pooled[a])
             for a, m in means.items() if np.isfinite(m)] or None
 
 

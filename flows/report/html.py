@@ -26,6 +26,7 @@ from flows.report.view import (
     history_view,
     intervals_view,
     measured_view,
+    pooled_note,
     verdict,
 )
 from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
@@ -84,7 +85,8 @@ def intervals_html(rows: list[Row]) -> str:
         return ""
     return (f"<h2>{INTERVALS_TITLE}</h2>"
             + _table(view.head, [[esc(m), *cells] for m, *cells in view.rows])
-            + f"<p>{esc(view.note, LONG)}</p>")
+            + f"<p>{esc(view.note, LONG)}</p>"
+            + (f"<p>{note}</p>" if (note := pooled_note(view, esc)) else ""))
 
 
 def history(lines: list[dict[str, Any]]) -> str:

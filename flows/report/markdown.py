@@ -12,6 +12,7 @@ from flows.report.view import (
     history_view,
     intervals_view,
     measured_view,
+    pooled_note,
     verdict,
 )
 from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
@@ -65,7 +66,7 @@ def intervals_lines(rows: list[Row]) -> list[str]:
         return []
     return [f"## {INTERVALS_TITLE}", "",
             *_table(view.head, [[md_text(m), *cells] for m, *cells in view.rows]), "",
-            view.note, ""]
+            view.note, "", *([note, ""] if (note := pooled_note(view, md_text)) else [])]
 
 
 def _setup(state: ForecastState | ClassifyState, esc: Callable[..., str] = md_text) -> str:

@@ -14,7 +14,14 @@ from rich.table import Table
 from rich.text import Text
 
 from flows.report.text import LIMIT, LONG, one_line
-from flows.report.view import INTERVALS_TITLE, board, intervals_view, measured_view, verdict
+from flows.report.view import (
+    INTERVALS_TITLE,
+    board,
+    intervals_view,
+    measured_view,
+    pooled_note,
+    verdict,
+)
 from schemas.artifacts import Decision, Metrics
 
 MIN_WIDTH = 160  # a log or a pipe gets a table wide enough to read, not 80 columns
@@ -72,7 +79,10 @@ def intervals(metrics: Metrics) -> tuple[Table, Text] | None:
         out.add_column(name, justify="left" if i == 0 else "right")
     for row in view.rows:
         out.add_row(*(_text(c) for c in row))
-    return out, _text(view.note, LONG)
+    note = _text(view.note, LONG)
+    if view.pooled:
+        note.append("\n" + pooled_note(view, one_line))
+    return out, note
 
 
 def print_summary(metrics: Metrics, decision: Decision, file: IO[str] | None = None) -> None:

@@ -5,7 +5,7 @@ values its own way, none formats a number."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from modules.conformal import level_name
@@ -120,6 +120,7 @@ class Intervals:
     head: list[str]  # model, then "80% covered" per level
     rows: list[list[str]]
     note: str  # what the numbers should be near, and how they were made
+    pooled: list[tuple[str, str]] = field(default_factory=list)  # (model, "95%"): pooled levels
 
 
 def intervals_view(rows: list[Row]) -> Intervals | None:
@@ -138,7 +139,20 @@ def intervals_view(rows: list[Row]) -> Intervals | None:
             "validation windows (per series scale). The share of test values covered should be "
             f"near {said} (mean over up to {runs} runs); well below means larger errors on test "
             "than on validation.")
-    return Intervals(["model", *(f"{level_name(a)}% covered" for a in levels)], body, note)
+    pooled = [(r.model, f"{level_name(c.level)}%"
+               + (f" (in {c.pooled} of {c.runs} runs)" if c.pooled < c.runs else ""))
+              for r in shown for c in r.coverage or [] if c.pooled]
+    return Intervals(["model", *(f"{level_name(a)}% covered" for a in levels)], body, note,
+                     pooled)
+
+
+def pooled_note(view: Intervals, esc: Callable[..., str] = str) -> str:
+    """The levels pooled across horizon steps, names through `esc`; '' when none was."""
+    if not view.pooled:
+        return ""
+    return ("Pooled across horizon steps, each scaled by its mean error (too few validation "
+            "windows for one step alone; a weaker guarantee): "
+            + ", ".join(f"{esc(model)} {level}" for model, level in view.pooled) + ".")
 
 
 HISTORY_HEAD = ["time", "event", "outcome", "champion", "was", "winner (challenger)"]

@@ -1,20 +1,23 @@
 """The forecast-intervals table: one view, rendered to report.md, report.html and the
-terminal, user names escaped; nothing when no row has a calibration."""
+terminal, user names escaped; nothing when no row has a calibration; a note names the levels
+pooled across horizon steps."""
 
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
 
+from flows.evidence.aggregate import mean_coverage
 from flows.report.html import intervals_html
 from flows.report.markdown import intervals_lines
 from flows.report.plots import forecast_vs_actual
 from flows.report.terminal import intervals
-from flows.report.view import INTERVALS_TITLE, intervals_view
+from flows.report.view import INTERVALS_TITLE, intervals_view, pooled_note
 from schemas.artifacts import Metrics, Row
-from schemas.intervals import Coverage
+from schemas.intervals import Band, Conformal, Coverage
 
 ROWS = [Row(model="<b>lstm|x", kind="model", status="ok", mase=0.9,
             coverage=[Coverage(level=0.8, covered=0.7912, runs=4),
@@ -45,6 +48,34 @@ def test_markdown_html_and_terminal_render_it_escaped() -> None:
     Console(file=out, width=120).print(table)
     assert INTERVALS_TITLE in out.getvalue() and "<b>lstm|x" in out.getvalue()
     assert "near 80%" in note.plain
+
+
+def test_levels_pooled_across_steps_are_counted_and_noted() -> None:
+    def run(pooled: bool) -> SimpleNamespace:
+        """A scored run whose card's 95% band was or was not pooled."""
+        bands = [Band(level=0.8, quantiles=[1.0, 2.0]),
+                 Band(level=0.95, quantiles=[3.0, 4.0], pooled=pooled)]
+        return SimpleNamespace(coverage=[(0.8, 0.8), (0.95, 0.9)],
+                               card=SimpleNamespace(conformal=Conformal(n=11, bands=bands)))
+
+    got = mean_coverage([run(True), run(True), run(False)])  # type: ignore[list-item]
+    assert [(c.level, c.runs, c.pooled) for c in got or []] == [(0.8, 3, 0), (0.95, 3, 2)]
+    assert intervals_view(ROWS).pooled == []  # type: ignore[union-attr]
+    rows = [ROWS[0].model_copy(update={"coverage": [
+        Coverage(level=0.8, covered=0.8, runs=3), Coverage(level=0.95, covered=0.95, runs=3,
+                                                           pooled=3)]}),
+            Row(model="gru", kind="model", status="ok", mase=1.0,
+                coverage=[Coverage(level=0.95, covered=0.9, runs=3, pooled=2)])]
+    view = intervals_view(rows)
+    assert view is not None and "Pooled" not in view.note
+    assert pooled_note(view) == ("Pooled across horizon steps, each scaled by its mean error "
+                                 "(too few validation windows for one step alone; a weaker "
+                                 "guarantee): <b>lstm|x 95%, gru 95% (in 2 of 3 runs).")
+    md = "\n".join(intervals_lines(rows))
+    assert "&lt;b&gt;lstm\\|x 95%, gru 95% (in 2 of 3 runs)" in md and "<b>" not in md
+    assert "&lt;b&gt;lstm|x 95%, gru 95% (in 2 of 3 runs).</p>" in intervals_html(rows)
+    _, note = intervals(Metrics.of("forecast", rows, {}))  # type: ignore[misc]
+    assert "near 80%" in note.plain and "<b>lstm|x 95%, gru 95%" in note.plain
 
 
 def test_the_forecast_plot_draws_a_band_around_one_model() -> None:
