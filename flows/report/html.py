@@ -26,6 +26,7 @@ from flows.report.view import (
     history_view,
     intervals_view,
     measured_view,
+    onnx_note,
     pooled_note,
     verdict,
 )
@@ -165,7 +166,8 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
         f"<h2>Leaderboard (test split, ranked by {esc(decision.metric)}, "
         f"{'lower' if decision.lower_is_better else 'higher'} is better)</h2>",
         leaderboard(rows, state.task, decision),
-        f"<p>Every model trained with the same budget: {esc(budget, LONG)}.</p>",
+        f"<p>Every model trained with the same budget: {esc(budget, LONG)}. "
+        f"{esc(onnx_note(rows), LONG)}</p>",
         intervals_html(rows),
         "<h2>Plots</h2>", _plots(rows, state.task, decision, cards),
         _forecasts(state, forecasts, bands),

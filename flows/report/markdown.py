@@ -12,21 +12,12 @@ from flows.report.view import (
     history_view,
     intervals_view,
     measured_view,
+    onnx_note,
     pooled_note,
     verdict,
 )
 from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
-
-
-def _ort(rows: list[Row]) -> str:
-    """How the ONNX Runtime columns were measured, when they were."""
-    exported = [r for r in rows if r.onnx_latency_ms is not None]
-    if not exported:
-        return ""
-    return ("; ORT: the same in ONNX Runtime, of each model exported to ONNX "
-            "(`seqarena export`'s exporters) and checked against PyTorch on the test split "
-            "(max |difference| <= 1e-4)")
 
 
 def _names(values: list[Any], esc: Callable[..., str] = md_text) -> str:
@@ -168,7 +159,8 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
         f"{', '.join(map(str, seeds))}). Every model trained with the same budget: "
         f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
         "runs; latency p50/p95 at batch 1 and throughput at a large batch were measured after "
-        f"all training, one model at a time, on {threads} thread(s){_ort(rows)}.",
+        f"all training, one model at a time, on {threads} thread(s). "
+        f"{md_text(onnx_note(rows), LONG)}",
         "",
         *failed,
         *intervals_lines(rows),

@@ -23,6 +23,15 @@ TERMINAL_COST = ("params", "train_seconds", "ms_per_step", "latency_ms")
 HISTORY_SHOWN = 10
 
 
+def onnx_note(rows: list[Row]) -> str:
+    """How the ONNX Runtime (ORT) columns were measured, when they were."""
+    if not any(r.onnx_latency_ms is not None for r in rows):
+        return ""
+    return ("ORT: the same latency and throughput in ONNX Runtime, of each model exported to "
+            "ONNX and checked against PyTorch on the test split (max |difference| <= 1e-4), "
+            "on the same batches and threads.")
+
+
 def cell(value: Any, fmt: str, scale: float = 1.0) -> str:
     """A number as the tables print it; '-' when unknown."""
     if value is None or value != value:

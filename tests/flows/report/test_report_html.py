@@ -75,7 +75,9 @@ def test_the_html_report_is_self_contained_and_escaped(hostile: Layout) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["'](?!#|data:)|url\((?!#)|@import""", page)
     assert page.count("<svg") >= 3  # intervals, cost, learning curves (inline)
     assert "Leaderboard" in page and "Promoted: " in page and "Your data, measured" in page
+    assert "ORT p50 ms" in page and "checked against PyTorch on the test split" in page
     md = layout.report.read_text(encoding="utf-8")
+    assert "| ORT items/s |" in md and "ORT: the same latency" in md
     assert "<script>" not in md and "&lt;script&gt;" in md
     assert "Per class: " in page and "rows: true class" in page
     confusion = pl.read_csv(layout.plots / "confusion.csv")
