@@ -104,6 +104,15 @@ def _pct(x: float | None) -> str:
     return "" if x is None else f"{x:.1%}"
 
 
+def _shown(coverage: list[dict[str, Any]] | None, level: float) -> str:
+    """A level's covered share, "(pooled)" if its runs pooled the steps ("k/n": some did)."""
+    c = next((c for c in coverage or [] if abs(c["level"] - level) < 1e-9), None)
+    if c is None or not c.get("pooled"):
+        return _pct(covered(coverage, level))
+    some = f" {c['pooled']}/{c['runs']}" if c["pooled"] < c.get("runs", 1) else ""
+    return f"{_pct(c['covered'])} (pooled{some})"
+
+
 def intervals(results: list[dict[str, Any]]) -> list[str]:
     """Issue 26: every network's 80% and 95% split-conformal test coverage per forecasting
     set (mean over its runs), the best network (lowest MASE) marked, and the goal."""
@@ -114,9 +123,13 @@ def intervals(results: list[dict[str, Any]]) -> list[str]:
         for x in _rows(r, "model", metric="mase") if r.get("task") == "forecast" else []:
             mark = " (best)" if x["model"] == best else ""
             lines.append(f"| {r['set']} | {x['model']}{mark} | {fmt(x['mase'])} | "
-                         f"{_pct(covered(x.get('coverage'), 0.8))} | "
-                         f"{_pct(covered(x.get('coverage'), 0.95))} | "
+                         f"{_shown(x.get('coverage'), 0.8)} | "
+                         f"{_shown(x.get('coverage'), 0.95)} | "
                          f"{_yes(_in_goal(x.get('coverage')))} |")
+    if any(c.get("pooled") for r in results for x in r.get("rows", [])
+           for c in x.get("coverage") or []):
+        lines += ["", "(pooled): too few validation windows per step, so the horizon steps "
+                  "were pooled, each scaled by its mean error (`modules/conformal.py`)."]
     return lines
 
 
@@ -125,7 +138,7 @@ def _best_covered(r: dict[str, Any]) -> str:
     cov = (r.get("intervals") or {}).get("coverage")
     if r.get("task") != "forecast" or not cov:
         return ""
-    return f"{_pct(covered(cov, 0.8))} / {_pct(covered(cov, 0.95))}"
+    return f"{_shown(cov, 0.8)} / {_shown(cov, 0.95)}"
 
 
 def issue23(results: list[dict[str, Any]]) -> list[str]:
