@@ -130,11 +130,14 @@ def test_export_into_a_folder_of_its_own(capsys: pytest.CaptureFixture, tmp_path
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("demo", "model"), [("forecast", "gru"), ("classify", "transformer")])
-def test_the_demos_predict_the_same_in_both_engines(capsys: pytest.CaptureFixture,
+def test_the_demos_predict_the_same_in_both_engines(prefect_server: None,
+                                                    capsys: pytest.CaptureFixture,
                                                     tmp_path: Path, demo: str,
                                                     model: str) -> None:
     """A short compare of each bundled demo (the GRU forecaster; the Transformer classifier,
-    which the dynamo exporter exports), exported and predicted by both engines."""
+    which the dynamo exporter exports), exported and predicted by both engines. The compare
+    runs in this process on the test server: a temporary server of its own would leave
+    Prefect's event client behind, aimed at a stopped server."""
     data = Path(__file__).resolve().parents[3] / "data" / f"{demo}.csv"
     if not data.exists():
         pytest.fail(f"{data} is missing: `dvc pull data.dvc` fetches the demo data")

@@ -89,7 +89,8 @@ def test_the_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
     csv = _csv(tmp_path, forecast_frame())
     measured = ("train_seconds", "ms_per_step", "peak_rss_mib", "rss_growth_mib", "latency_ms",
                 "latency_p95_ms", "batch_latency_ms", "batch_latency_p95_ms",
-                "throughput_per_s")
+                "throughput_per_s", "onnx_latency_ms", "onnx_latency_p95_ms",
+                "onnx_throughput_per_s")
     out = []
     for run in ("a", "b"):
         cfg = tiny_config(csv, tmp_path / run, models=TWO)
