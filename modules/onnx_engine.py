@@ -21,6 +21,11 @@ BATCH = 512  # items per run, as modules/inference.predict
 INSTALL = 'pip install -c constraints.txt -e ".[onnx]"'
 
 
+def sha256(data: bytes) -> str:
+    """The SHA-256 of `data`, hex: how onnx.json names model.onnx and the weights."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def runtime() -> ModuleType:
     """onnxruntime, or a message saying how to install it."""
     try:
@@ -68,10 +73,10 @@ def load_onnx(model_dir: Path) -> tuple[OnnxModel, ModelCard, PreparedState]:
     card = validated(OnnxCard, model_dir / ONNX_CARD)
     blob = (model_dir / ONNX).read_bytes()
     again = f"export it again: seqarena export --model {model_dir}"
-    if hashlib.sha256(blob).hexdigest() != card.onnx_sha256:
+    if sha256(blob) != card.onnx_sha256:
         raise refuse(model_dir / ONNX, [f"not the file {ONNX_CARD} describes; {again}"])
     weights = model_dir / WEIGHTS
-    made = hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else None
+    made = sha256(weights.read_bytes()) if weights.is_file() else None
     if made and made != card.weights_sha256:
         raise refuse(model_dir / ONNX, [f"exported from other weights than {WEIGHTS}; {again}"])
     if card.task != meta.task:

@@ -3,7 +3,6 @@ to compute what PyTorch computes on the run's holdout test inputs (schemas/servi
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +12,7 @@ import torch
 from flows.runs.folders import FolderLock, champion_of
 from modules.export import OPSET, TOLERANCE, export_checked
 from modules.model_files import build_model, check_folder
-from modules.onnx_engine import runtime
+from modules.onnx_engine import runtime, sha256
 from modules.training import quiet_lightning, split_tensors
 from schemas.artifacts import read_arrays, read_state
 from schemas.errors import RunFailedError, UsageError
@@ -21,11 +20,6 @@ from schemas.files import atomic_write, write_json
 from schemas.layout import MODEL_CARD, ONNX, ONNX_CARD, PREPROCESSING, WEIGHTS, Layout
 from schemas.prepared import ForecastState, PreparedState
 from schemas.serving import OnnxCard
-
-
-def sha256(path: Path) -> str:
-    """The file's SHA-256, hex."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _sizes(state: PreparedState) -> tuple:
@@ -79,8 +73,8 @@ def export(source: Path, model: Path | None, out: Path | None) -> tuple[Path, On
                              f"the trained model computes on the holdout test inputs ({exc}); "
                              "nothing was written.") from None
     card = OnnxCard(model=meta.name, task=meta.task, exporter=exporter, opset=OPSET,
-                    onnx_sha256=hashlib.sha256(blob).hexdigest(),
-                    weights_sha256=sha256(model_dir / WEIGHTS),
+                    onnx_sha256=sha256(blob),
+                    weights_sha256=sha256((model_dir / WEIGHTS).read_bytes()),
                     inputs=["x", "lengths"] if state.task == "classify" else ["x"],
                     output="logits" if state.task == "classify" else "forecast",
                     parity=parity, tried=tried, torch=torch.__version__,
