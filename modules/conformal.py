@@ -21,9 +21,11 @@ the interval unbounded: None in the card, ±inf from `bounds`.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
+from schemas.files import atomic_write
 from schemas.intervals import Band, Conformal, check_levels
 
 TOLERANCE = 1e-9  # (n + 1)·a computed as 80.00000000001 is still rank 80
@@ -91,6 +93,20 @@ def calibrate(residuals: np.ndarray, levels: list[float]) -> Conformal:
     levels = check_levels(list(levels))
     return Conformal(n=len(residuals),
                      bands=[band(residuals, a) for a in levels])
+
+
+def write_residuals(path: Path, residuals: np.ndarray, sid: np.ndarray) -> Path:
+    """(N, H) validation residuals (scaled units) and each window's series index, atomically."""
+    def save(p: Path) -> None:
+        with p.open("wb") as f:
+            np.savez(f, residuals=residuals.astype(np.float32), sid=sid.astype(np.int32))
+    return atomic_write(path, save)
+
+
+def read_residuals(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The (N, H) residuals and (N,) series indices `write_residuals` wrote (no pickle)."""
+    with np.load(path, allow_pickle=False) as z:
+        return z["residuals"], z["sid"]
 
 
 def widths(band: Band) -> np.ndarray:

@@ -74,9 +74,10 @@ class ModelCard(Artifact):
     peak_torch_mib: float | None = None
     history: list[CheckRecord] = Field(default_factory=list)
     conformal: Conformal | None = Field(None, description=(
-        "forecasters: split-conformal interval half-widths from the validation residuals of "
-        "the kept weights (modules.conformal); None when classifying, with forecast.intervals "
-        "[] and on cards written before it"))
+        "forecasters: split-conformal interval half-widths, set in a promoted card from "
+        "evaluate's calibration (Row.conformal); None on a training's own card (its "
+        "validation residuals are val_residuals.npz beside it), when classifying, and with "
+        "forecast.intervals []"))
 
     @model_validator(mode="before")
     @classmethod
@@ -166,6 +167,10 @@ class Row(BaseModel):
     coverage: list[Coverage] | None = Field(None, description=(
         "a forecaster's split-conformal intervals: the share of test values each level "
         "covered, mean over runs; None for baselines, references and classifiers"))
+    conformal: Conformal | None = Field(None, description=(
+        "a forecaster's interval calibration of its kept run (fold 0, kept_seed), pooled "
+        "across origins (flows/stages/evaluate/intervals.py); promote writes it into the "
+        "promoted card, which predict bounds forecasts with"))
 
     @property
     def ok(self) -> bool:
@@ -350,11 +355,18 @@ class PreparedArrays(dict[str, np.ndarray]):
         return rows[self[f"start_{key[2:]}"]].transpose(0, 2, 1)  # (N, L, F)
 
 
-def read_arrays(layout: Layout, fold: int = 0) -> PreparedArrays:
-    """A fold's prepared tensors, read without pickle, with the lookback of its state."""
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def read_arrays(layout: Layout, fold: int = 0, splits: tuple[str, ...] = SPLIT_NAMES
+                ) -> PreparedArrays:
+    """A fold's prepared tensors, read without pickle, with the lookback of its state; only
+    `splits`' arrays (and the series rows) are read: a tuning trial never reads test's."""
     lookback = getattr(read_state(layout, fold), "lookback", None)
     with np.load(layout.arrays_of(fold), allow_pickle=False) as z:
-        return PreparedArrays({k: z[k] for k in z.files}, lookback)
+        keys = [k for k in z.files if k.rpartition("_")[2] not in SPLIT_NAMES
+                or k.rpartition("_")[2] in splits]
+        return PreparedArrays({k: z[k] for k in keys}, lookback)
 
 
 class ValidationReport(Artifact):

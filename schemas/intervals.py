@@ -44,13 +44,15 @@ class Band(BaseModel):
 
 
 class Conformal(BaseModel):
-    """Split-conformal calibration of a forecaster on its validation windows: absolute
-    residuals |y - ŷ| in scaled units (per series scale), per horizon step; `n` windows."""
+    """Split-conformal calibration of a forecaster on validation windows: absolute residuals
+    |y - ŷ| in scaled units (per series scale), per horizon step; `n` windows, from the
+    validation splits of `origins` folds (its own and the deeper ones; evaluate's intervals)."""
 
     model_config = ConfigDict(extra="forbid")
 
     method: Literal["split-conformal"] = "split-conformal"
     n: int = Field(ge=0)
+    origins: int = Field(1, ge=1)  # cards written before pooling: their own validation only
     bands: list[Band] = Field(max_length=MAX_LEVELS)
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ WEIGHTS, MODEL_CARD, PREPROCESSING = "weights.safetensors", "model.json", "prepr
 ONNX, ONNX_CARD = "model.onnx", "onnx.json"  # `seqarena export` (schemas/serving.py)
 DECISION = "decision.json"
 PROGRESS = "progress.json"  # schemas/progress.py
+RESIDUALS = "val_residuals.npz"  # a forecaster's validation residuals (flows/stages/train)
 
 
 @dataclass(frozen=True, order=True)
@@ -102,6 +103,11 @@ class Layout:
 
     def card(self, job: Job) -> Path:
         return self.job_dir(job) / MODEL_CARD
+
+    def residuals(self, job: Job) -> Path:
+        """A forecaster's validation residuals y - ŷ (scaled) and their series, which evaluate
+        pools across folds into its interval calibration."""
+        return self.job_dir(job) / RESIDUALS
 
     def progress(self, job: Job) -> Path:
         """Where a running training reports its steps (gone once its card is written)."""

@@ -24,6 +24,7 @@ from flows.stages.evaluate.baselines import yardsticks
 from flows.stages.evaluate.champion import CHAMPION, challenge
 from flows.stages.evaluate.diagnostics import diagnose, item_errors, non_overlapping, window_blocks
 from flows.stages.evaluate.forecast_sample import ForecastSample, no_sample
+from flows.stages.evaluate.intervals import Intervals
 from flows.stages.evaluate.measured import measured_table
 from modules.arrays import Scaler
 from modules.conformal import coverages, level_name
@@ -43,7 +44,7 @@ from schemas.artifacts import (
     read_state,
     write,
 )
-from schemas.config import Config, EvaluateConfig, TrainConfig
+from schemas.config import Config, EvaluateConfig, ForecastConfig, TrainConfig
 from schemas.files import atomic_write
 from schemas.layout import Job, Layout
 from schemas.prepared import ClassifyState, ForecastState, State
@@ -83,12 +84,12 @@ def score(state: State, arrays: PreparedArrays, out: np.ndarray, name: str, kind
 
 
 def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failures: dict[str, str],
-          notes: dict[str, str], spent: dict[str, list[float]], workers: int
-          ) -> tuple[list[Scored], ForecastSample | None]:
+          notes: dict[str, str], spent: dict[str, list[float]], workers: int,
+          intervals: Intervals) -> tuple[list[Scored], ForecastSample | None]:
     """Every baseline and every trained job of one fold, scored (a reference's fit + predict
-    seconds added to `spent`; the statistical ones fitted on `workers` processes); on fold 0
-    when forecasting, the sample of forecasts the report draws (every baseline, each model's
-    first seed)."""
+    seconds added to `spent`; the statistical ones fitted on `workers` processes), each
+    forecaster with its interval calibration and test coverage; on fold 0 when forecasting,
+    the sample of forecasts the report draws (every baseline, each model's first seed)."""
     state, arrays = read_state(layout, fold), read_arrays(layout, fold)
     sample = ForecastSample(state, arrays) if fold == 0 and isinstance(state, ForecastState) \
         else None
@@ -130,14 +131,16 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
         if run is None:
             failures[job.key] = NOT_FINITE
             continue
-        run.card = card
-        if card.conformal is not None:  # forecasters: the test share inside each interval
-            run.coverage = coverages(arrays["y_test"], out, card.conformal)
+        conformal = intervals.of(job)  # forecasters: calibrated across origins, then
+        run.card = card.model_copy(update={"conformal": conformal})  # the test share covered
+        if conformal is not None:
+            run.coverage = coverages(arrays["y_test"], out, conformal)
         runs.append(run)
     return runs, sample
 
 
 NOT_FINITE = "its test errors are not finite numbers (NaN or overflow)"
+
 
 
 def finite(run: Scored) -> bool:
@@ -227,6 +230,8 @@ def _rows(threads: int, layout: Layout, state: State, runs: list[Scored], jobs: 
                 **row.model_dump(), "model": name, "learned": why is None, "diagnosis": why,
                 "params_equal_width": equal_width(mine[0].card, state),  # type: ignore[arg-type]
                 **_cost_alone(threads, layout, state, mine, holdout)})
+            row.conformal = next((r.card.conformal for r in mine if r.card and r.fold == 0
+                                  and r.seed == row.kept_seed), None)
         rows.append(row)
     names = dict.fromkeys(j.name for j in jobs)
     rows += [r for r in (_failed(n, jobs, failures) for n in names) if r]
@@ -237,9 +242,11 @@ def _rows(threads: int, layout: Layout, state: State, runs: list[Scored], jobs: 
 
 
 def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float,
-             layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
+             layout: Layout, failures: dict[str, str] | None = None,
+             levels: list[float] | None = None) -> Metrics:
     """Score every run of the models `names` and every baseline (the jobs in `failures`, by
-    job key, are reported failed); write metrics.json (with the folklore verdicts, tested at
+    job key, are reported failed), forecasters with intervals at `levels` (None:
+    forecast.intervals' default); write metrics.json (with the folklore verdicts, tested at
     `level`), leaderboard.csv, errors.parquet and forecasts.parquet."""
     quiet_lightning()
     torch.set_num_threads(tc.threads)
@@ -250,9 +257,11 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float
     jobs = tc.jobs(names, folds)
     failures = dict(failures or {})  # evaluate adds the runs it cannot score
     runs, sample = [], None
+    intervals = Intervals.of_run(layout, state, ForecastConfig().intervals if levels is None
+                                 else levels)
     for fold in range(folds):
         scored, drawn = _fold(ev, layout, fold, [j for j in jobs if j.fold == fold], failures,
-                              notes, spent, tc.workers or cores())
+                              notes, spent, tc.workers or cores(), intervals)
         runs, sample = runs + scored, sample or drawn
     rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes, spent)
     board = leaderboard_schema.validate(_flat(rows, state.task))
@@ -269,7 +278,7 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float
 def run(cfg: Config, layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
     """`evaluate` with its sections of `cfg`."""
     return evaluate(list(cfg.models), cfg.train, cfg.evaluate, cfg.promote.level, layout,
-                    failures)
+                    failures, cfg.forecast.intervals)
 
 
 def _flat(rows: list[Row], task: str) -> pl.DataFrame:
@@ -279,7 +288,8 @@ def _flat(rows: list[Row], task: str) -> pl.DataFrame:
     flat = []
     for r in rows:
         cells = {"model": r.model,
-                 **r.model_dump(exclude={"interval", "profile", "coverage", *other})}
+                 **r.model_dump(exclude={"interval", "profile", "coverage", "conformal",
+                                        *other})}
         for m, ci in r.interval.items():
             cells |= {f"{m}_sd": ci.sd, f"{m}_lo": ci.lo, f"{m}_hi": ci.hi}
         cells |= {f"covered_{level_name(c.level)}": c.covered for c in r.coverage or []}

@@ -90,15 +90,16 @@ def _forecasts(layout: Layout, rows: list[Row]) -> pl.DataFrame | None:
     return None if frame.is_empty() else frame
 
 
-def _bands(state: ForecastState, decision: Decision, cards: dict[str, list[ModelCard]],
+def _bands(state: ForecastState, decision: Decision, rows: list[Row],
            forecasts: pl.DataFrame | None) -> pl.DataFrame | None:
-    """The promoted (else the best) network's intervals around its drawn forecast (its first
-    seed's on the holdout fold), in the user's units: model, series, level, step, lo, hi."""
+    """The promoted (else the best) network's intervals (its kept run's calibration, as
+    promoted) around its drawn forecast (its first seed's on the holdout fold), in the
+    user's units: model, series, level, step, lo, hi."""
     names = [n for n in (decision.winner, decision.challenger, decision.best_model) if n]
-    found = [(n, c) for n in names for c in cards.get(n, [])[:1] if c.fold == 0 and c.conformal]
+    found = [(n, r.conformal) for n in names for r in rows if r.model == n and r.conformal]
     if forecasts is None or not found:
         return None
-    name, card = found[0]
+    name, conformal = found[0]
     drawn = forecasts.filter(pl.col("model") == name).sort("series", "step")
     if drawn.is_empty():
         return None
@@ -111,7 +112,7 @@ def _bands(state: ForecastState, decision: Decision, cards: dict[str, list[Model
     parts = [pl.DataFrame({"model": name, "series": np.repeat(series, len(steps)),
                            "level": level, "step": np.tile(steps, len(series)),
                            "lo": (lo * std + mean).ravel(), "hi": (hi * std + mean).ravel()})
-             for level, lo, hi in bounds((yhat - mean) / std, card.conformal)]  # type: ignore[arg-type]
+             for level, lo, hi in bounds((yhat - mean) / std, conformal)]
     return pl.concat(parts)
 
 
@@ -161,7 +162,7 @@ def write_reports(layout: Layout) -> tuple[Path, Path]:
     _plot_tables(layout, cards, rows, state.task, classes, forecasts)
     write_text(layout.report, render_report(state, validation, rows, decision, budget,
                                             metrics.measured, cards, past))
-    bands = _bands(state, decision, cards, forecasts) if isinstance(state, ForecastState) \
+    bands = _bands(state, decision, rows, forecasts) if isinstance(state, ForecastState) \
         else None
     write_text(layout.report_html, render_html(state, validation, rows, decision, budget,
                                                metrics.measured, cards, past, classes,

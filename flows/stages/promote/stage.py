@@ -12,13 +12,11 @@ import polars as pl
 from flows.evidence.aggregate import run_errors
 from flows.stages.promote.review import write_reports
 from flows.stages.promote.rule import against_champion, decide
-from schemas.artifacts import Metrics, read, read_state, write
+from schemas.artifacts import Metrics, ModelCard, read, read_state, write
 from schemas.config import Config, PromoteConfig
 from schemas.errors import RunFailedError
 from schemas.files import make_temp_dir
 from schemas.layout import DECISION, MODEL_CARD, PREPROCESSING, WEIGHTS, Job, Layout
-
-ARTIFACT_FILES = (WEIGHTS, MODEL_CARD)
 
 
 def replace_dir(new: Path, target: Path) -> None:
@@ -43,9 +41,11 @@ def promote(policy: PromoteConfig, layout: Layout) -> dict[str, Any]:
     decision = against_champion(decided, rows, holdout, policy, version)
     new = make_temp_dir(layout.root, ".promoted-")
     if decision.winner:
-        kept = next(r.kept_seed for r in rows if r.model == decision.winner)
-        for name in ARTIFACT_FILES:
-            shutil.copy2(layout.job_dir(Job(decision.winner, kept, 0)) / name, new / name)
+        row = next(r for r in rows if r.model == decision.winner)
+        job = Job(decision.winner, row.kept_seed or 0, 0)
+        shutil.copy2(layout.weights(job), new / WEIGHTS)
+        card = read(ModelCard, layout.card(job))  # with evaluate's interval calibration
+        write(new / MODEL_CARD, card.model_copy(update={"conformal": row.conformal}))
         write(new / PREPROCESSING, state)
     write(new / DECISION, decision)
     replace_dir(new, layout.promoted)

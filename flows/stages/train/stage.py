@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from flows.runtime.procs import crash_point
 from modules.budget import Budget, plan_batch, plan_budget
-from modules.conformal import calibrate
+from modules.conformal import write_residuals
 from modules.lit import auto_stem, module_for
 from modules.memory import PeakMemory
 from modules.training import (
@@ -101,8 +101,9 @@ def _fit(module: pl.LightningModule, tensors: tuple[tuple, tuple], budget: Budge
 def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job,
                 levels: list[float] | None = None) -> dict[str, Any]:
     """Train one job (model `spec`, seed, fold); write
-    models/NAME/fold-K/seed-S/{weights,model.json} below `layout`; a forecaster's card holds
-    its split-conformal calibration at `levels` (None: forecast.intervals' default)."""
+    models/NAME/fold-K/seed-S/{weights,model.json} below `layout`, and for a forecaster its
+    validation residuals (val_residuals.npz), which evaluate calibrates intervals on, unless
+    `levels` is [] (None: forecast.intervals' default)."""
     quiet_lightning()
     name = job.name
     if problem := no_gpu_for(tc.accelerator):  # checked where it trains: a Dask worker, say
@@ -132,8 +133,10 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job,
     if budget.val_items:  # the checks saw a sample: the kept weights' loss on all of it
         best.best = full_val_loss(module, weights, tensors[1], 4 * budget.batch_size)
     levels = ForecastConfig().intervals if levels is None else levels
-    conformal = calibrate(val_residuals(module, weights, tensors[1], 4 * budget.batch_size),
-                          levels) if task == "forecast" and levels else None
+    if task == "forecast" and levels:
+        write_residuals(layout.residuals(job), val_residuals(module, weights, tensors[1],
+                                                             4 * budget.batch_size),
+                        arrays["sid_val"])
     atomic_write(layout.weights(job), lambda p: save_file(weights, str(p)))
     steps = trainer.global_step
     card = ModelCard(
@@ -144,7 +147,7 @@ def train_model(spec: ModelSpec, tc: TrainConfig, layout: Layout, job: Job,
         stopped=_stopped(trainer, budget, callbacks), budget=asdict(budget), seed=job.seed,
         fold=job.fold, threads=tc.threads, device=_device(trainer), peak_rss_mib=memory.rss_mib,
         rss_growth_mib=memory.growth_mib,
-        peak_torch_mib=memory.torch_mib, history=best.history, conformal=conformal)
+        peak_torch_mib=memory.torch_mib, history=best.history)
     write(layout.card(job), card)
     return card.model_dump(mode="json")
 
