@@ -30,6 +30,7 @@ from schemas.config import Config
 from schemas.errors import SeqarenaError, UsageError
 from schemas.layout import Job, Layout
 from schemas.prepared import State
+from schemas.tuning import Ticket, TrialRecord
 
 if TYPE_CHECKING:
     from flows.runs.folders import RunFolder
@@ -79,6 +80,14 @@ def train_task(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     return {k: meta[k] for k in ("name", "params", "train_seconds", "steps", "best_step")}
 
 
+@task(name="trial", task_run_name="trial-{ticket.model}-{ticket.number}")
+def trial_task(cfg: Config, layout: Layout, ticket: Ticket) -> TrialRecord:
+    """One trial of train.tune (in a worker process of the runner): train and val only."""
+    from flows.stages.train.trial import run_trial
+
+    return run_trial(cfg.train, layout, ticket)
+
+
 @task(name="evaluate")
 def evaluate_task(cfg: Config, layout: Layout, failures: dict[str, str]) -> Metrics:
     """Score every model and baseline on the test split."""
@@ -105,6 +114,8 @@ def _stages(cfg: Config, layout: Layout, validated: bool) -> dict[str, Any]:
     counts = state.counts
     log.info("✓ preprocess   train/val/test = %d/%d/%d", counts["train"], counts["val"],
              counts["test"])
+    if cfg.train.tune.trials:
+        cfg = _tuned(cfg, layout)
     jobs = cfg.jobs(state.folds)
     log.info("… training %d models x %d seeds x %d fold(s) = %d runs", len(cfg.models),
              cfg.train.seeds, state.folds, len(jobs))
@@ -116,6 +127,15 @@ def _stages(cfg: Config, layout: Layout, validated: bool) -> dict[str, Any]:
     decision = promote_task(cfg, layout)
     _artifacts(cfg, layout)
     return decision
+
+
+def _tuned(cfg: Config, layout: Layout) -> Config:
+    """train.tune's search on the fan-out; `cfg` with every model's chosen settings."""
+    from flows.runtime.tuning import tune
+
+    log.info("… tuning %d models x %d trials each (train and val splits of fold 0)",
+             len(cfg.models), cfg.train.tune.trials)
+    return tune(cfg, layout, trial_task)
 
 
 def _artifacts(cfg: Config, layout: Layout) -> None:

@@ -19,6 +19,7 @@ Task = Literal["forecast", "classify"]
 MAX_WORKERS = 1024  # trainings at once: more than any one Dask cluster seqarena starts
 MAX_THREADS = 256  # torch threads of one training; beyond a machine's cores they only contend
 MODEL_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+UP_TO = re.compile(r"up to (\d{1,2})")  # forecast.folds: at most N, as the series allow
 MODEL_NAME_RULE = "1-64 letters, digits, '_', '-' or '.', not starting with '.'"
 
 
@@ -81,11 +82,11 @@ class ForecastConfig(Strict):
         "quarterly 4, yearly 1, otherwise 1)"))
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
-    folds: int | Literal["auto"] = Field("auto", description=(
+    folds: int | Literal["auto"] | str = Field("auto", description=(
         "rolling origins (expanding window), 1-20: fold 0 is the holdout; fold k moves the "
         "cut-off back k test lengths; everything is refitted per fold on its training rows; "
         "auto: one, or more (at most 5, as the series allow) until the test windows hold 30 "
-        "that share no target step"))
+        "that share no target step; 'up to N': N, or fewer when the series are too short"))
     intervals: list[float] = Field(default_factory=lambda: [0.8, 0.95], max_length=MAX_LEVELS,
                                    description=(
         "levels of split-conformal forecast intervals, calibrated on the validation split "
@@ -99,9 +100,18 @@ class ForecastConfig(Strict):
     @field_validator("folds")
     @classmethod
     def _folds_range(cls, folds: int | str) -> int | str:
-        if isinstance(folds, int) and not 1 <= folds <= 20:
-            raise ValueError("forecast.folds: use 1-20 or auto")
+        cap = UP_TO.fullmatch(folds) if isinstance(folds, str) else None
+        if isinstance(folds, str) and folds != "auto" and not cap:
+            raise ValueError("forecast.folds: use 1-20, auto or 'up to N'")
+        n = int(cap.group(1)) if cap else folds
+        if isinstance(n, int) and not 1 <= n <= 20:
+            raise ValueError("forecast.folds: use 1-20, auto or 'up to N'")
         return folds
+
+    def folds_cap(self) -> int | None:
+        """N of `folds: up to N` (None for a fixed count or auto)."""
+        cap = UP_TO.fullmatch(self.folds) if isinstance(self.folds, str) else None
+        return int(cap.group(1)) if cap else None
 
 
 class ClassifyConfig(Strict):
@@ -111,6 +121,23 @@ class ClassifyConfig(Strict):
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
     max_length: int = Field(4096, ge=1, description="steps kept per sequence: the first ones")
+
+
+class TuneConfig(Strict):
+    """Hyper-parameter search before the trainings: every model gets `trials` Optuna trials
+    over its spec's search space (schemas/specs.py), each under the training budget, on the
+    training and validation splits of the holdout fold only; its best trial's settings are
+    then trained with every seed and fold and scored on the test split once."""
+
+    trials: int = Field(0, ge=0, le=1000, description=(
+        "trials per model (TPE sampler seeded from train.seed); 0: no search, each model as "
+        "configured"))
+    pruner: Literal["median", "halving", "none"] = Field("median", description=(
+        "stops a trial whose validation loss trails: median (Optuna's MedianPruner, from "
+        "min_steps on) or halving (SuccessiveHalvingPruner); the same for every model"))
+    max_params: int = Field(500_000, ge=1, description=(
+        "parameters a sampled model may have on this data; a trial above it is not trained "
+        "(recorded as skipped)"))
 
 
 class TrainConfig(Strict):
@@ -147,6 +174,7 @@ class TrainConfig(Strict):
         "scheduler at train.address"))
     address: str | None = Field(None, description=(
         "an existing Dask scheduler (tcp://host:8786) for runner: dask; null: a local cluster"))
+    tune: TuneConfig = TuneConfig()
 
     def seed_list(self) -> list[int]:
         """The seeds every model is trained with."""
@@ -287,7 +315,8 @@ class Config(Strict):
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {"train.seeds": 1, "train.max_steps": 1000},  # a first look: one seed, short
     "default": {},  # params.yaml as it is
-    "thorough": {"train.seeds": 3},  # three seeds per model and fold
+    # tuned: 20 trials per model, three seeds, three folds where the series allow
+    "thorough": {"train.tune.trials": 20, "train.seeds": 3, "forecast.folds": "up to 3"},
 }
 
 

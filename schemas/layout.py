@@ -114,6 +114,21 @@ class Layout:
         return self.job_dir(job) / PROGRESS
 
     @property
+    def tuning(self) -> Path:
+        """train.tune's folder: the Optuna study (a journal) and tuning.json, every trial."""
+        return self.root / "tuning"
+
+    @property
+    def study(self) -> Path:
+        """The Optuna journal of every model's study (one study per model, by name)."""
+        return self.tuning / "study.journal"
+
+    @property
+    def trials(self) -> Path:
+        """tuning.json: every trial's record and each model's chosen settings."""
+        return self.tuning / "tuning.json"
+
+    @property
     def errors(self) -> Path:
         """Per-item test errors of every model, seed and fold (the paired tests read them)."""
         return self.root / "errors.parquet"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.space import Dim, choice, floats, ints
 
 # upper bounds on sizes, for training and for reading a model folder alike: a hand-edited
 # model.json cannot make `predict` build millions of layers or allocate gigabytes
@@ -15,13 +17,21 @@ MAX_FF = 32768
 MAX_FEATURES = 100_000  # inputs per time step
 MAX_OUT = 100_000  # forecast horizon or number of classes
 MAX_KERNEL = 255  # a convolution's width
-
+DROPOUT = floats("dropout", 0.0, 0.3)
 
 
 class Spec(BaseModel):
-    """Base of every architecture's hyper-parameters; unknown keys are rejected."""
+    """Base of every architecture's hyper-parameters; unknown keys are rejected. SPACE is the
+    search space of `train.tune` (schemas/space.py): every spec declares its own."""
 
     model_config = ConfigDict(extra="forbid")
+    SPACE: ClassVar[tuple[Dim, ...]] = (floats("lr", 3e-4, 1e-2, log=True),
+                                        floats("weight_decay", 1e-6, 1e-2, log=True))
+
+    lr: float | None = Field(None, gt=0, description="this model's learning rate; null: "
+                             "train.lr (tuning sets it)")
+    weight_decay: float | None = Field(None, ge=0, description="this model's weight decay; "
+                                       "null: train.weight_decay (tuning sets it)")
 
     instance_norm: bool = Field(True, description="forecast: each input window's target is "
                                 "scaled by the window's own mean and std and the forecast "
@@ -41,6 +51,7 @@ class RecurrentSpec(Spec):
     """Stacked RNN, LSTM or GRU."""
 
     arch: Literal["rnn", "lstm", "gru"]
+    SPACE = (*Spec.SPACE, ints("hidden", 16, 256, log=True), ints("layers", 1, 3), DROPOUT)
     hidden: int = Field(64, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
     layers: int = Field(2, ge=1, le=MAX_LAYERS, description=f"stacked layers, 1-{MAX_LAYERS}")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -53,6 +64,8 @@ class HybridSpec(Spec):
     """LSTM layers, then GRU layers on their outputs."""
 
     arch: Literal["hybrid"]
+    SPACE = (*Spec.SPACE, ints("hidden", 16, 256, log=True), ints("lstm_layers", 1, 2),
+             ints("gru_layers", 1, 2), DROPOUT)
     hidden: int = Field(72, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
     lstm_layers: int = Field(1, ge=1, le=MAX_LAYERS, description=f"LSTM layers, 1-{MAX_LAYERS}")
     gru_layers: int = Field(1, ge=1, le=MAX_LAYERS, description=f"GRU layers, 1-{MAX_LAYERS}")
@@ -64,6 +77,8 @@ class TransformerSpec(Spec):
     """Transformer encoder with sinusoidal positions; causal when it forecasts."""
 
     arch: Literal["transformer"]
+    SPACE = (*Spec.SPACE, choice("d_model", 16, 32, 64, 128), choice("heads", 1, 2, 4),
+             ints("layers", 1, 3), ints("ff", 32, 512, log=True), DROPOUT)
     d_model: int = Field(64, ge=1, le=MAX_WIDTH, description=f"model width, 2-{MAX_WIDTH}")
     heads: int = Field(4, ge=1, le=MAX_HEADS, description=f"attention heads, 1-{MAX_HEADS}")
     layers: int = Field(2, ge=1, le=MAX_LAYERS, description=f"encoder layers, 1-{MAX_LAYERS}")
@@ -83,6 +98,8 @@ class CnnSpec(Spec):
     forecasts (TCN style)."""
 
     arch: Literal["cnn"]
+    SPACE = (*Spec.SPACE, ints("channels", 12, 96, log=True), ints("blocks", 1, 5),
+             choice("kernels", "3", "3,5", "3,5,9", "3,7,15"), DROPOUT)
     channels: int = Field(54, ge=1, le=MAX_WIDTH, description=(
         f"channels of each block, split evenly over the kernels, 1-{MAX_WIDTH}"))
     blocks: int = Field(4, ge=1, le=MAX_LAYERS, description=(
@@ -107,6 +124,7 @@ class LinearSpec(Spec):
     sequence's last step and its mean and max over real steps (with `pool`)."""
 
     arch: Literal["linear"]
+    SPACE = (*Spec.SPACE, choice("moving_average", 5, 13, 25))
     moving_average: int = Field(25, ge=1, le=MAX_KERNEL, description=(
         "odd width of the trend's moving average over the lookback (DLinear's 25), edges "
         "repeated"))

@@ -22,16 +22,19 @@ from flows.report.text import LIMIT, LONG, one_line
 from flows.report.view import (
     HISTORY_HEAD,
     INTERVALS_TITLE,
+    TUNING_HEAD,
     board,
     history_view,
     intervals_view,
     measured_view,
     onnx_note,
     pooled_note,
+    tuning_view,
     verdict,
 )
 from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
+from schemas.tuning import Tuning
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 STYLE = """body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}
@@ -88,6 +91,16 @@ def intervals_html(rows: list[Row]) -> str:
             + _table(view.head, [[esc(m), *cells] for m, *cells in view.rows])
             + f"<p>{esc(view.note, LONG)}</p>"
             + (f"<p>{note}</p>" if (note := pooled_note(view, esc)) else ""))
+
+
+def tuning_html(tuning: Tuning | None) -> str:
+    """The tuning section (train.tune); empty when the models were not tuned."""
+    if tuning is None:
+        return ""
+    rows, note = tuning_view(tuning)
+    return (f"<h2>Tuning ({tuning.trials} trials per model)</h2>"
+            + _table(TUNING_HEAD, [[esc(c, LONG) for c in r] for r in rows])
+            + f"<p>{esc(note, LONG)}</p>")
 
 
 def history(lines: list[dict[str, Any]]) -> str:
@@ -149,9 +162,9 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
                 rows: list[Row], decision: Decision, budget: str,
                 table: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
                 past: list[dict[str, Any]], classes: dict[str, Any] | None = None,
-                forecasts: pl.DataFrame | None = None, bands: pl.DataFrame | None = None
-                ) -> str:
-    """The whole report.html."""
+                forecasts: pl.DataFrame | None = None, bands: pl.DataFrame | None = None,
+                tuning: Tuning | None = None) -> str:
+    """The whole report.html (with its tuning section when train.tune searched)."""
     title = f"seqarena report: {esc(validation.file, LONG)}"
     return "\n".join([
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -168,6 +181,7 @@ def render_html(state: ForecastState | ClassifyState, validation: ValidationRepo
         leaderboard(rows, state.task, decision),
         f"<p>Every model trained with the same budget: {esc(budget, LONG)}. "
         f"{esc(onnx_note(rows), LONG)}</p>",
+        tuning_html(tuning),
         intervals_html(rows),
         "<h2>Plots</h2>", _plots(rows, state.task, decision, cards),
         _forecasts(state, forecasts, bands),

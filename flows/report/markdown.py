@@ -8,16 +8,19 @@ from typing import Any
 from flows.report.text import LONG, md_code, md_text
 from flows.report.view import (
     INTERVALS_TITLE,
+    TUNING_HEAD,
     board,
     history_view,
     intervals_view,
     measured_view,
     onnx_note,
     pooled_note,
+    tuning_view,
     verdict,
 )
 from schemas.artifacts import Decision, ModelCard, Row, ValidationReport
 from schemas.prepared import ClassifyState, ForecastState
+from schemas.tuning import Tuning
 
 
 def _names(values: list[Any], esc: Callable[..., str] = md_text) -> str:
@@ -58,6 +61,17 @@ def intervals_lines(rows: list[Row]) -> list[str]:
     return [f"## {INTERVALS_TITLE}", "",
             *_table(view.head, [[md_text(m), *cells] for m, *cells in view.rows]), "",
             view.note, "", *([note, ""] if (note := pooled_note(view, md_text)) else [])]
+
+
+def tuning_lines(tuning: Tuning | None) -> list[str]:
+    """The tuning section (train.tune): what each model searched and used; none untuned."""
+    if tuning is None:
+        return []
+    rows, note = tuning_view(tuning)
+    body = [[md_text(m), *cells[:-2], md_text(cells[-2], LONG), md_text(cells[-1], LONG)]
+            for m, *cells in rows]
+    return [f"## Tuning ({tuning.trials} trials per model)", "", *_table(TUNING_HEAD, body), "",
+            note, ""]
 
 
 def _setup(state: ForecastState | ClassifyState, esc: Callable[..., str] = md_text) -> str:
@@ -135,8 +149,8 @@ def history_lines(past: list[dict[str, Any]]) -> list[str]:
 def render_report(state: ForecastState | ClassifyState, validation: ValidationReport,
                   rows: list[Row], decision: Decision, budget: str,
                   measured: dict[str, dict[str, str]], cards: dict[str, list[ModelCard]],
-                  past: list[dict[str, Any]]) -> str:
-    """The whole report.md."""
+                  past: list[dict[str, Any]], tuning: Tuning | None = None) -> str:
+    """The whole report.md (with its tuning section when train.tune searched)."""
     runs_of = [c for runs in cards.values() for c in runs]
     seeds = sorted({c.seed for c in runs_of})
     threads = runs_of[0].threads if runs_of else 1
@@ -163,6 +177,7 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
         f"{md_text(onnx_note(rows), LONG)}",
         "",
         *failed,
+        *tuning_lines(tuning),
         *intervals_lines(rows),
         "## Evidence (paired tests on the same test items)", "",
         *evidence(decision), "",

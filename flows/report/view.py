@@ -11,6 +11,7 @@ from typing import Any
 from modules.conformal import level_name
 from schemas.artifacts import METRICS, Decision, Row
 from schemas.history import who
+from schemas.tuning import Tuning
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
         ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
@@ -179,3 +180,37 @@ def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
     return {"promoted": f"Promoted: {esc(decision.winner)}",
             "kept": f"Champion kept: {esc(decision.champion)}",
             "none": "Promoted: none"}[decision.outcome]
+
+
+TUNING_HEAD = ["model", "trials", "complete", "pruned", "skipped", "failed", "steps",
+               "trial s", "best val loss", "chosen", "searched"]
+
+
+def _setting(value: Any) -> str:
+    """A chosen hyper-parameter as the tuning table prints it."""
+    if isinstance(value, list):
+        return "[" + ",".join(map(str, value)) + "]"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
+    """train.tune's table (a row of TUNING_HEAD per model) and the note under it."""
+    rows = []
+    for arm in tuning.arms:
+        best = arm.chosen
+        chosen = ("none completed: trained as configured" if best is None else ", ".join(
+            f"{d.name} {_setting(getattr(best.spec, d.name))}" for d in type(best.spec).SPACE))
+        rows.append([arm.model, str(len(arm.trials)),
+                     *(str(arm.count(s)) for s in ("complete", "pruned", "skipped", "failed")),
+                     f"{arm.steps:,}", f"{arm.seconds:.1f}",
+                     cell(best.val_loss if best else None, "{:.4g}"), chosen,
+                     "; ".join(arm.space)])
+    note = (f"Each model had {tuning.trials} trials of Optuna's {tuning.sampler} sampler over "
+            f"its own search space (searched), stopped early by the {tuning.pruner} pruner "
+            "when its validation loss trailed (pruned). Every trial trained under the budget "
+            "above, on the training split of fold 0, and was judged on its validation split; "
+            f"the test split was never read. A sampled model with more than "
+            f"{tuning.max_params:,} parameters on this data was skipped, not trained. Each "
+            "model's best complete trial (chosen) was then trained with every seed and fold, "
+            "and those are the scores above.")
+    return rows, note

@@ -228,26 +228,29 @@ def _prepare(sections: Sections, v: Validated, report: ValidationReport, folds: 
 AUTO_UNITS, AUTO_FOLDS = 30, 5  # folds: auto wants 30 independent test windows, <= 5 folds
 
 
-def auto_folds(v: Validated, fc: ForecastConfig, lookback: int) -> int:
+def auto_folds(v: Validated, fc: ForecastConfig, lookback: int, cap: int | None = None
+               ) -> int:
     """The fewest rolling origins whose test windows hold AUTO_UNITS that share no target
-    step, at most AUTO_FOLDS, each fold keeping a training window in some series."""
+    step, at most AUTO_FOLDS, each fold keeping a training window in some series; with
+    `cap` (forecast.folds: up to N), the most up to `cap` that keep one."""
     sid = pl.col(v.roles.id) if v.roles.id else pl.lit(0)
     n = v.frame.group_by(sid.alias("__sid")).len()["len"].to_numpy()
     test, val, h = np.ceil(n * fc.test_fraction), np.ceil(n * fc.val_fraction), fc.horizon
     per_fold = int(np.where(test >= h, np.ceil((test - h + 1) / h), 0).sum())
     folds = 1
-    while (folds < AUTO_FOLDS and folds * per_fold < AUTO_UNITS
+    while (folds < (cap or AUTO_FOLDS) and (cap or folds * per_fold < AUTO_UNITS)
            and (n - (folds + 1) * test - val >= lookback + h).any()):
         folds += 1
     return folds
 
 
 def folds_of(fc: ForecastConfig, v: Validated, lookback: int | None = None) -> int:
-    """Rolling origins: forecast.folds (auto: see auto_folds) for a time split; one for
-    classification and for a split column."""
+    """Rolling origins: forecast.folds (auto and 'up to N': see auto_folds) for a time
+    split; one for classification and for a split column."""
     folds = fc.folds if v.roles.task == "forecast" else 1
-    if folds == "auto":
-        return 1 if v.roles.split else auto_folds(v, fc, lookback or 1)
+    cap = fc.folds_cap() if v.roles.task == "forecast" else None
+    if folds == "auto" or cap:
+        return 1 if v.roles.split else auto_folds(v, fc, lookback or 1, cap)
     if folds > 1 and v.roles.split:
         raise UsageError(f"forecast.folds is {folds}, but column '{v.roles.split}' fixes the "
                          "split; drop the split column or set forecast.folds to 1.")

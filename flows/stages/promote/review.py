@@ -23,6 +23,7 @@ from schemas.history import read_history
 from schemas.layout import Job, Layout
 from schemas.prepared import ClassifyState, ForecastState
 from schemas.stages import FORECASTS, forecasts_schema
+from schemas.tuning import Tuning
 
 
 def _cards(layout: Layout, rows: list[Row]) -> dict[str, list[ModelCard]]:
@@ -156,15 +157,16 @@ def write_reports(layout: Layout) -> tuple[Path, Path]:
     cards = _cards(layout, rows)
     past = read_history(_history_root(layout))[0]
     budget = _budget(cards)
+    tuning = read(Tuning, layout.trials) if layout.trials.exists() else None
     classes = _classes(layout, state, rows, decision) if isinstance(state, ClassifyState) \
         else None
     forecasts = _forecasts(layout, rows) if state.task == "forecast" else None
     _plot_tables(layout, cards, rows, state.task, classes, forecasts)
     write_text(layout.report, render_report(state, validation, rows, decision, budget,
-                                            metrics.measured, cards, past))
+                                            metrics.measured, cards, past, tuning))
     bands = _bands(state, decision, rows, forecasts) if isinstance(state, ForecastState) \
         else None
     write_text(layout.report_html, render_html(state, validation, rows, decision, budget,
                                                metrics.measured, cards, past, classes,
-                                               forecasts, bands))
+                                               forecasts, bands, tuning))
     return layout.report, layout.report_html

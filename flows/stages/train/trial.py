@@ -1,0 +1,73 @@
+"""One trial of train.tune: the training stage's budget and callbacks on the holdout fold's
+training and validation splits only (the test arrays are never read), reporting each
+validation check to its Optuna trial, which may stop it early (pruned)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from flows.runtime.procs import crash_point
+from flows.stages.train.stage import _callbacks, _trainer
+from modules.budget import plan_batch, plan_budget
+from modules.lit import auto_stem, module_for
+from modules.search import PruneCallback, worker_trial
+from modules.training import (
+    BestWeights,
+    TensorBatches,
+    check_sample,
+    full_val_loss,
+    quiet_lightning,
+    seed_everything,
+    split_tensors,
+)
+from schemas.artifacts import read_arrays, read_state
+from schemas.config import TrainConfig
+from schemas.layout import Layout
+from schemas.tuning import Ticket, TrialRecord
+
+SPLITS = ("train", "val")  # what a trial may read
+
+
+def run_trial(tc: TrainConfig, layout: Layout, ticket: Ticket) -> TrialRecord:
+    """Train `ticket`'s sampled spec (seed train.seed) under the training budget; its record."""
+    quiet_lightning()
+    torch.set_num_threads(tc.threads)
+    seed_everything(tc.seed)
+    crash_point(f"trial:{ticket.model}")
+    state, arrays = read_state(layout), read_arrays(layout, 0, SPLITS)
+    tensors = split_tensors(arrays, state.task, "train"), split_tensors(arrays, state.task, "val")
+    batch = plan_batch(tc, len(arrays["y_train"]))
+    budget = plan_budget(tc, batch, len(TensorBatches(tensors[0], batch, True)),
+                         len(tensors[1][0]))
+    spec = ticket.spec
+    if state.task == "classify" and spec.stem is None:
+        spec = spec.model_copy(update={"stem": auto_stem(int(arrays["len_train"].max()))})
+    module = module_for(spec, state, tc.lr, tc.weight_decay)
+    module.warmup_steps = budget.warmup_steps
+    prune = PruneCallback(worker_trial(layout.study, ticket.model, ticket.trial_id,
+                                       ticket.pruner, budget.min_steps))
+    best = BestWeights()
+    callbacks = _callbacks(budget, best)
+    callbacks.insert(-1, prune)  # before the best weights, like the other callbacks
+    trainer = _trainer(budget, tc.accelerator, tc.grad_clip, callbacks)
+    train = TensorBatches(tensors[0], budget.batch_size, True, tc.seed)
+    val = TensorBatches(tensors[1], 4 * budget.batch_size,
+                        rows=check_sample(len(tensors[1][0]), budget.val_items))
+    start = time.perf_counter()
+    trainer.fit(module, train, val)
+    seconds = time.perf_counter() - start
+    record = TrialRecord(model=ticket.model, number=ticket.number, state="complete", spec=spec,
+                         params=sum(p.numel() for p in module.parameters()),
+                         steps=trainer.global_step, max_steps=budget.max_steps,
+                         seconds=seconds)
+    if best.state is None:
+        return record.model_copy(update={"state": "failed", "note": "the validation loss "
+                                          "was never finite (training diverged)"})
+    loss = best.best if not budget.val_items else full_val_loss(
+        module, best.state, tensors[1], 4 * budget.batch_size)
+    pruned = prune.pruned_at is not None
+    return record.model_copy(update={
+        "val_loss": loss, "state": "pruned" if pruned else "complete",
+        "note": f"pruned at step {prune.pruned_at}" if pruned else ""})

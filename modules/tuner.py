@@ -1,0 +1,105 @@
+"""The bookkeeping of train.tune in the process that runs the fan-out: one Optuna study per
+model, trials asked in rounds (ask and tell), so each model gets exactly `trials` of them,
+and every trial's record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import torch
+from optuna.trial import TrialState
+from pydantic import ValidationError
+
+from modules.lit import module_for
+from modules.search import distributions, open_study, sampled_spec
+from schemas.config import TuneConfig
+from schemas.prepared import ClassifyState, ForecastState
+from schemas.specs import ModelSpec
+from schemas.tuning import ArmTuning, Ticket, TrialRecord, Tuning
+
+ENDED = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
+         "skipped": TrialState.PRUNED, "failed": TrialState.FAIL}
+
+
+def size(spec: ModelSpec, state: ForecastState | ClassifyState) -> int:
+    """Parameters `spec` has on this data, from shapes only (the meta device)."""
+    with torch.device("meta"):
+        module = module_for(spec, state)
+    return sum(p.numel() for p in module.parameters())
+
+
+class Tuner:
+    """The studies of one run (journal `path`): ask trials, tell their ends, keep records."""
+
+    def __init__(self, models: dict[str, ModelSpec], tune: TuneConfig, seed: int, path: Path,
+                 state: ForecastState | ClassifyState) -> None:
+        self.models, self.tune, self.path, self.state = models, tune, path, state
+        self.studies = {name: open_study(path, name, seed, tune.trials, tune.pruner)
+                        for name in models}
+        self.asked = dict.fromkeys(models, 0)
+        self.arms = {name: ArmTuning(model=name, space=[d.describe() for d in type(s).SPACE])
+                     for name, s in models.items()}
+
+    @property
+    def done(self) -> bool:
+        """Whether every model has been asked all its trials."""
+        return all(n >= self.tune.trials for n in self.asked.values())
+
+    def ask(self, per_model: int) -> list[Ticket]:
+        """Up to `per_model` new trials of each model still short of tune.trials; those over
+        tune.max_params (or invalid) are recorded as skipped, not returned."""
+        tickets = []
+        for name, base in self.models.items():
+            for _ in range(min(per_model, self.tune.trials - self.asked[name])):
+                self.asked[name] += 1
+                trial = self.studies[name].ask(distributions(type(base)))
+                ticket = self._ticket(name, base, trial.number, trial._trial_id, trial.params)
+                if ticket is not None:
+                    tickets.append(ticket)
+        return tickets
+
+    def _ticket(self, name: str, base: ModelSpec, number: int, trial_id: int,
+                params: dict) -> Ticket | None:
+        """The trial to train, or None when it is skipped (recorded here)."""
+        try:
+            spec = sampled_spec(base, params)
+        except ValidationError as exc:
+            self.tell(TrialRecord(model=name, number=number, state="skipped", spec=base,
+                                  params=0, note=f"invalid settings: {exc.errors()[0]['msg']}"))
+            return None
+        count = size(spec, self.state)
+        if count > self.tune.max_params:
+            self.tell(TrialRecord(model=name, number=number, state="skipped", spec=spec,
+                                  params=count, note=f"{count:,} parameters, over "
+                                  f"tune.max_params {self.tune.max_params:,}: not trained"))
+            return None
+        return Ticket(model=name, number=number, trial_id=trial_id, spec=spec, params=count,
+                      study=str(self.path), pruner=self.tune.pruner)
+
+    def tell(self, record: TrialRecord) -> None:
+        """End a trial in its study and keep its record."""
+        value = record.val_loss if record.state == "complete" else None
+        self.studies[record.model].tell(record.number, value, state=ENDED[record.state])
+        self.arms[record.model].trials.append(record)
+
+    def result(self, seed: int) -> Tuning:
+        """tuning.json: every model's trials in order, its best complete trial chosen."""
+        arms = []
+        for arm in self.arms.values():
+            trials = sorted(arm.trials, key=lambda t: t.number)
+            done = [t for t in trials if t.state == "complete" and t.val_loss is not None]
+            best = min(done, key=lambda t: (t.val_loss, t.number)).number if done else None
+            arms.append(arm.model_copy(update={"trials": trials, "best": best}))
+        return Tuning(trials=self.tune.trials, sampler=f"TPE, seed {seed}",
+                      pruner=self.tune.pruner, max_params=self.tune.max_params, arms=arms)
+
+    def run(self, per_model: int, run_round: Callable[[list[Ticket]], Iterable[TrialRecord]]
+            ) -> None:
+        """Ask and run rounds of up to `per_model` trials per model until every model has
+        had tune.trials (`run_round` trains a round's tickets, in parallel, and yields their
+        records); each round's results reach the sampler before the next is asked."""
+        while not self.done:
+            tickets = self.ask(per_model)
+            for record in run_round(tickets) if tickets else ():
+                self.tell(record)

@@ -1,0 +1,50 @@
+"""Search spaces of `train.tune`: each spec class lists its dimensions (schemas/specs.py),
+typed and torch-free; modules/search.py turns them into Optuna distributions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Dim(BaseModel):
+    """One dimension: a spec field (or lr / weight_decay), a numeric range or a few choices.
+    A choice written as text ("3,5,9") is a list of whole numbers (the cnn's kernels)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple[int | float | str, ...] = ()
+
+    def describe(self) -> str:
+        """The range in words, for the report: `hidden 16-256 (log)`, `heads {1, 2, 4}`."""
+        if self.choices:
+            shown = ", ".join(f"[{c}]" if isinstance(c, str) else str(c) for c in self.choices)
+            return f"{self.name} {{{shown}}}"
+        return f"{self.name} {self.low:g}-{self.high:g}" + (" (log)" if self.log else "")
+
+    def value(self, raw: Any) -> Any:
+        """A sampled value as the spec takes it."""
+        if isinstance(raw, str):
+            return [int(k) for k in raw.split(",")]
+        return int(raw) if self.integer else raw
+
+
+def ints(name: str, low: int, high: int, log: bool = False) -> Dim:
+    """Whole numbers from `low` to `high`."""
+    return Dim(name=name, low=low, high=high, log=log, integer=True)
+
+
+def floats(name: str, low: float, high: float, log: bool = False) -> Dim:
+    """Real numbers from `low` to `high`."""
+    return Dim(name=name, low=low, high=high, log=log)
+
+
+def choice(name: str, *values: int | float | str) -> Dim:
+    """One of `values`."""
+    return Dim(name=name, choices=values)

@@ -1,0 +1,106 @@
+"""train.tune's trials on tiny data, in this process (no Prefect): exactly N trials per model
+under the training budget, and never a read of the test split."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.stages.preprocess.stage import run as preprocess
+from flows.stages.train.stage import train_model
+from flows.stages.train.trial import run_trial
+from flows.stages.validate.stage import run as validate
+from modules.tuner import Tuner
+from schemas.artifacts import read_state
+from schemas.config import Config
+from schemas.layout import Job, Layout
+from schemas.tuning import Tuning
+from tests.helpers import at, tiny_config
+
+MODELS = {"rnn": {"hidden": 8, "layers": 1}, "transformer": {"d_model": 8, "heads": 2,
+                                                            "layers": 1, "ff": 16}}
+
+
+def _prepared(data: Path, out: Path, **overrides: object) -> Config:
+    cfg = tiny_config(data, out, models=MODELS, **{"train.tune.trials": 3, **overrides})
+    validate(cfg, at(cfg))
+    preprocess(cfg, at(cfg))
+    return cfg
+
+
+def _tune(cfg: Config, layout: Layout) -> Tuning:
+    """Every trial, one after another in this process."""
+    tuner = Tuner(cfg.models, cfg.train.tune, cfg.train.seed, layout.study, read_state(layout))
+    tuner.run(1, lambda tickets: (run_trial(cfg.train, layout, t) for t in tickets))
+    return tuner.result(cfg.train.seed)
+
+
+@pytest.mark.parametrize("kind", ["forecast", "classify"])
+def test_every_model_gets_exactly_n_trials_of_the_training_budget(
+        kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    cfg = _prepared(request.getfixturevalue(f"{kind}_csv"), tmp_path / "out")
+    tuning = _tune(cfg, at(cfg))
+    assert [a.model for a in tuning.arms] == list(MODELS)
+    for arm in tuning.arms:
+        assert [t.number for t in arm.trials] == [0, 1, 2]
+        assert arm.chosen is not None and arm.chosen.state == "complete"
+        assert arm.chosen.val_loss == min(t.val_loss for t in arm.trials
+                                          if t.state == "complete")
+        for t in arm.trials:  # a trained trial: the budget's steps at most, seconds, a loss
+            assert t.state in ("complete", "pruned")
+            assert 0 < t.steps <= t.max_steps and t.seconds > 0 and t.val_loss is not None
+            assert t.spec.lr is not None and t.params > 0
+    assert at(cfg).study.stat().st_size > 0
+
+
+def test_a_trial_over_the_parameter_cap_is_skipped_not_trained(forecast_csv: Path,
+                                                                 tmp_path: Path) -> None:
+    cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.tune.max_params": 10})
+    for arm in _tune(cfg, at(cfg)).arms:
+        assert [t.state for t in arm.trials] == ["skipped"] * 3
+        assert all(t.steps == 0 and t.params > 10 and "max_params" in t.note
+                   for t in arm.trials)
+        assert arm.chosen is None
+
+
+def _poison(layout: Layout) -> None:
+    """NaN in every test array and in each series row no train or val window reads."""
+    with np.load(layout.arrays, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    lookback, horizon = read_state(layout).lookback, read_state(layout).horizon
+    used = np.zeros(len(arrays["series"]), bool)
+    for split in ("train", "val"):
+        for start in arrays[f"start_{split}"]:
+            used[start: start + lookback + horizon] = True
+    arrays["series"][~used] = np.nan
+    arrays["y_test"] = np.full_like(arrays["y_test"], np.nan)
+    arrays["start_test"] = np.full_like(arrays["start_test"], 10**9)
+    np.savez(layout.arrays, **arrays)
+
+
+def test_a_trial_never_reads_the_test_split(forecast_csv: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same trials on poisoned test data give the same losses, and no test key is read."""
+    clean = _prepared(forecast_csv, tmp_path / "a", **{"train.tune.trials": 2})
+    poisoned = _prepared(forecast_csv, tmp_path / "b", **{"train.tune.trials": 2})
+    _poison(at(poisoned))
+    read: list[str] = []
+    real = np.lib.npyio.NpzFile.__getitem__
+    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__",
+                        lambda self, key: read.append(key) or real(self, key))
+    one, two = _tune(clean, at(clean)), _tune(poisoned, at(poisoned))
+    assert read and not [k for k in read if k.endswith("_test")]
+    losses = [[t.val_loss for t in a.trials] for a in one.arms]
+    assert losses == [[t.val_loss for t in a.trials] for a in two.arms]
+    assert all(v is not None and np.isfinite(v) for arm in losses for v in arm)
+
+
+def test_trials_share_the_budget_of_a_training(forecast_csv: Path, tmp_path: Path) -> None:
+    """A trial's step budget is the one an untuned training of the same data gets."""
+    cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.max_epochs": None,
+                                                      "train.max_steps": 40})
+    card = train_model(cfg.models["rnn"], cfg.train, at(cfg), Job("rnn", 0, 0), [])
+    arm = _tune(cfg, at(cfg)).arms[0]
+    assert card["budget"]["max_steps"] == 40
+    assert {t.max_steps for t in arm.trials} == {40}
+    assert all(t.steps <= 40 for t in arm.trials) and max(t.steps for t in arm.trials) > 12
