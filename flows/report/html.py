@@ -141,7 +141,7 @@ def _forecasts(state: ForecastState | ClassifyState, forecasts: pl.DataFrame | N
     return _figure(forecast_vs_actual(forecasts, state.target, bands),
                    "forecast against actual: the last holdout test window of the first "
                    f"{forecasts['series'].n_unique()} series, the horizon in grey (models: "
-                   f"first seed; dotted: baselines){around}")
+                   f"kept run; dotted: baselines){around}")
 
 
 def _plots(rows: list[Row], task: str, decision: Decision,

@@ -1,6 +1,6 @@
 """The forecasts the report draws (forecasts.parquet): for the first few test series, the last
 test window of fold 0 in the user's units, with its lookback history, the actual future and
-each run's forecast (a model's first seed, every baseline)."""
+each run's forecast (a model's kept run, every baseline)."""
 
 from __future__ import annotations
 

@@ -6,10 +6,13 @@ on each claim (flows/stages/evaluate/verdicts.py)."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from flows.evidence.aggregate import Scored
 from flows.stages.evaluate.verdicts import verdicts
-from schemas.artifacts import DEFAULT_METRIC, LOWER_IS_BETTER, Row
+from modules.lit import module_for
+from schemas.artifacts import DEFAULT_METRIC, LOWER_IS_BETTER, ModelCard, Row
+from schemas.prepared import State
 
 CLAIMS = {
     "parameters": "GRU has fewer parameters than LSTM (here: sizes matched; at one width)",
@@ -89,3 +92,17 @@ def measured_table(rows: list[Row], task: str, runs: list[Scored],
                              strict=True):
         table[name]["verdict"] = verdict
     return table
+
+
+EQUAL_WIDTH = 64  # the folklore's "GRU has fewer parameters" is a fact of the cells at one width
+
+
+def equal_width(card: ModelCard, state: State) -> int | None:
+    """Parameters of the card's model with its recurrent width set to EQUAL_WIDTH (None for
+    models without one), for this data's inputs and outputs; shapes only, no memory."""
+    if not hasattr(card.spec, "hidden"):
+        return None
+    spec = card.spec.model_copy(update={"hidden": EQUAL_WIDTH})
+    with torch.device("meta"):
+        module = module_for(spec, state)
+    return sum(p.numel() for p in module.parameters())

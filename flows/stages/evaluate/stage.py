@@ -25,12 +25,11 @@ from flows.stages.evaluate.champion import CHAMPION, challenge
 from flows.stages.evaluate.diagnostics import diagnose, item_errors, non_overlapping, window_blocks
 from flows.stages.evaluate.forecast_sample import ForecastSample, no_sample
 from flows.stages.evaluate.intervals import Intervals
-from flows.stages.evaluate.measured import measured_table
+from flows.stages.evaluate.measured import equal_width, measured_table
 from modules.arrays import Scaler
 from modules.conformal import coverages, level_name
 from modules.cost import latency, onnx_cost
 from modules.inference import predict
-from modules.lit import module_for
 from modules.model_files import load_model
 from modules.training import quiet_lightning, split_tensors
 from schemas.artifacts import (
@@ -89,18 +88,20 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
     """Every baseline and every trained job of one fold, scored (a reference's fit + predict
     seconds added to `spent`; the statistical ones fitted on `workers` processes), each
     forecaster with its interval calibration and test coverage; on fold 0 when forecasting,
-    the sample of forecasts the report draws (every baseline, each model's first seed)."""
+    the sample of forecasts the report draws (every baseline, each model's kept run: its
+    lowest validation loss, as `_cost_alone` and promote keep)."""
     state, arrays = read_state(layout, fold), read_arrays(layout, fold)
     sample = ForecastSample(state, arrays) if fold == 0 and isinstance(state, ForecastState) \
         else None
-    first, runs = min((j.seed for j in jobs), default=0), []
+    runs: list[Scored] = []
+    drawn: dict[str, list[tuple[float, int, np.ndarray]]] = {}  # model: (val loss, seed, out)
 
     def scored(out: np.ndarray, name: str, kind: str, seed: int) -> Scored | None:
         """The run's scores; None when they are not finite (metrics.json holds numbers)."""
         run = score(state, arrays, out, name, kind, fold, seed)
         if not finite(run):
             return None
-        if sample and (seed in (-1, first) or kind == CHAMPION):
+        if sample and (seed == -1 or kind == CHAMPION):
             sample.add(kind, out, name)
         return run
 
@@ -136,7 +137,15 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
         if conformal is not None:
             run.coverage = coverages(arrays["y_test"], out, conformal)
         runs.append(run)
+        drawn.setdefault(job.name, []).append((_val_loss(card), job.seed, out))
+    for name, outs in drawn.items() if sample else ():
+        sample.add("model", min(outs, key=lambda o: o[:2])[2], name)  # type: ignore[union-attr]
     return runs, sample
+
+
+def _val_loss(card: ModelCard) -> float:
+    """The best validation loss, which picks a model's kept run (inf when unknown)."""
+    return np.inf if card.best_val_loss is None else card.best_val_loss
 
 
 NOT_FINITE = "its test errors are not finite numbers (NaN or overflow)"
@@ -149,27 +158,13 @@ def finite(run: Scored) -> bool:
         np.isfinite(v) for v in run.metrics.values())
 
 
-EQUAL_WIDTH = 64  # the folklore's "GRU has fewer parameters" is a fact of the cells at one width
-
-
-def equal_width(card: ModelCard, state: State) -> int | None:
-    """Parameters of the card's model with its recurrent width set to EQUAL_WIDTH (None for
-    models without one), for this data's inputs and outputs; shapes only, no memory."""
-    if not hasattr(card.spec, "hidden"):
-        return None
-    spec = card.spec.model_copy(update={"hidden": EQUAL_WIDTH})
-    with torch.device("meta"):
-        module = module_for(spec, state)
-    return sum(p.numel() for p in module.parameters())
-
-
 def _cost_alone(threads: int, layout: Layout, state: State, runs: list[Scored], inputs: tuple
                 ) -> dict[str, Any]:
     """Latency and throughput of the model's kept run (holdout fold, best validation loss) on
     the holdout test `inputs`, measured after every training ended, one model at a time, on
     train.threads threads; in PyTorch, then exported to ONNX in ONNX Runtime."""
     kept = min((r for r in runs if r.fold == 0 and r.card),
-               key=lambda r: r.card.best_val_loss)  # type: ignore[union-attr]
+               key=lambda r: (_val_loss(r.card), r.seed))  # type: ignore[arg-type]
     job = Job(kept.name, kept.seed, 0)
     module, _ = load_model(layout.job_dir(job), state)
     one = latency(module, inputs, 1, threads)

@@ -94,7 +94,7 @@ def _forecasts(layout: Layout, rows: list[Row]) -> pl.DataFrame | None:
 def _bands(state: ForecastState, decision: Decision, rows: list[Row],
            forecasts: pl.DataFrame | None) -> pl.DataFrame | None:
     """The promoted (else the best) network's intervals (its kept run's calibration, as
-    promoted) around its drawn forecast (its first seed's on the holdout fold), in the
+    promoted) around its drawn forecast (the same kept run's on the holdout fold), in the
     user's units: model, series, level, step, lo, hi."""
     names = [n for n in (decision.winner, decision.challenger, decision.best_model) if n]
     found = [(n, r.conformal) for n in names for r in rows if r.model == n and r.conformal]

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from flows.report.terminal import print_summary
+from flows.stages.evaluate.forecast_sample import ForecastSample
 from flows.stages.preprocess.stage import run as preprocess
 from flows.stages.train.stage import train_model
 from flows.stages.validate.stage import run as validate
@@ -94,6 +95,15 @@ def test_every_run_is_calibrated_covered_promoted_and_reported(tmp_path: Path) -
     assert promoted.conformal.n == n
     assert all(len(b.quantiles) == 3 and None not in b.quantiles
                for b in promoted.conformal.bands)
+    state, arrays = read_state(layout), read_arrays(layout)  # the plot draws the kept run
+    module, _ = load_model(layout.job_dir(Job(decision.winner, kept, 0)), state)
+    out = predict(module, split_tensors(arrays, "forecast", "test")[:-1])
+    sample = ForecastSample(state, arrays)
+    sample.add("model", out, decision.winner)
+    drawn = pl.read_parquet(layout.forecasts).filter(pl.col("model") == decision.winner)
+    assert drawn.sort("series", "step")["value"].to_list() == pytest.approx(
+        sample.frame().filter(pl.col("kind") == "model").sort("series", "step")["value"]
+        .to_list(), abs=1e-5)
     report = layout.report.read_text()
     assert "## Forecast intervals (split-conformal on validation)" in report
     assert "| model | 80% covered | 95% covered |" in report
