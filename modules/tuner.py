@@ -91,7 +91,7 @@ class Tuner:
             done = [t for t in trials if t.state == "complete" and t.val_loss is not None]
             best = min(done, key=lambda t: (t.val_loss, t.number)).number if done else None
             arms.append(arm.model_copy(update={"trials": trials, "best": best}))
-        return Tuning(trials=self.tune.trials, sampler=f"TPE, seed {seed}",
+        return Tuning(trials=self.tune.trials, sampler=f"TPE sampler (seed {seed})",
                       pruner=self.tune.pruner, max_params=self.tune.max_params, arms=arms)
 
     def run(self, per_model: int, run_round: Callable[[list[Ticket]], Iterable[TrialRecord]]

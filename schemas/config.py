@@ -135,9 +135,10 @@ class TuneConfig(Strict):
     pruner: Literal["median", "halving", "none"] = Field("median", description=(
         "stops a trial whose validation loss trails: median (Optuna's MedianPruner, from "
         "min_steps on) or halving (SuccessiveHalvingPruner); the same for every model"))
-    max_params: int = Field(500_000, ge=1, description=(
+    max_params: int = Field(1_000_000, ge=1, description=(
         "parameters a sampled model may have on this data; a trial above it is not trained "
-        "(recorded as skipped)"))
+        "(recorded as skipped). Every search space stays below 1,000,000 for up to 8 "
+        "inputs and 24 outputs (tests/modules/test_search.py)"))
 
 
 class TrainConfig(Strict):

@@ -51,7 +51,7 @@ class RecurrentSpec(Spec):
     """Stacked RNN, LSTM or GRU."""
 
     arch: Literal["rnn", "lstm", "gru"]
-    SPACE = (*Spec.SPACE, ints("hidden", 16, 256, log=True), ints("layers", 1, 3), DROPOUT)
+    SPACE = (*Spec.SPACE, ints("hidden", 16, 192, log=True), ints("layers", 1, 3), DROPOUT)
     hidden: int = Field(64, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
     layers: int = Field(2, ge=1, le=MAX_LAYERS, description=f"stacked layers, 1-{MAX_LAYERS}")
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -64,7 +64,7 @@ class HybridSpec(Spec):
     """LSTM layers, then GRU layers on their outputs."""
 
     arch: Literal["hybrid"]
-    SPACE = (*Spec.SPACE, ints("hidden", 16, 256, log=True), ints("lstm_layers", 1, 2),
+    SPACE = (*Spec.SPACE, ints("hidden", 16, 192, log=True), ints("lstm_layers", 1, 2),
              ints("gru_layers", 1, 2), DROPOUT)
     hidden: int = Field(72, ge=1, le=MAX_WIDTH, description=f"state size, 1-{MAX_WIDTH}")
     lstm_layers: int = Field(1, ge=1, le=MAX_LAYERS, description=f"LSTM layers, 1-{MAX_LAYERS}")

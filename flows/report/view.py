@@ -205,7 +205,7 @@ def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
                      f"{arm.steps:,}", f"{arm.seconds:.1f}",
                      cell(best.val_loss if best else None, "{:.4g}"), chosen,
                      "; ".join(arm.space)])
-    note = (f"Each model had {tuning.trials} trials of Optuna's {tuning.sampler} sampler over "
+    note = (f"Each model had {tuning.trials} trials of Optuna's {tuning.sampler} over "
             f"its own search space (searched), stopped early by the {tuning.pruner} pruner "
             "when its validation loss trailed (pruned). Every trial trained under the budget "
             "above, on the training split of fold 0, and was judged on its validation split; "

@@ -43,30 +43,53 @@ class TrialPool:
             self.runner = None
 
     def round(self, tickets: list[Ticket]) -> Iterator[TrialRecord]:
-        """Run `tickets` in parallel; each one's record as it ends (a crash: failed)."""
+        """Run `tickets` in parallel; each one's record. A dead worker breaks the pool: its
+        trials run again, each alone in a fresh one (failed if it dies again)."""
+        ran = self._run(tickets)
+        yield from (record for _, record in ran if record is not None)
+        for ticket in (t for t, record in ran if record is None):
+            log.info("! trial %-14s #%-3d its process died; running it again alone",
+                     ticket.model, ticket.number)
+            [(_, record)] = self._run([ticket])
+            yield record or self._log(_failed(ticket, "its process died twice (killed, or "
+                                              "out of memory)"))
+
+    def _run(self, tickets: list[Ticket]) -> list[tuple[Ticket, TrialRecord | None]]:
+        """Each ticket's record (None: its process died); a broken pool is replaced."""
         assert self.runner is not None
         args = {"cfg": self.cfg, "layout": self.layout}
         futures = {self.runner.submit(self.task, {**args, "ticket": t}): t for t in tickets}
-        broken = False
+        out: list[tuple[Ticket, TrialRecord | None]] = []
         for future in as_completed(list(futures)):
             ticket = futures[future]
             try:
                 result = future.result(raise_on_failure=False)
             except BrokenProcessPool:
-                broken, result = True, RuntimeError("its process died (killed, or out of memory)")
+                out.append((ticket, None))
+                continue
             except Exception as error:
                 if (why := dask_failure(error)) is None:
                     raise
                 result = RuntimeError(why)
-            record = result if isinstance(result, TrialRecord) else TrialRecord(
-                model=ticket.model, number=ticket.number, state="failed", spec=ticket.spec,
-                params=ticket.params, note=f"{type(result).__name__}: {result}")
-            log.info("%s trial %-14s #%-3d %s", MARK[record.state], record.model,
-                     record.number, _said(record))
-            yield record
-        if broken:  # a dead worker breaks the pool: the next round gets a new one
+            out.append((ticket, self._log(result if isinstance(result, TrialRecord) else
+                                          _failed(ticket, f"{type(result).__name__}: {result}"))))
+        if any(r is None for _, r in out):  # the next round gets a fresh pool
             self.__exit__(None, None, None)
             self.__enter__()
+        return out
+
+    @staticmethod
+    def _log(record: TrialRecord) -> TrialRecord:
+        """Log a trial's end; the record."""
+        log.info("%s trial %-14s #%-3d %s", MARK[record.state], record.model, record.number,
+                 _said(record))
+        return record
+
+
+def _failed(ticket: Ticket, why: str) -> TrialRecord:
+    """The record of a trial that did not finish."""
+    return TrialRecord(model=ticket.model, number=ticket.number, state="failed",
+                       spec=ticket.spec, params=ticket.params, note=why)
 
 
 def _said(record: TrialRecord) -> str:

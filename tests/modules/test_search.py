@@ -38,3 +38,15 @@ def test_the_default_models_lie_inside_the_parameter_cap() -> None:
     cap = TuneConfig().max_params
     for name, spec in Config().models.items():
         assert _size(spec) <= cap, name
+
+
+@pytest.mark.parametrize("arch", sorted(SPEC_OF))
+def test_the_largest_point_of_every_space_stays_under_the_cap(arch: str) -> None:
+    """The stated range: every sampled model has at most tune.max_params parameters with up
+    to 8 inputs and 24 outputs (wider data may exceed it; such trials are skipped)."""
+    top = {d.name: (d.choices[-1] if d.choices else d.high) for d in SPEC_OF[arch].SPACE}
+    spec = sampled_spec(SPEC_OF[arch].model_validate({"arch": arch}), top)
+    for task in ("forecast", "classify"):
+        with torch.device("meta"):
+            module = build_module(task, spec, n_features=8, n_out=24, lookback=512)
+        assert sum(p.numel() for p in module.parameters()) <= TuneConfig().max_params

@@ -38,10 +38,11 @@ def _assert_all_exit(family: list[psutil.Process], seconds: float = 20) -> None:
     assert not _alive(family), [p.cmdline() for p in _alive(family)]
 
 
-def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
+def _params(tmp_path: Path, data: Path, epochs: int, trials: int = 0) -> Path:
     params = {"data": {"path": str(data)}, "models": MODELS, "out_dir": str(tmp_path),
               "train": {"max_epochs": epochs, "max_steps": 10_000_000, "patience": epochs,
-                        "batch_size": 16, "workers": 2, "seeds": 1},
+                        "batch_size": 16, "workers": 2, "seeds": 1,
+                        "tune": {"trials": trials}},
               "evaluate": {"references": False},
               "forecast": {"lookback": 8, "horizon": 3, "folds": 1}, "promote": {"must_beat": []}}
     path = tmp_path / "params.yaml"
@@ -49,10 +50,10 @@ def _params(tmp_path: Path, data: Path, epochs: int) -> Path:
     return path
 
 
-def _compare(tmp_path: Path, data: Path, out: Path, epochs: int,
+def _compare(tmp_path: Path, data: Path, out: Path, epochs: int, trials: int = 0,
              **env: str) -> subprocess.Popen:
     argv = [sys.executable, "-m", "flows.cli", "compare", str(data), "--out", str(out),
-            "--params", str(_params(tmp_path, data, epochs))]
+            "--params", str(_params(tmp_path, data, epochs, trials))]
     return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **env}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
@@ -189,6 +190,44 @@ def test_a_killed_worker_costs_no_model(tmp_path: Path, forecast_csv: Path) -> N
     models = read_json(out / "metrics.json")["models"]
     assert all(models[m]["status"] == "ok" for m in MODELS), models
     assert (out / "promoted" / "weights.safetensors").exists()
+
+
+@pytest.mark.slow  # whole compares, killed
+def test_a_compare_killed_while_tuning_leaves_nothing_published(
+        tmp_path: Path, forecast_csv: Path) -> None:
+    """kill -9 while trials train: no process lives on, nothing is published, and the
+    half-run study stays in the run's own folder."""
+    out = tmp_path / "out"
+    proc = _compare(tmp_path, forecast_csv, out, epochs=100_000, trials=3)
+    family = _descendants_once_training(proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    _assert_all_exit(family)
+    assert not (out / "latest").exists() and not (out / "tuning").exists()
+    assert [p.parent.parent.parent.name for p in out.glob("runs/*/tuning/study.journal")] \
+        == ["runs"]
+    with FolderLock(out, "next"):
+        pass
+
+
+@pytest.mark.slow  # whole compares, a worker killed
+def test_a_killed_trial_runs_again_alone_and_every_model_gets_its_trials(
+        tmp_path: Path, forecast_csv: Path) -> None:
+    """A trial's process SIGKILLed breaks its pool: its trials run again, each alone in a
+    fresh pool, every model still has exactly its trials, and the run succeeds."""
+    from schemas.artifacts import read
+    from schemas.layout import Layout
+    from schemas.tuning import Tuning
+
+    out = tmp_path / "out"
+    env = {"SEQARENA_CRASH_AT": "trial:gru", "SEQARENA_CRASH_MARKER": str(tmp_path / "m")}
+    proc = _compare(tmp_path, forecast_csv, out, epochs=2, trials=2, **env)
+    _, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr
+    assert (tmp_path / "m").exists() and "its process died; running it again alone" in stderr
+    tuning = read(Tuning, Layout((out / "latest").resolve()).trials)
+    states = {a.model: [t.state for t in a.trials] for a in tuning.arms}
+    assert states == {"lstm": ["complete"] * 2, "gru": ["complete"] * 2}, states
 
 
 def _watch_servers(proc: subprocess.Popen) -> dict[int, psutil.Process]:

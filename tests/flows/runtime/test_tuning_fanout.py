@@ -1,0 +1,47 @@
+"""train.tune through the command line: trials are tasks of the process pool, every model
+gets exactly N, the chosen settings are what trains, and the report says what each used."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from flows.cli.main import main
+from schemas.artifacts import ModelCard, read
+from schemas.layout import Job, Layout
+from schemas.tuning import Tuning
+
+pytestmark = pytest.mark.slow  # a whole compare on a real Prefect server
+
+MODELS = {"rnn": {"hidden": 8, "layers": 1}, "gru": {"hidden": 8, "layers": 1},
+          "transformer": {"d_model": 8, "heads": 2, "layers": 1, "ff": 16}}
+
+
+def test_a_tuned_compare_gives_every_model_n_trials_and_trains_the_chosen(
+        prefect_server: None, forecast_csv: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    argv = ["compare", str(forecast_csv), "--out", str(out), "--epochs", "2", "--folds", "1",
+            "--lookback", "8", "--horizon", "3", "--seeds", "1",
+            "--set", "train.batch_size=16", "--set", "train.workers=2",
+            "--set", "train.tune.trials=3", "--set", "evaluate.references=false",
+            "--set", "promote.must_beat=[]", "--set", f"models={json.dumps(MODELS)}"]
+    code = main(argv)
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    run = Layout((out / "latest").resolve())
+    tuning = read(Tuning, run.trials)
+    assert [a.model for a in tuning.arms] == list(MODELS)
+    for arm in tuning.arms:
+        assert [t.number for t in arm.trials] == [0, 1, 2]
+        assert all(t.state in ("complete", "pruned") and 0 < t.steps <= t.max_steps
+                   for t in arm.trials)
+        assert arm.chosen is not None
+        card = read(ModelCard, run.card(Job(arm.model, 0, 0)))
+        assert card.spec == arm.chosen.spec and card.spec.lr is not None
+    assert printed.err.count("trial ") >= 9 and "tuning 3 models x 3 trials" in printed.err
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Tuning (3 trials per model)" in report
+    assert all(f"| {name} | 3 |" in report for name in MODELS)
+    assert "Tuning (3 trials per model)" in (out / "report.html").read_text(encoding="utf-8")
+    assert run.study.exists() and not (out / "tuning").exists()  # only inside its run folder
