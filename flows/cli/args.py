@@ -24,7 +24,8 @@ EXAMPLES = {
                  "seqarena validate sales.parquet --target units --horizon 14"],
     "compare": ["seqarena compare data/forecast.csv",
                 "seqarena compare sales.csv --horizon 12 --season 12 --models lstm,gru",
-                "seqarena compare data/classify.csv --seeds 3 --steps 2000 --out runs/cls"],
+                "seqarena compare data/classify.csv --seeds 3 --steps 2000 --out runs/cls",
+                "seqarena compare data/forecast.csv --trials 8   # tune every model first"],
     "predict": ["seqarena predict new.csv --from runs/forecast --out forecasts.csv",
                 "seqarena predict new.csv --model runs/forecast/versions/v0001"],
     "export": ["seqarena export --from runs/forecast      # into its champion's version folder",
@@ -85,8 +86,10 @@ def build_parser() -> Parser:
     compare.add_argument("--models", metavar="A,B", help="subset of the configured models")
     compare.add_argument("--steps", type=int, help="train.max_steps (optimizer steps)")
     compare.add_argument("--preset", choices=list(PRESETS), help="a budget: quick (1 seed, "
-                         "1,000 steps), default (params as they are) or thorough (3 seeds); "
-                         "other options override it")
+                         "1,000 steps), default (params as they are) or thorough (20 tuning "
+                         "trials per model, 3 seeds, up to 3 folds); other options override it")
+    compare.add_argument("--trials", type=int, help="train.tune.trials: hyper-parameter search "
+                         "trials per model before training (0: none)")
     compare.add_argument("--epochs", type=int, help="train.max_epochs (caps passes over the data)")
     compare.add_argument("--seed", type=int, help="train.seed (the first seed)")
     compare.add_argument("--seeds", type=int, help="train.seeds (trainings per model and fold)")
@@ -163,6 +166,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     out["out_dir"] = str(args.out or Path("runs") / run_name(args.data))
     for opt, key in (("steps", "train.max_steps"), ("epochs", "train.max_epochs"),
                      ("seed", "train.seed"), ("seeds", "train.seeds"),
+                     ("trials", "train.tune.trials"),
                      ("folds", "forecast.folds"), ("horizon", "forecast.horizon"),
                      ("season", "forecast.season"), ("lookback", "forecast.lookback")):
         if getattr(args, opt, None) is not None:

@@ -45,3 +45,20 @@ def test_a_tuned_compare_gives_every_model_n_trials_and_trains_the_chosen(
     assert all(f"| {name} | 3 |" in report for name in MODELS)
     assert "Tuning (3 trials per model)" in (out / "report.html").read_text(encoding="utf-8")
     assert run.study.exists() and not (out / "tuning").exists()  # only inside its run folder
+
+
+def test_trials_run_on_dask_too(prefect_server: None, forecast_csv: Path,
+                                tmp_path: Path) -> None:
+    """train.runner: dask: the trials are tasks of the Dask cluster, as the trainings are."""
+    pytest.importorskip("prefect_dask")
+    from flows.pipeline import run_compare
+    from tests.helpers import tiny_config
+
+    models = {m: MODELS[m] for m in ("rnn", "gru")}
+    cfg = tiny_config(forecast_csv, tmp_path / "out", models=models,
+                      **{"train.runner": "dask", "train.tune.trials": 2,
+                         "promote.gto_artifact": None})
+    run_compare(cfg)
+    tuning = read(Tuning, Layout((tmp_path / "out" / "latest").resolve()).trials)
+    assert {a.model: [t.state for t in a.trials] for a in tuning.arms} == {
+        "rnn": ["complete"] * 2, "gru": ["complete"] * 2}

@@ -1,0 +1,46 @@
+"""The report's tuning table: per model, trials by state, steps, seconds, the chosen settings
+and the range searched; escaped like every user value; absent when not tuning."""
+
+from flows.report.html import tuning_html
+from flows.report.markdown import tuning_lines
+from flows.report.view import tuning_view
+from schemas.specs import RecurrentSpec
+from schemas.tuning import ArmTuning, TrialRecord, Tuning
+
+
+def _tuning() -> Tuning:
+    spec = RecurrentSpec(arch="gru", hidden=40, layers=2, dropout=0.05, lr=0.002,
+                         weight_decay=1e-4)
+    trials = [TrialRecord(model="g<r>u", number=0, state="complete", spec=spec, params=900,
+                          steps=100, max_steps=100, val_loss=0.5, seconds=2.0),
+              TrialRecord(model="g<r>u", number=1, state="pruned", spec=spec, params=900,
+                          steps=40, max_steps=100, val_loss=0.9, seconds=1.0),
+              TrialRecord(model="g<r>u", number=2, state="skipped", spec=spec, params=10**7)]
+    arm = ArmTuning(model="g<r>u", space=[d.describe() for d in RecurrentSpec.SPACE],
+                    trials=trials, best=0)
+    return Tuning(trials=3, sampler="TPE sampler (seed 0)", pruner="median",
+                  max_params=10**6, arms=[arm])
+
+
+def test_the_table_counts_every_trial_and_names_the_choice_and_the_range() -> None:
+    rows, note = tuning_view(_tuning())
+    assert rows == [["g<r>u", "3", "1", "1", "1", "0", "140", "3.0", "0.5",
+                     "lr 0.002, weight_decay 0.0001, hidden 40, layers 2, dropout 0.05",
+                     "lr 0.0003-0.01 (log); weight_decay 1e-06-0.01 (log); hidden 16-192 "
+                     "(log); layers 1-3; dropout 0-0.3"]]
+    assert "test split was never read" in note and "1,000,000 parameters" in note
+
+
+def test_markdown_and_html_escape_and_say_nothing_untuned() -> None:
+    assert tuning_lines(None) == [] and tuning_html(None) == ""
+    md = "\n".join(tuning_lines(_tuning()))
+    assert "## Tuning (3 trials per model)" in md and "<r>" not in md
+    page = tuning_html(_tuning())
+    assert "g&lt;r&gt;u" in page and "<r>" not in page
+
+
+def test_a_model_without_a_complete_trial_trains_as_configured() -> None:
+    tuning = _tuning()
+    arm = tuning.arms[0].model_copy(update={"best": None})
+    rows, _ = tuning_view(tuning.model_copy(update={"arms": [arm]}))
+    assert rows[0][8:10] == ["-", "none completed: trained as configured"]
