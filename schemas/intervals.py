@@ -72,11 +72,13 @@ class Conformal(BaseModel):
 
 class Coverage(BaseModel):
     """The share of test values inside a level's interval: the mean over runs (seeds x
-    folds) of each run's share over its test windows and horizon steps."""
+    folds) of each run's share over its test windows and horizon steps, and its sd over runs
+    (one short test split's share swings from fold to fold)."""
 
     model_config = ConfigDict(extra="forbid")
 
     level: float = Field(gt=0, lt=1)
     covered: float = Field(ge=0, le=1)
     runs: int = Field(1, ge=1)
+    sd: float | None = Field(None, ge=0)  # of the runs' shares (None for one run)
     pooled: int = Field(0, ge=0)  # runs whose band was pooled across horizon steps (Band.pooled)

@@ -80,11 +80,12 @@ def mean_coverage(runs: list[Scored]) -> list[Coverage] | None:
     if not shares or not all(shares):
         return None
     levels = sorted(set.intersection(*(set(s) for s in shares)))
-    means = {a: float(np.mean([s[a] for s in shares])) for a in levels}
+    values = {a: [s[a] for s in shares] for a in levels}
     pooled = {a: sum(b.level == a and b.pooled for r in runs if r.card and r.card.conformal
                      for b in r.card.conformal.bands) for a in levels}
-    return [Coverage(level=a, covered=m, runs=len(runs), pooled=pooled[a])
-            for a, m in means.items() if np.isfinite(m)] or None
+    return [Coverage(level=a, covered=float(np.mean(v)), runs=len(runs), pooled=pooled[a],
+                     sd=float(np.std(v, ddof=1)) if len(v) > 1 else None)
+            for a, v in values.items() if np.all(np.isfinite(v))] or None
 
 
 def aggregate(task: str, runs: list[Scored], boot: Bootstrap) -> Row:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import polars as pl
+import pytest
 
 from flows.evidence.aggregate import mean_coverage
 from flows.report.html import intervals_html
@@ -55,11 +56,15 @@ def test_levels_pooled_across_steps_are_counted_and_noted() -> None:
         """A scored run whose card's 95% band was or was not pooled."""
         bands = [Band(level=0.8, quantiles=[1.0, 2.0]),
                  Band(level=0.95, quantiles=[3.0, 4.0], pooled=pooled)]
-        return SimpleNamespace(coverage=[(0.8, 0.8), (0.95, 0.9)],
+        return SimpleNamespace(coverage=[(0.8, 0.8 if pooled else 0.5), (0.95, 0.9)],
                                card=SimpleNamespace(conformal=Conformal(n=11, bands=bands)))
 
     got = mean_coverage([run(True), run(True), run(False)])  # type: ignore[list-item]
     assert [(c.level, c.runs, c.pooled) for c in got or []] == [(0.8, 3, 0), (0.95, 3, 2)]
+    assert [c.covered for c in got or []] == pytest.approx([0.7, 0.9])
+    assert [c.sd for c in got or []] == pytest.approx([0.3 / 3 ** 0.5, 0.0])  # over runs
+    one = mean_coverage([run(True)])  # type: ignore[list-item]
+    assert [c.sd for c in one or []] == [None, None]
     assert intervals_view(ROWS).pooled == []  # type: ignore[union-attr]
     rows = [ROWS[0].model_copy(update={"coverage": [
         Coverage(level=0.8, covered=0.8, runs=3), Coverage(level=0.95, covered=0.95, runs=3,
