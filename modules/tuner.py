@@ -13,10 +13,9 @@ from pydantic import ValidationError
 
 from modules.lit import module_for
 from modules.search import distributions, open_study, sampled_spec
-from schemas.config import TuneConfig
 from schemas.prepared import ClassifyState, ForecastState
 from schemas.specs import ModelSpec
-from schemas.tuning import ArmTuning, Ticket, TrialRecord, Tuning
+from schemas.tuning import ArmTuning, Ticket, TrialRecord, TuneConfig, Tuning
 
 ENDED = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
          "skipped": TrialState.PRUNED, "failed": TrialState.FAIL}

@@ -13,6 +13,7 @@ from schemas.defects import Policy
 from schemas.errors import UsageError
 from schemas.intervals import MAX_LEVELS, check_levels
 from schemas.layout import Job
+from schemas.space import TuneConfig
 from schemas.specs import ARCHS, MAX_OUT, ModelSpec
 
 Task = Literal["forecast", "classify"]
@@ -121,24 +122,6 @@ class ClassifyConfig(Strict):
     val_fraction: float = Field(0.15, gt=0, lt=0.5)
     test_fraction: float = Field(0.15, gt=0, lt=0.5)
     max_length: int = Field(4096, ge=1, description="steps kept per sequence: the first ones")
-
-
-class TuneConfig(Strict):
-    """Hyper-parameter search before the trainings: every model gets `trials` Optuna trials
-    over its spec's search space (schemas/specs.py), each under the training budget, on the
-    training and validation splits of the holdout fold only; its best trial's settings are
-    then trained with every seed and fold and scored on the test split once."""
-
-    trials: int = Field(0, ge=0, le=1000, description=(
-        "trials per model (TPE sampler seeded from train.seed); 0: no search, each model as "
-        "configured"))
-    pruner: Literal["median", "halving", "none"] = Field("median", description=(
-        "stops a trial whose validation loss trails: median (Optuna's MedianPruner, from "
-        "min_steps on) or halving (SuccessiveHalvingPruner); the same for every model"))
-    max_params: int = Field(1_000_000, ge=1, description=(
-        "parameters a sampled model may have on this data; a trial above it is not trained "
-        "(recorded as skipped). Every search space stays below 1,000,000 for up to 8 "
-        "inputs and 24 outputs (tests/modules/test_search.py)"))
 
 
 class TrainConfig(Strict):

@@ -1,11 +1,14 @@
-"""Search spaces of `train.tune`: each spec class lists its dimensions (schemas/specs.py),
-typed and torch-free; modules/search.py turns them into Optuna distributions."""
+"""`train.tune`: its configuration, and the search spaces' dimensions that each spec class
+lists (schemas/specs.py), typed and torch-free; modules/search.py turns them into Optuna
+distributions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+Pruner = Literal["median", "halving", "none"]
 
 
 class Dim(BaseModel):
@@ -48,3 +51,24 @@ def floats(name: str, low: float, high: float, log: bool = False) -> Dim:
 def choice(name: str, *values: int | float | str) -> Dim:
     """One of `values`."""
     return Dim(name=name, choices=values)
+
+
+class TuneConfig(BaseModel):
+    """Hyper-parameter search before the trainings: every model gets `trials` Optuna trials
+    over its spec's search space (schemas/specs.py), each under the training budget, on the
+    training and validation splits of the holdout fold only; its best trial's settings are
+    then trained with every seed and fold and scored on the test split once. Unknown keys
+    are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: int = Field(0, ge=0, le=1000, description=(
+        "trials per model (TPE sampler seeded from train.seed); 0: no search, each model as "
+        "configured"))
+    pruner: Pruner = Field("median", description=(
+        "stops a trial whose validation loss trails: median (Optuna's MedianPruner, from "
+        "min_steps on) or halving (SuccessiveHalvingPruner); the same for every model"))
+    max_params: int = Field(1_000_000, ge=1, description=(
+        "parameters a sampled model may have on this data; a trial above it is not trained "
+        "(recorded as skipped). Every search space stays below 1,000,000 for up to 8 "
+        "inputs and 24 outputs (tests/modules/test_search.py)"))

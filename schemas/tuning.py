@@ -8,10 +8,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.prepared import Artifact
+from schemas.space import Pruner
 from schemas.specs import ModelSpec
 
 TrialState = Literal["complete", "pruned", "skipped", "failed"]
-Pruner = Literal["median", "halving", "none"]
 
 
 class Ticket(BaseModel):
