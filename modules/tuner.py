@@ -14,8 +14,9 @@ from pydantic import ValidationError
 from modules.lit import module_for
 from modules.search import distributions, open_study, sampled_spec
 from schemas.prepared import ClassifyState, ForecastState
+from schemas.space import TuneConfig
 from schemas.specs import ModelSpec
-from schemas.tuning import ArmTuning, Ticket, TrialRecord, TuneConfig, Tuning
+from schemas.tuning import ArmTuning, Ticket, TrialRecord, Tuning
 
 ENDED = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
          "skipped": TrialState.PRUNED, "failed": TrialState.FAIL}
