@@ -146,9 +146,10 @@ def intervals_view(rows: list[Row]) -> Intervals | None:
     runs = max(c.runs for r in shown for c in r.coverage or [])
     note = ("Each interval is the forecast ± a half-width per horizon step: the "
             "ceil((n+1)·level)-th smallest absolute error of the kept weights on their n "
-            "validation windows (per series scale). The share of test values covered should be "
-            f"near {said} (mean over up to {runs} runs); well below means larger errors on test "
-            "than on validation.")
+            "validation windows, with those of the earlier origins' runs when there are folds "
+            "(per series scale). The share of test values covered should be near "
+            f"{said} (mean over up to {runs} runs); well below means larger errors on test "
+            "than on validation, and with few folds one test stretch can move it far.")
     pooled = [(r.model, f"{level_name(c.level)}%"
                + (f" (in {c.pooled} of {c.runs} runs)" if c.pooled < c.runs else ""))
               for r in shown for c in r.coverage or [] if c.pooled]
