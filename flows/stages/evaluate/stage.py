@@ -137,8 +137,9 @@ def _fold(ev: EvaluateConfig, layout: Layout, fold: int, jobs: list[Job], failur
         if conformal is not None:
             run.coverage = coverages(arrays["y_test"], out, conformal)
         runs.append(run)
-        drawn.setdefault(job.name, []).append((_val_loss(card), job.seed, out))
-    for name, outs in drawn.items() if sample else ():
+        if sample:  # the plot draws each model's kept run
+            drawn.setdefault(job.name, []).append((_val_loss(card), job.seed, out))
+    for name, outs in drawn.items():
         sample.add("model", min(outs, key=lambda o: o[:2])[2], name)  # type: ignore[union-attr]
     return runs, sample
 
@@ -149,7 +150,6 @@ def _val_loss(card: ModelCard) -> float:
 
 
 NOT_FINITE = "its test errors are not finite numbers (NaN or overflow)"
-
 
 
 def finite(run: Scored) -> bool:
