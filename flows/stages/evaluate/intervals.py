@@ -48,12 +48,12 @@ def converted(residuals: np.ndarray, sid: np.ndarray, source: Units, target: Uni
     return residuals[known] * ratio[:, None]  # (N', H)
 
 
-def calibration(layout: Layout, job: Job, folds: int, units: list[Units], levels: list[float]
+def calibration(layout: Layout, job: Job, units: list[Units], levels: list[float]
                 ) -> Conformal | None:
     """Job's calibration at `levels` from the validation residuals of its fold and of every
     deeper fold's run of the same model and seed (those that trained); None without any."""
     parts = []
-    for fold in range(job.fold, folds):
+    for fold in range(job.fold, len(units)):  # units: one per fold
         path = layout.residuals(Job(job.name, job.seed, fold))
         if path.exists():
             residuals, sid = read_residuals(path)
@@ -84,4 +84,4 @@ class Intervals:
         """The job's calibration pooled over its fold and the deeper ones (None: none)."""
         if not self.levels:
             return None
-        return calibration(self.layout, job, len(self.units), self.units, self.levels)
+        return calibration(self.layout, job, self.units, self.levels)

@@ -136,14 +136,14 @@ def test_a_fold_pools_its_own_and_the_deeper_folds_residuals_in_its_own_units(
         write_residuals(layout.residuals(job), r, sid)
     in_fold0 = converted(r1, sid1, units[1], units[0])  # b: x 5/10, a: x 1/2
     np.testing.assert_allclose(in_fold0, [[1.0, 2.0], [-1.5, 0.5], [0.1, 0.2]])
-    pooled = calibration(layout, Job("lstm", 3, 0), 2, units, [0.5])
+    pooled = calibration(layout, Job("lstm", 3, 0), units, [0.5])
     assert pooled == calibrate(np.concatenate([r0, in_fold0]), [0.5]).model_copy(
         update={"origins": 2})
     assert (pooled.n, pooled.origins) == (5, 2)
-    deepest = calibration(layout, Job("lstm", 3, 1), 2, units, [0.5])
+    deepest = calibration(layout, Job("lstm", 3, 1), units, [0.5])
     assert (deepest.n, deepest.origins) == (3, 1)  # fold 1 never sees a later origin
     assert deepest == calibrate(r1, [0.5]).model_copy(update={"origins": 1})
-    assert calibration(layout, Job("gru", 3, 0), 2, units, [0.5]) is None  # no residuals
-    assert calibration(layout, Job("lstm", 3, 0), 2, units, []) is None
+    assert calibration(layout, Job("gru", 3, 0), units, [0.5]) is None  # no residuals
+    assert calibration(layout, Job("lstm", 3, 0), units, []) is None
     unknown = Units({"a": 2.0}, ["a"])  # a series fold 0 lacks: its windows left out
     np.testing.assert_allclose(converted(r1, sid1, units[1], unknown), [[-1.5, 0.5]])
