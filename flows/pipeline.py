@@ -115,6 +115,8 @@ def _stages(cfg: Config, layout: Layout, validated: bool) -> dict[str, Any]:
     log.info("✓ preprocess   train/val/test = %d/%d/%d", counts["train"], counts["val"],
              counts["test"])
     if cfg.train.tune.trials:
+        if cfg.train.tune.compare_untuned:
+            _untuned(cfg, layout, state.folds)
         cfg = _tuned(cfg, layout)
     jobs = cfg.jobs(state.folds)
     log.info("… training %d models x %d seeds x %d fold(s) = %d runs", len(cfg.models),
@@ -127,6 +129,26 @@ def _stages(cfg: Config, layout: Layout, validated: bool) -> dict[str, Any]:
     decision = promote_task(cfg, layout)
     _artifacts(cfg, layout)
     return decision
+
+
+def _untuned(cfg: Config, layout: Layout, folds: int) -> None:
+    """train.tune.compare_untuned: every model as configured, trained with the same seeds and
+    folds and scored on the test split in layout.untuned (no references: the tuned run's
+    are the same), for the report's tuned-vs-untuned verdict."""
+    from flows.runtime.fanout import run_jobs
+    from schemas.space import TuneConfig
+
+    sub = layout.untuned
+    sub.root.mkdir()
+    sub.prepared.symlink_to(Path("..") / layout.prepared.name, target_is_directory=True)
+    plain = cfg.model_copy(update={
+        "train": cfg.train.model_copy(update={"tune": TuneConfig()}),
+        "evaluate": cfg.evaluate.model_copy(update={"references": False})})
+    jobs = plain.jobs(folds)
+    log.info("… untuned      %d models x %d seeds x %d fold(s) = %d runs, as configured",
+             len(cfg.models), cfg.train.seeds, folds, len(jobs))
+    failures = run_jobs(plain, sub, train_task, jobs)
+    evaluate_task.with_options(name="evaluate-untuned")(plain, sub, failures)
 
 
 def _tuned(cfg: Config, layout: Layout) -> Config:

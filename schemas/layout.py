@@ -129,6 +129,12 @@ class Layout:
         return self.tuning / "tuning.json"
 
     @property
+    def untuned(self) -> Layout:
+        """train.tune.compare_untuned: every model as configured, trained and scored in a
+        layout of its own (its prepared/ a link to this run's)."""
+        return Layout(self.root / "untuned")
+
+    @property
     def errors(self) -> Path:
         """Per-item test errors of every model, seed and fold (the paired tests read them)."""
         return self.root / "errors.parquet"

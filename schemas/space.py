@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Pruner = Literal["median", "halving", "none"]
 
@@ -72,3 +72,14 @@ class TuneConfig(BaseModel):
         "parameters a sampled model may have on this data; a trial above it is not trained "
         "(recorded as skipped). Every search space stays below 1,000,000 for up to 8 "
         "inputs and 24 outputs (tests/modules/test_search.py)"))
+    compare_untuned: bool = Field(False, description=(
+        "also train every model as configured (the same seeds and folds) and score it on the "
+        "test split beside the tuned ones (the run's untuned/ folder): the report says whether "
+        "tuning changed the GRU/LSTM verdict; needs trials > 0"))
+
+    @model_validator(mode="after")
+    def _untuned_needs_trials(self) -> TuneConfig:
+        if self.compare_untuned and not self.trials:
+            raise ValueError("compare_untuned sets tuned models beside untuned ones, but "
+                             "trials is 0; set train.tune.trials (--trials N)")
+        return self

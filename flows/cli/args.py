@@ -90,6 +90,9 @@ def build_parser() -> Parser:
                          "trials per model, 3 seeds, up to 3 folds); other options override it")
     compare.add_argument("--trials", type=int, help="train.tune.trials: hyper-parameter search "
                          "trials per model before training (0: none)")
+    compare.add_argument("--compare-untuned", action="store_true", help="with --trials: also "
+                         "train every model as configured and say whether tuning changed the "
+                         "verdict (train.tune.compare_untuned)")
     compare.add_argument("--epochs", type=int, help="train.max_epochs (caps passes over the data)")
     compare.add_argument("--seed", type=int, help="train.seed (the first seed)")
     compare.add_argument("--seeds", type=int, help="train.seeds (trainings per model and fold)")
@@ -156,6 +159,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
             out[key] = yaml.safe_load(value)
         except yaml.YAMLError:  # e.g. data.delimiter=, is plain text, not YAML
             out[key] = value
+    if getattr(args, "compare_untuned", False):
+        out["train.tune.compare_untuned"] = True
     if args.task:
         out["data.task"] = args.task
     for role in ("id", "time", "target", "label", "split"):

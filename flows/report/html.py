@@ -17,6 +17,7 @@ from flows.report.plots import (
     intervals,
     learning_curves,
     profiles,
+    tuning_curves,
 )
 from flows.report.text import LIMIT, LONG, one_line
 from flows.report.view import (
@@ -100,7 +101,9 @@ def tuning_html(tuning: Tuning | None) -> str:
     rows, note = tuning_view(tuning)
     return (f"<h2>Tuning ({tuning.trials} trials per model)</h2>"
             + _table(TUNING_HEAD, [[esc(c, LONG) for c in r] for r in rows])
-            + f"<p>{esc(note, LONG)}</p>")
+            + f"<p>{esc(note, 4000)}</p>"
+            + _figure(tuning_curves(tuning), "each model's best validation loss by trial "
+                      "(dots: complete trials; crosses: pruned, at the loss they had reached)"))
 
 
 def history(lines: list[dict[str, Any]]) -> str:

@@ -71,7 +71,7 @@ def tuning_lines(tuning: Tuning | None) -> list[str]:
     body = [[md_text(m), *cells[:-2], md_text(cells[-2], LONG), md_text(cells[-1], LONG)]
             for m, *cells in rows]
     return [f"## Tuning ({tuning.trials} trials per model)", "", *_table(TUNING_HEAD, body), "",
-            note, ""]
+            note + " report.html plots each model's best validation loss by trial.", ""]
 
 
 def _setup(state: ForecastState | ClassifyState, esc: Callable[..., str] = md_text) -> str:

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from flows.report.text import one_line
 from schemas.artifacts import ModelCard, Row
+from schemas.tuning import Tuning
 
 plt.rcParams.update({"svg.fonttype": "path", "font.size": 8, "axes.titlesize": 9,
                      "figure.dpi": 96, "svg.hashsalt": "seqarena"})
@@ -75,6 +76,33 @@ def learning_curves(cards: dict[str, list[ModelCard]]) -> str | None:
     for ax in list(axes.flat)[len(shown):]:
         ax.axis("off")
     axes.flat[0].set_ylabel("loss (solid: validation, dashed: train)")
+    return svg(fig)
+
+
+def tuning_curves(tuning: Tuning) -> str | None:
+    """Each model's best validation loss so far against its trial number (complete trials;
+    a pruned trial is a cross at the loss it had reached when it was stopped)."""
+    arms = [a for a in tuning.arms if any(t.val_loss is not None for t in a.trials)]
+    if not arms:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 2.8), layout="constrained")
+    for i, arm in enumerate(arms):
+        color, best, xs, ys = f"C{i % 10}", math.inf, [], []
+        for t in arm.trials:
+            if t.state == "complete" and t.val_loss is not None:
+                best = min(best, t.val_loss)
+            if best < math.inf:
+                xs, ys = [*xs, t.number], [*ys, best]
+        ax.step(xs, ys, where="post", color=color, label=label(arm.model))
+        done = [t for t in arm.trials if t.state == "complete" and t.val_loss is not None]
+        ax.scatter([t.number for t in done], [t.val_loss for t in done], color=color, s=8)
+        cut = [t for t in arm.trials if t.state == "pruned" and t.val_loss is not None]
+        ax.scatter([t.number for t in cut], [t.val_loss for t in cut], color=color, s=14,
+                   marker="x", lw=0.8)
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation loss (line: best so far)")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(fontsize=6, ncols=2)
     return svg(fig)
 
 

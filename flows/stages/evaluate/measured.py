@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from flows.evidence.aggregate import Scored
-from flows.stages.evaluate.verdicts import verdicts
+from flows.stages.evaluate.verdicts import tuning_changed, verdicts
 from modules.lit import module_for
 from schemas.artifacts import DEFAULT_METRIC, LOWER_IS_BETTER, ModelCard, Row
 from schemas.prepared import State
@@ -26,6 +26,17 @@ CLAIMS = {
     "recurrence vs convolution": "gated recurrent nets beat a convolution on sequences",
     "deep vs linear": "a deep network beats a linear map of the inputs",
 }
+UNTUNED = ("tuned vs untuned", "the GRU/LSTM verdict of the defaults (each model as "
+           "configured) stands once every model is tuned")
+
+
+def _untuned_cells(table: dict[str, dict[str, str]], rows: list[Row], untuned: list[Row],
+                   metric: str) -> None:
+    """Each model's score untuned and tuned, in the tuned-vs-untuned row of `table`."""
+    before = {r.model: r for r in untuned if r.trained}
+    for r in (r for r in rows if r.trained and r.model in before):
+        table[UNTUNED[0]][r.model] = (f"{metric} untuned {before[r.model].score(metric):.4f}, "
+                                      f"tuned {r.score(metric):.4f}")
 
 
 def _capability(row: Row, task: str) -> str:
@@ -77,11 +88,13 @@ def _cells(row: Row, task: str, metric: str) -> list[str]:
 
 
 def measured_table(rows: list[Row], task: str, runs: list[Scored],
-                   errors: dict[str, list[np.ndarray]], level: float
+                   errors: dict[str, list[np.ndarray]], level: float,
+                   untuned: tuple[list[Row], dict[str, list[np.ndarray]]] | None = None
                    ) -> dict[str, dict[str, str]]:
     """{claim row: {"claim": the folklore, model: value measured here, "verdict": holds, does
     not hold or cannot tell, and why}} for trained models; `runs` and `errors` (per seed,
-    paired items) are the evidence, `level` the tests' level."""
+    paired items) are the evidence, `level` the tests' level; with `untuned` (the rows and
+    errors of the same models as configured), a last row on what tuning changed."""
     metric = DEFAULT_METRIC[task]
     table = {name: {"claim": claim} for name, claim in CLAIMS.items()}
     for r in (r for r in rows if r.trained):
@@ -91,6 +104,10 @@ def measured_table(rows: list[Row], task: str, runs: list[Scored],
     for name, verdict in zip(CLAIMS, verdicts(rows, runs, errors, metric, lower, level),
                              strict=True):
         table[name]["verdict"] = verdict
+    if untuned is not None:
+        table[UNTUNED[0]] = {"claim": UNTUNED[1]}
+        _untuned_cells(table, rows, untuned[0], metric)
+        table[UNTUNED[0]]["verdict"] = tuning_changed(errors, untuned[1], level)
     return table
 
 

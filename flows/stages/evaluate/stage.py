@@ -39,6 +39,7 @@ from schemas.artifacts import (
     ModelCard,
     PreparedArrays,
     Row,
+    read,
     read_arrays,
     read_state,
     write,
@@ -236,13 +237,22 @@ def _rows(threads: int, layout: Layout, state: State, runs: list[Scored], jobs: 
     return rows, frame
 
 
+def _untuned(layout: Layout | None) -> tuple[list[Row], dict[str, list[np.ndarray]]] | None:
+    """The rows and per-run errors that the untuned models scored in `layout` (None: none)."""
+    if layout is None:
+        return None
+    rows = read(Metrics, layout.metrics).rows()
+    return rows, run_errors(pl.read_parquet(layout.errors))
+
+
 def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float,
              layout: Layout, failures: dict[str, str] | None = None,
-             levels: list[float] | None = None) -> Metrics:
+             levels: list[float] | None = None, untuned: Layout | None = None) -> Metrics:
     """Score every run of the models `names` and every baseline (the jobs in `failures`, by
     job key, are reported failed), forecasters with intervals at `levels` (None:
     forecast.intervals' default); write metrics.json (with the folklore verdicts, tested at
-    `level`), leaderboard.csv, errors.parquet and forecasts.parquet."""
+    `level`, and what tuning changed against the models scored in `untuned`),
+    leaderboard.csv, errors.parquet and forecasts.parquet."""
     quiet_lightning()
     torch.set_num_threads(tc.threads)
     notes: dict[str, str] = {}
@@ -261,7 +271,8 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float
     rows, frame = _rows(tc.threads, layout, state, runs, jobs, failures, notes, spent)
     board = leaderboard_schema.validate(_flat(rows, state.task))
     forecasts = sample.frame() if sample else no_sample()
-    measured = measured_table(rows, state.task, runs, run_errors(frame), level)
+    measured = measured_table(rows, state.task, runs, run_errors(frame), level,
+                              _untuned(untuned))
     metrics = Metrics.of(state.task, rows, measured)
     write(layout.metrics, metrics, exclude_none=True)
     atomic_write(layout.leaderboard, board.write_csv)
@@ -272,8 +283,10 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float
 
 def run(cfg: Config, layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
     """`evaluate` with its sections of `cfg`."""
+    tune = cfg.train.tune
     return evaluate(list(cfg.models), cfg.train, cfg.evaluate, cfg.promote.level, layout,
-                    failures, cfg.forecast.intervals)
+                    failures, cfg.forecast.intervals,
+                    layout.untuned if tune.trials and tune.compare_untuned else None)
 
 
 def _flat(rows: list[Row], task: str) -> pl.DataFrame:

@@ -115,6 +115,23 @@ def _beats(errors: dict[str, list[np.ndarray]], rows: list[Row], family: tuple[s
     return f"{verdict}: best of them {best} against {other} ({said})"
 
 
+def tuning_changed(errors: dict[str, list[np.ndarray]],
+                   untuned: dict[str, list[np.ndarray]], level: float) -> str:
+    """Did tuning change the GRU/LSTM verdict? The paired tests of the tuned runs against
+    those of the untuned defaults (train.tune.compare_untuned): which is shown better, or
+    neither, in each."""
+    if missing := _missing(set(errors) & set(untuned), "lstm", "gru"):
+        return missing
+    before, said_before = _paired(untuned, "lstm", "gru", level)
+    after, said_after = _paired(errors, "lstm", "gru", level)
+
+    def words(better: str | None) -> str:
+        return f"{better} better" if better else f"no difference shown at level {level:g}"
+
+    return (f"{'unchanged' if before == after else 'changed'}: untuned {words(before)} "
+            f"({said_before}); tuned {words(after)} ({said_after})")
+
+
 def _parameters(rows: list[Row]) -> str:
     """GRU vs LSTM parameters at the same width (the sizes chosen here are matched)."""
     width = {r.model: r.params_equal_width for r in rows if r.params_equal_width}

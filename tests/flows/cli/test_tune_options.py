@@ -16,3 +16,15 @@ def test_trials_and_the_thorough_preset() -> None:
     assert thorough.forecast.folds == "up to 3"
     mine = _cfg("--preset", "thorough", "--trials", "2", "--folds", "1")
     assert (mine.train.tune.trials, mine.forecast.folds) == (2, 1)
+
+
+def test_compare_untuned_needs_trials() -> None:
+    import pytest
+
+    from schemas.errors import UsageError
+
+    assert _cfg("--trials", "2", "--compare-untuned").train.tune.compare_untuned
+    assert not _cfg("--trials", "2").train.tune.compare_untuned
+    with pytest.raises(UsageError, match="compare_untuned .* but trials is 0; set "
+                       r"train.tune.trials \(--trials N\)"):
+        _cfg("--compare-untuned")

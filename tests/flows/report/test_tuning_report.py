@@ -44,3 +44,17 @@ def test_a_model_without_a_complete_trial_trains_as_configured() -> None:
     arm = tuning.arms[0].model_copy(update={"best": None})
     rows, _ = tuning_view(tuning.model_copy(update={"arms": [arm]}))
     assert rows[0][8:10] == ["-", "none completed: trained as configured"]
+
+
+def test_the_html_draws_each_models_best_validation_loss_by_trial() -> None:
+    from flows.report.plots import tuning_curves
+
+    drawn = tuning_curves(_tuning())
+    assert drawn is not None and drawn.startswith("<svg")
+    page = tuning_html(_tuning())
+    assert "<figcaption>each model's best validation loss by trial" in page
+    assert "and those are the scores above.</p>" in page  # the whole note, not cut short
+    arm = _tuning().arms[0]
+    lossless = [t.model_copy(update={"val_loss": None}) for t in arm.trials]
+    none = _tuning().model_copy(update={"arms": [arm.model_copy(update={"trials": lossless})]})
+    assert tuning_curves(none) is None and "<figure>" not in tuning_html(none)

@@ -62,3 +62,43 @@ def test_trials_run_on_dask_too(prefect_server: None, forecast_csv: Path,
     tuning = read(Tuning, Layout((tmp_path / "out" / "latest").resolve()).trials)
     assert {a.model: [t.state for t in a.trials] for a in tuning.arms} == {
         "rnn": ["complete"] * 2, "gru": ["complete"] * 2}
+
+
+def test_compare_untuned_trains_the_configured_models_too_and_says_what_changed(
+        prefect_server: None, forecast_csv: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    """--compare-untuned: the configured models train with the same seeds and folds in the
+    run's untuned/ folder, scored there; the measured table's last row sets them beside the
+    tuned ones and says whether the GRU/LSTM verdict changed; the HTML draws the trials."""
+    from schemas.artifacts import Metrics
+
+    out, models = tmp_path / "run", {m: MODELS["rnn"] for m in ("lstm", "gru")}
+    argv = ["compare", str(forecast_csv), "--out", str(out), "--epochs", "2", "--folds", "1",
+            "--lookback", "8", "--horizon", "3", "--seeds", "2", "--trials", "2",
+            "--compare-untuned", "--set", "train.batch_size=16", "--set", "train.workers=2",
+            "--set", "evaluate.references=false", "--set", "promote.must_beat=[]",
+            "--set", f"models={json.dumps(models)}"]
+    code = main(argv)
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "… untuned      2 models x 2 seeds x 1 fold(s) = 4 runs" in printed.err
+    run = Layout((out / "latest").resolve())
+    untuned = run.untuned
+    assert untuned.prepared.is_symlink() and untuned.prepared.resolve() == run.prepared
+    for name in models:
+        for seed in (0, 1):
+            card = read(ModelCard, untuned.card(Job(name, seed, 0)))
+            assert (card.spec.hidden, card.spec.lr) == (8, None)  # as configured
+            assert read(ModelCard, run.card(Job(name, seed, 0))).spec.lr is not None
+    before = read(Metrics, untuned.metrics)
+    assert {r.model for r in before.rows() if r.kind == "model"} == set(models)
+    after = read(Metrics, run.metrics)
+    row = after.measured["tuned vs untuned"]
+    for name in models:
+        assert row[name] == (f"mase untuned {before.models[name].mase:.4f}, "
+                             f"tuned {after.models[name].mase:.4f}")
+    assert row["verdict"].split(":")[0] in ("changed", "unchanged")
+    assert "| tuned vs untuned |" in (out / "report.md").read_text(encoding="utf-8")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<figcaption>each model's best validation loss by trial" in page
+    assert not (out / "untuned").exists()  # only inside its run folder
