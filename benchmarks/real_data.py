@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE))
 import real_data_refs as refs  # noqa: E402
 import real_data_sets as sets  # noqa: E402
 from real_data_report import METRICS, markdown  # noqa: E402
+from real_data_tuning import tuning_result  # noqa: E402
 
 BUDGET_KEYS = ("steps", "optimizer_steps", "global_step", "max_steps", "epochs", "best_step",
                "best_epoch")
@@ -286,6 +287,7 @@ def run_set(name: str, work: Path, timeout: float, seeds: int, extra: list[str],
         else:
             result["checks"], checks = classify_checks(b, out, result["rows"], own_ref)
         result["reference_seconds"] = time.perf_counter() - start
+        result["tuning"] = tuning_result(out, b.task)
         result["rows"] += checks
     except Exception as exc:  # one set's failure must not stop the others
         result["status"] = f"failed: {type(exc).__name__}: {exc}"
@@ -317,6 +319,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="extra", action="append", default=[], metavar="KEY=VALUE",
                    help="passed to every compare as --set KEY=VALUE (an attempt: e.g. "
                    "train.max_steps=4000, models.cnn.kernels=[9,19,39])")
+    p.add_argument("--tune", type=int, default=0, metavar="N", help="every compare tunes "
+                   "each model with N trials and also trains it as configured "
+                   "(--trials N --compare-untuned): the report's tuned-vs-untuned table")
     p.add_argument("--models", help="passed to every compare as --models A,B (an attempt "
                    "on a few contestants; cnn must be named to stay in)")
     p.add_argument("--tag", default="", help="names an attempt (its own run folder; "
@@ -357,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     env = environment() | ({"note": args.note} if args.note else {})
     work = args.out.with_name(args.out.name + ".work")
     skip = set(filter(None, args.skip_own_ref.split(",")))
-    extra = [*args.extra, *([f"--models={args.models}"] if args.models else [])]
+    extra = [*args.extra, *([f"--models={args.models}"] if args.models else []),
+             *([f"--trials={args.tune}", "--compare-untuned"] if args.tune else [])]
     results = [run_set(n, work, args.timeout, args.seeds, extra, n not in skip, args.tag)
                for n in names]
     if args.update:

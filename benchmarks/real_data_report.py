@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from real_data_coverage import level_of, shown, verdict
+from real_data_tuning import tuning_table
 
 METRICS = {"classify": ("macro_f1", "accuracy"), "forecast": ("mase", "smape")}
 HEADERS = {"classify": ("macro-F1", "accuracy"), "forecast": ("MASE", "sMAPE %")}
@@ -281,6 +282,9 @@ def markdown(env: dict[str, Any], results: list[dict[str, Any]], label: str,
     if any(r.get("task") == "forecast" for r in results):
         body += ["## Forecast intervals (issue 26): split-conformal on validation, covered on "
                  "test", "", *intervals(results), ""]
+    if tuned := tuning_table(results):
+        body += ["## Tuned vs untuned (issue 27): the same compare, N trials per model", "",
+                 *tuned, ""]
     for task, title in TITLES.items():
         if any(r.get("task") == task for r in results):
             body += [f"## {title}", "", *results_table(results, task), ""]
