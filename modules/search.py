@@ -39,6 +39,23 @@ def distributions(spec: type[Spec]) -> dict[str, BaseDistribution]:
     return out
 
 
+def configured_point(spec: ModelSpec) -> dict[str, Any]:
+    """`spec`'s own settings as a point of its space, for the sampler (each clipped into its
+    range, so a weight decay of 0 is the space's lowest; a choice the space lacks is left for
+    the sampler)."""
+    point: dict[str, Any] = {}
+    for dim in type(spec).SPACE:
+        value = getattr(spec, dim.name)
+        if dim.choices:
+            value = ",".join(map(str, value)) if isinstance(value, list) else value
+            if value in dim.choices:
+                point[dim.name] = value
+        elif value is not None:
+            clipped = min(max(value, dim.low or 0.0), dim.high or 0.0)
+            point[dim.name] = round(clipped) if dim.integer else float(clipped)
+    return point
+
+
 def sampled_spec(spec: ModelSpec, params: dict[str, Any]) -> ModelSpec:
     """`spec` with a trial's sampled values (validated: a bad combination raises)."""
     values = {d.name: d.value(params[d.name]) for d in type(spec).SPACE if d.name in params}

@@ -1,6 +1,7 @@
 """The bookkeeping of train.tune in the process that runs the fan-out: one Optuna study per
 model, trials asked in rounds (ask and tell), so each model gets exactly `trials` of them,
-and every trial's record."""
+and every trial's record. Trial 0 of every model is its configured settings (enqueued), so
+the search can only choose what beat them on validation."""
 
 from __future__ import annotations
 
@@ -12,14 +13,20 @@ from optuna.trial import TrialState
 from pydantic import ValidationError
 
 from modules.lit import module_for
-from modules.search import distributions, open_study, sampled_spec
+from modules.search import configured_point, distributions, open_study, sampled_spec
+from schemas.config import TrainConfig
 from schemas.prepared import ClassifyState, ForecastState
-from schemas.space import TuneConfig
 from schemas.specs import ModelSpec
 from schemas.tuning import ArmTuning, Ticket, TrialRecord, Tuning
 
 ENDED = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
          "skipped": TrialState.PRUNED, "failed": TrialState.FAIL}
+
+
+def _as_trained(spec: ModelSpec, tc: TrainConfig) -> ModelSpec:
+    """`spec` with the learning rate and weight decay an untuned training gives it."""
+    wd = tc.weight_decay if spec.weight_decay is None else spec.weight_decay
+    return spec.model_copy(update={"lr": spec.lr or tc.lr, "weight_decay": wd})
 
 
 def size(spec: ModelSpec, state: ForecastState | ClassifyState) -> int:
@@ -32,10 +39,11 @@ def size(spec: ModelSpec, state: ForecastState | ClassifyState) -> int:
 class Tuner:
     """The studies of one run (journal `path`): ask trials, tell their ends, keep records."""
 
-    def __init__(self, models: dict[str, ModelSpec], tune: TuneConfig, seed: int, path: Path,
+    def __init__(self, models: dict[str, ModelSpec], tc: TrainConfig, path: Path,
                  state: ForecastState | ClassifyState) -> None:
-        self.models, self.tune, self.path, self.state = models, tune, path, state
-        self.studies = {name: open_study(path, name, seed, tune.trials, tune.pruner)
+        self.tune, self.path, self.state = tc.tune, path, state
+        self.models = {name: _as_trained(spec, tc) for name, spec in models.items()}
+        self.studies = {name: open_study(path, name, tc.seed, tc.tune.trials, tc.tune.pruner)
                         for name in models}
         self.asked = dict.fromkeys(models, 0)
         self.arms = {name: ArmTuning(model=name, space=[d.describe() for d in type(s).SPACE])
@@ -52,16 +60,21 @@ class Tuner:
         tickets = []
         for name, base in self.models.items():
             for _ in range(min(per_model, self.tune.trials - self.asked[name])):
+                first = self.asked[name] == 0
+                if first:  # the configured settings, as near as the space allows
+                    self.studies[name].enqueue_trial(configured_point(base))
                 self.asked[name] += 1
                 trial = self.studies[name].ask(distributions(type(base)))
-                ticket = self._ticket(name, base, trial.number, trial._trial_id, trial.params)
+                ticket = self._ticket(name, base, trial.number, trial._trial_id,
+                                      {} if first else trial.params)
                 if ticket is not None:
                     tickets.append(ticket)
         return tickets
 
     def _ticket(self, name: str, base: ModelSpec, number: int, trial_id: int,
                 params: dict) -> Ticket | None:
-        """The trial to train, or None when it is skipped (recorded here)."""
+        """The trial to train (no `params`: the configured settings, exactly), or None when it
+        is skipped (recorded here)."""
         try:
             spec = sampled_spec(base, params)
         except ValidationError as exc:

@@ -208,8 +208,10 @@ def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
                      "; ".join(arm.space)])
     note = (f"Each model had {tuning.trials} trials of Optuna's {tuning.sampler} over "
             f"its own search space (searched), stopped early by the {tuning.pruner} pruner "
-            "when its validation loss trailed (pruned). Every trial trained under the budget "
-            "above, on the training split of fold 0, and was judged on its validation split; "
+            "when its validation loss trailed (pruned). Trial 0 is the model's configured "
+            "settings, kept unless another trial beat them on validation. Every trial trained "
+            "under the budget above, on the training split of fold 0, and was judged on its "
+            "validation split; "
             f"the test split was never read. A sampled model with more than "
             f"{tuning.max_params:,} parameters on this data was skipped, not trained. Each "
             "model's best complete trial (chosen) was then trained with every seed and fold, "

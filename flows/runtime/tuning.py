@@ -113,7 +113,7 @@ def tune(cfg: Config, layout: Layout, task: Any) -> Config:
     from modules.tuner import Tuner
 
     trials = cfg.train.tune.trials
-    tuner = Tuner(cfg.models, cfg.train.tune, cfg.train.seed, layout.study, read_state(layout))
+    tuner = Tuner(cfg.models, cfg.train, layout.study, read_state(layout))
     workers = max(1, min(cfg.train.workers or cores(), len(cfg.models) * trials))
     with TrialPool(cfg, layout, task, workers) as pool:
         tuner.run(max(1, workers // len(cfg.models)), pool.round)

@@ -102,3 +102,34 @@ def test_compare_untuned_trains_the_configured_models_too_and_says_what_changed(
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "<figcaption>each model's best validation loss by trial" in page
     assert not (out / "untuned").exists()  # only inside its run folder
+
+
+def test_eight_trials_per_model_on_the_forecast_demo_under_one_budget(
+        prefect_server: None, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The issue's check on the bundled demo: with train.tune.trials=8 every model gets
+    exactly 8 trials, each under the very budget its trainings then get (a short one here:
+    --steps 40), and the report's steps are the trials' own."""
+    data = Path(__file__).resolve().parents[3] / "data" / "forecast.csv"
+    if not data.exists():
+        pytest.fail(f"{data} is missing: `dvc pull data.dvc` fetches the demo data")
+    out = tmp_path / "demo"
+    argv = ["compare", str(data), "--out", str(out), "--steps", "40", "--seeds", "1",
+            "--set", "train.val_every=10", "--set", "train.tune.trials=8",
+            "--set", "evaluate.references=false",
+            "--set", "promote.must_beat=[]", "--set", "promote.gto_artifact=null"]
+    code = main(argv)
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    run = Layout((out / "latest").resolve())
+    tuning = read(Tuning, run.trials)
+    assert len(tuning.arms) == 6 and tuning.trials == 8
+    for arm in tuning.arms:
+        card = read(ModelCard, run.card(Job(arm.model, 0, 0)))
+        assert [t.number for t in arm.trials] == list(range(8)), arm.model
+        assert {t.max_steps for t in arm.trials} == {card.budget["max_steps"]} == {40}
+        ran = [t for t in arm.trials if t.state in ("complete", "pruned")]
+        assert all(0 < t.steps <= 40 for t in ran)
+        assert len(ran) + arm.count("skipped") + arm.count("failed") == 8
+        assert f"| {arm.model} | 8 |" in (out / "report.md").read_text(encoding="utf-8")
+        assert f"{arm.steps:,}" in (out / "report.md").read_text(encoding="utf-8")
+    assert printed.err.count("trial ") >= 48

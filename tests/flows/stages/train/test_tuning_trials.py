@@ -30,7 +30,7 @@ def _prepared(data: Path, out: Path, **overrides: object) -> Config:
 
 def _tune(cfg: Config, layout: Layout) -> Tuning:
     """Every trial, one after another in this process."""
-    tuner = Tuner(cfg.models, cfg.train.tune, cfg.train.seed, layout.study, read_state(layout))
+    tuner = Tuner(cfg.models, cfg.train, layout.study, read_state(layout))
     tuner.run(1, lambda tickets: (run_trial(cfg.train, layout, t) for t in tickets))
     return tuner.result(cfg.train.seed)
 
@@ -104,3 +104,27 @@ def test_trials_share_the_budget_of_a_training(forecast_csv: Path, tmp_path: Pat
     assert card["budget"]["max_steps"] == 40
     assert {t.max_steps for t in arm.trials} == {40}
     assert all(t.steps <= 40 for t in arm.trials) and max(t.steps for t in arm.trials) > 12
+
+
+def test_trial_zero_is_the_configured_model_and_trains_like_an_untuned_run(
+        forecast_csv: Path, tmp_path: Path) -> None:
+    """Trial 0 of every model trains its configured spec exactly (lr and weight decay from
+    train), to the validation loss an untuned training of seed train.seed reaches; the study
+    records it as the nearest point of the space (weight decay 0 as its lowest, 1e-6)."""
+    import optuna
+
+    from modules.search import storage
+
+    cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.tune.trials": 2,
+                                                      "train.weight_decay": 0.0})
+    tuning = _tune(cfg, at(cfg))
+    for arm in tuning.arms:
+        zero = arm.trials[0]
+        assert zero.spec == cfg.models[arm.model].model_copy(
+            update={"lr": cfg.train.lr, "weight_decay": 0.0})
+        study = optuna.load_study(study_name=arm.model, storage=storage(at(cfg).study))
+        point = study.trials[0].params
+        assert point["lr"] == cfg.train.lr and point["weight_decay"] == 1e-6
+        assert arm.trials[1].spec != zero.spec  # then the sampler's own points
+    card = train_model(cfg.models["rnn"], cfg.train, at(cfg), Job("rnn", cfg.train.seed, 0), [])
+    assert card["best_val_loss"] == pytest.approx(tuning.arms[0].trials[0].val_loss, rel=1e-5)
