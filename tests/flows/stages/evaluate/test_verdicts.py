@@ -127,26 +127,32 @@ def test_the_latency_claim_is_judged_in_each_engine() -> None:
     assert _verdict(rows, [], {})["latency p50/p95 (ms, batch 1)"].startswith("holds:")
 
 
+def _pair(lstm_worse_by: float) -> dict[str, list[np.ndarray]]:
+    """gru's and lstm's errors on 40 items, lstm's exactly `lstm_worse_by` higher on each."""
+    runs = [BASE[:40] + RNG.normal(0, 0.01, 40) for _ in range(2)]
+    return {"gru": runs, "lstm": [r + lstm_worse_by for r in runs]}
+
+
 def test_tuning_changed_compares_the_gru_lstm_verdict_before_and_after() -> None:
     from flows.stages.evaluate.verdicts import tuning_changed
 
-    gru_better, alike = _errors(lstm=0.2, gru=0.0), _errors(lstm=0.0, gru=0.0)
+    gru_better, alike = _pair(0.2), _pair(0.0)
     changed = tuning_changed(alike, gru_better, 0.05)
     assert changed.startswith("changed: untuned gru better (paired permutation")
     assert "; tuned no difference shown at level 0.05 (paired" in changed
-    assert tuning_changed(gru_better, _errors(lstm=0.3, gru=0.0), 0.05).startswith(
+    assert tuning_changed(gru_better, _pair(0.3), 0.05).startswith(
         "unchanged: untuned gru better")
     assert tuning_changed(alike, alike, 0.05).startswith(
         "unchanged: untuned no difference shown")
-    assert tuning_changed(alike, _errors(gru=0.0), 0.05) == "cannot tell: needs lstm in the run"
+    assert tuning_changed(alike, {"gru": alike["gru"]}, 0.05) == \
+        "cannot tell: needs lstm in the run"
 
 
 def test_the_untuned_row_sets_each_score_beside_its_tuned_one() -> None:
     rows = [_row("lstm", 0.5), _row("gru", 0.45)]
     rows = [r.model_copy(update={"learned": True, "runs": 2}) for r in rows]
     untuned = [_row("lstm", 0.62), _row("gru", 0.55), _row("rnn", 0.9)]
-    table = measured_table(rows, "forecast", [], _errors(lstm=0.0, gru=0.0), 0.05,
-                           (untuned, _errors(lstm=0.3, gru=0.0)))
+    table = measured_table(rows, "forecast", [], _pair(0.0), 0.05, (untuned, _pair(0.3)))
     assert list(table) == [*CLAIMS, "tuned vs untuned"]
     row = table["tuned vs untuned"]
     assert row["lstm"] == "mase untuned 0.6200, tuned 0.5000"
