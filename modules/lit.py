@@ -163,7 +163,6 @@ def module_for(spec: Spec, state: PreparedState, lr: float = 1e-3, weight_decay:
     horizon or classes, its lookback; the spec's own lr and weight decay (set by tuning)
     win over `lr` and `weight_decay` (train.lr, train.weight_decay)."""
     lookback = state.lookback if isinstance(state, ForecastState) else None
-    lr = lr if spec.lr is None else spec.lr
-    weight_decay = weight_decay if spec.weight_decay is None else spec.weight_decay
-    return build_module(state.task, spec, state.n_features, state.n_out, lr, weight_decay,
-                        lookback)
+    spec = spec.with_rates(lr, weight_decay)
+    return build_module(state.task, spec, state.n_features, state.n_out, spec.lr,
+                        spec.weight_decay, lookback)

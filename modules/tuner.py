@@ -23,12 +23,6 @@ ENDED = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED,
          "skipped": TrialState.PRUNED, "failed": TrialState.FAIL}
 
 
-def _as_trained(spec: ModelSpec, tc: TrainConfig) -> ModelSpec:
-    """`spec` with the learning rate and weight decay an untuned training gives it."""
-    wd = tc.weight_decay if spec.weight_decay is None else spec.weight_decay
-    return spec.model_copy(update={"lr": spec.lr or tc.lr, "weight_decay": wd})
-
-
 def size(spec: ModelSpec, state: ForecastState | ClassifyState) -> int:
     """Parameters `spec` has on this data, from shapes only (the meta device)."""
     with torch.device("meta"):
@@ -42,7 +36,8 @@ class Tuner:
     def __init__(self, models: dict[str, ModelSpec], tc: TrainConfig, path: Path,
                  state: ForecastState | ClassifyState) -> None:
         self.tune, self.path, self.state = tc.tune, path, state
-        self.models = {name: _as_trained(spec, tc) for name, spec in models.items()}
+        self.models = {name: spec.with_rates(tc.lr, tc.weight_decay)  # as trained untuned
+                       for name, spec in models.items()}
         self.studies = {name: open_study(path, name, tc.seed, tc.tune.trials, tc.tune.pruner)
                         for name in models}
         self.asked = dict.fromkeys(models, 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, ClassVar, Literal, Self, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -32,6 +32,12 @@ class Spec(BaseModel):
                              "train.lr (tuning sets it)")
     weight_decay: float | None = Field(None, ge=0, description="this model's weight decay; "
                                        "null: train.weight_decay (tuning sets it)")
+
+    def with_rates(self, lr: float, weight_decay: float) -> Self:
+        """This spec with its own learning rate and weight decay, else these (train's)."""
+        return self.model_copy(update={
+            "lr": lr if self.lr is None else self.lr,
+            "weight_decay": weight_decay if self.weight_decay is None else self.weight_decay})
 
     instance_norm: bool = Field(True, description="forecast: each input window's target is "
                                 "scaled by the window's own mean and std and the forecast "

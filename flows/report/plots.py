@@ -88,13 +88,13 @@ def tuning_curves(tuning: Tuning) -> str | None:
     fig, ax = plt.subplots(figsize=(6, 2.8), layout="constrained")
     for i, arm in enumerate(arms):
         color, best, xs, ys = f"C{i % 10}", math.inf, [], []
+        done = [t for t in arm.trials if t.state == "complete" and t.val_loss is not None]
         for t in arm.trials:
-            if t.state == "complete" and t.val_loss is not None:
+            if t in done and t.val_loss is not None:
                 best = min(best, t.val_loss)
             if best < math.inf:
                 xs, ys = [*xs, t.number], [*ys, best]
         ax.step(xs, ys, where="post", color=color, label=label(arm.model))
-        done = [t for t in arm.trials if t.state == "complete" and t.val_loss is not None]
         ax.scatter([t.number for t in done], [t.val_loss for t in done], color=color, s=8)
         cut = [t for t in arm.trials if t.state == "pruned" and t.val_loss is not None]
         ax.scatter([t.number for t in cut], [t.val_loss for t in cut], color=color, s=14,
