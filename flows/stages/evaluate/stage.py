@@ -283,10 +283,9 @@ def evaluate(names: list[str], tc: TrainConfig, ev: EvaluateConfig, level: float
 
 def run(cfg: Config, layout: Layout, failures: dict[str, str] | None = None) -> Metrics:
     """`evaluate` with its sections of `cfg`."""
-    tune = cfg.train.tune
     return evaluate(list(cfg.models), cfg.train, cfg.evaluate, cfg.promote.level, layout,
                     failures, cfg.forecast.intervals,
-                    layout.untuned if tune.trials and tune.compare_untuned else None)
+                    layout.untuned if cfg.train.tune.compare_untuned else None)
 
 
 def _flat(rows: list[Row], task: str) -> pl.DataFrame:
