@@ -20,6 +20,7 @@ from schemas.artifacts import Decision, Metrics, ModelCard, Row, read, read_stat
 from schemas.errors import UsageError
 from schemas.files import atomic_write, write_text
 from schemas.history import read_history
+from schemas.intervals import Conformal
 from schemas.layout import Job, Layout
 from schemas.prepared import ClassifyState, ForecastState
 from schemas.stages import FORECASTS, forecasts_schema
@@ -91,13 +92,23 @@ def _forecasts(layout: Layout, rows: list[Row]) -> pl.DataFrame | None:
     return None if frame.is_empty() else frame
 
 
+def calibration(row: Row, cards: dict[str, list[ModelCard]]) -> Conformal | None:
+    """A row's interval calibration: evaluate's (Row.conformal), else, in a run made before
+    evaluate calibrated, the one its kept run's card (fold 0, kept seed) held from training."""
+    kept = (c.conformal for c in cards.get(row.model, [])
+            if c.fold == 0 and c.seed == row.kept_seed)
+    return row.conformal or next(kept, None)
+
+
 def _bands(state: ForecastState, decision: Decision, rows: list[Row],
-           forecasts: pl.DataFrame | None) -> pl.DataFrame | None:
+           cards: dict[str, list[ModelCard]], forecasts: pl.DataFrame | None
+           ) -> pl.DataFrame | None:
     """The promoted (else the best) network's intervals (its kept run's calibration, as
     promoted) around its drawn forecast (the same kept run's on the holdout fold), in the
     user's units: model, series, level, step, lo, hi."""
     names = [n for n in (decision.winner, decision.challenger, decision.best_model) if n]
-    found = [(n, r.conformal) for n in names for r in rows if r.model == n and r.conformal]
+    found = [(n, c) for n in names for r in rows if r.model == n
+             for c in [calibration(r, cards)] if c]
     if forecasts is None or not found:
         return None
     name, conformal = found[0]
@@ -164,7 +175,7 @@ def write_reports(layout: Layout) -> tuple[Path, Path]:
     _plot_tables(layout, cards, rows, state.task, classes, forecasts)
     write_text(layout.report, render_report(state, validation, rows, decision, budget,
                                             metrics.measured, cards, past, tuning))
-    bands = _bands(state, decision, rows, forecasts) if isinstance(state, ForecastState) \
+    bands = _bands(state, decision, rows, cards, forecasts) if isinstance(state, ForecastState) \
         else None
     write_text(layout.report_html, render_html(state, validation, rows, decision, budget,
                                                metrics.measured, cards, past, classes,

@@ -95,3 +95,23 @@ def test_the_forecast_plot_draws_a_band_around_one_model() -> None:
     with_band = forecast_vs_actual(frame, "y", bands)
     assert with_band is not None and "95% interval" not in with_band  # text drawn as paths
     assert with_band != forecast_vs_actual(frame, "y")
+
+
+def test_a_run_made_before_evaluate_calibrated_draws_its_kept_cards_band() -> None:
+    from flows.stages.promote.review import calibration
+    from schemas.artifacts import ModelCard
+    from schemas.specs import RecurrentSpec
+
+    def card(seed: int, fold: int, width: float) -> ModelCard:
+        """A training's card that held its own calibration (runs before evaluate pooled)."""
+        return ModelCard(task="forecast", spec=RecurrentSpec(arch="lstm"), seed=seed, fold=fold,
+                         conformal=Conformal(n=11, bands=[Band(level=0.8, quantiles=[width])]))
+
+    cards = {"lstm": [card(0, 0, 1.0), card(1, 0, 2.0), card(1, 1, 3.0)]}
+    old = Row(model="lstm", kind="model", status="ok", mase=0.9, kept_seed=1)
+    assert calibration(old, cards) == cards["lstm"][1].conformal  # fold 0, the kept seed
+    new = old.model_copy(update={"conformal": Conformal(n=5, bands=[Band(level=0.8,
+                                                                       quantiles=[9.0])])})
+    assert calibration(new, cards) == new.conformal  # evaluate's wins
+    assert calibration(old.model_copy(update={"kept_seed": 2}), cards) is None
+    assert calibration(old, {}) is None
