@@ -44,7 +44,8 @@ def tuning_result(out: Path, task: str) -> dict[str, Any] | None:
     arms = {a["model"]: a for a in search["arms"]}
     models = {}
     for name in dict.fromkeys([*before, *after]):
-        trials = arms.get(name, {}).get("trials", [])
+        arm = arms.get(name, {})
+        trials, runs = arm.get("trials", []), arm.get("trials", []) + arm.get("confirm", [])
         models[name] = {
             "untuned": before.get(name, {}).get(metric), "tuned": after.get(name, {}).get(metric),
             "untuned_params": before.get(name, {}).get("params"),
@@ -52,9 +53,11 @@ def tuning_result(out: Path, task: str) -> dict[str, Any] | None:
             "train_seconds": [before.get(name, {}).get("train_seconds"),
                               after.get(name, {}).get("train_seconds")],
             "states": [t["state"] for t in trials],
-            "trial_steps": sum(t.get("steps", 0) for t in trials),
-            "trial_budget": sum(t.get("max_steps", 0) for t in trials),
-            "trial_seconds": sum(t.get("seconds", 0.0) for t in trials)}
+            "pick": arm.get("pick"), "chosen": arm.get("best"),
+            "confirm_runs": len(arm.get("confirm", [])),
+            "trial_steps": sum(t.get("steps", 0) for t in runs),
+            "trial_budget": sum(t.get("max_steps", 0) for t in runs),
+            "trial_seconds": sum(t.get("seconds", 0.0) for t in runs)}
     row = tuned.get("measured", {}).get("tuned vs untuned", {})
     return {"metric": metric, "trials": search["trials"], "pruner": search["pruner"],
             "models": models, "best_untuned": _best(before, metric, lower),
@@ -67,6 +70,13 @@ def _int(x: int | None) -> str:
 
 def _num(x: float | None) -> str:
     return "" if x is None else f"{x:.3f}"
+
+
+def _choice(m: dict[str, Any]) -> str:
+    """'#pick → #chosen (runs)'; empty in results made before the confirmation runs."""
+    if "pick" not in m or m["pick"] is None:
+        return ""
+    return f"#{m['pick']} → #{m['chosen']} ({m['confirm_runs']})"
 
 
 def tuning_table(results: list[dict[str, Any]]) -> list[str]:
@@ -90,16 +100,18 @@ def tuning_table(results: list[dict[str, Any]]) -> list[str]:
                      f"{bt} {_num(st)} | {gap} | {verdict} | {steps:,} ({budget:,}) | "
                      f"{spent:,.0f} |")
     lines += ["", "Per model: untuned → tuned mean (parameters untuned → tuned; trials "
-              "complete/pruned/skipped/failed):", "",
-              "| set | model | untuned | tuned | parameters | trials c/p/s/f | trial s |",
-              "|---|---|---:|---:|---|---|---:|"]
+              "complete/pruned/skipped/failed; the search's pick → the trial chosen after the "
+              "confirmation runs on more seeds, with their number; trial steps and seconds "
+              "include those runs):", "",
+              "| set | model | untuned | tuned | parameters | trials c/p/s/f | pick → chosen "
+              "(runs) | trial s |", "|---|---|---:|---:|---|---|---|---:|"]
     for r in done:
         for name, m in r["tuning"]["models"].items():
             counts = "/".join(str(m["states"].count(s))
                               for s in ("complete", "pruned", "skipped", "failed"))
             lines.append(f"| {r['set']} | {name} | {_num(m['untuned'])} | {_num(m['tuned'])} | "
                          f"{_int(m['untuned_params'])} → {_int(m['tuned_params'])} | {counts} | "
-                         f"{m['trial_seconds']:,.0f} |")
+                         f"{_choice(m)} | {m['trial_seconds']:,.0f} |")
     lines += ["", "GRU/LSTM verdict: the compare's own row \"tuned vs untuned\" (the paired "
               "permutation tests of lstm against gru, Holm-adjusted, at promote.level, on the "
               "untuned runs and on the tuned runs): *changed* or *unchanged*, with the full "

@@ -1,13 +1,15 @@
 """The bookkeeping of train.tune in the process that runs the fan-out: one Optuna study per
 model, trials asked in rounds (ask and tell), so each model gets exactly `trials` of them,
 and every trial's record. Trial 0 of every model is its configured settings (enqueued), so
-the search can only choose what beat them on validation."""
+the search can only choose what beat them on validation; with tune.confirm_seeds, on more
+seeds than one."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 from optuna.trial import TrialState
 from pydantic import ValidationError
@@ -30,12 +32,31 @@ def size(spec: ModelSpec, state: ForecastState | ClassifyState) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def pick(trials: list[TrialRecord]) -> int | None:
+    """The search's choice: the complete trial with the lowest validation loss (one seed)."""
+    done = [t for t in trials if t.state == "complete" and t.val_loss is not None]
+    return min(done, key=lambda t: (t.val_loss, t.number)).number if done else None
+
+
+def decide(arm: ArmTuning) -> int | None:
+    """The chosen trial: the search's pick, unless confirmation runs were made and its mean
+    validation loss over every seed is not below trial 0's (a run without a loss loses)."""
+    if arm.pick in (None, 0) or not arm.confirm:
+        return arm.pick
+    mine, zero = arm.losses(arm.pick), arm.losses(0)
+    if None in mine or not np.isfinite(mine).all():  # type: ignore[arg-type]
+        return 0
+    if None in zero or not np.isfinite(zero).all():  # type: ignore[arg-type]
+        return arm.pick
+    return arm.pick if np.mean(mine) < np.mean(zero) else 0  # type: ignore[arg-type]
+
+
 class Tuner:
     """The studies of one run (journal `path`): ask trials, tell their ends, keep records."""
 
     def __init__(self, models: dict[str, ModelSpec], tc: TrainConfig, path: Path,
                  state: ForecastState | ClassifyState) -> None:
-        self.tune, self.path, self.state = tc.tune, path, state
+        self.tune, self.path, self.state, self.seed = tc.tune, path, state, tc.seed
         self.models = {name: spec.with_rates(tc.lr, tc.weight_decay)  # as trained untuned
                        for name, spec in models.items()}
         self.studies = {name: open_study(path, name, tc.seed, tc.tune.trials, tc.tune.pruner)
@@ -91,23 +112,43 @@ class Tuner:
         self.studies[record.model].tell(record.number, value, state=ENDED[record.state])
         self.arms[record.model].trials.append(record)
 
+    def confirm_tickets(self) -> list[Ticket]:
+        """tune.confirm_seeds more runs (seeds train.seed + 1, ...) of each model's pick and of
+        its trial 0, for the models whose pick is another trial than a complete trial 0."""
+        tickets = []
+        for name, arm in self.arms.items():
+            chosen, zero = pick(arm.trials), next((t for t in arm.trials if t.number == 0), None)
+            if chosen in (None, 0) or zero is None or zero.state != "complete":
+                continue
+            seeds = range(self.seed + 1, self.seed + 1 + self.tune.confirm_seeds)
+            for record in (t for n in (chosen, 0) for t in arm.trials if t.number == n):
+                tickets += [Ticket(model=name, number=record.number, trial_id=-1, seed=seed,
+                                   spec=record.spec, params=record.params, study=str(self.path))
+                            for seed in seeds]
+        return tickets
+
     def result(self, seed: int) -> Tuning:
-        """tuning.json: every model's trials in order, its best complete trial chosen."""
+        """tuning.json: every model's trials in order, its pick, and its choice (decide)."""
         arms = []
         for arm in self.arms.values():
             trials = sorted(arm.trials, key=lambda t: t.number)
-            done = [t for t in trials if t.state == "complete" and t.val_loss is not None]
-            best = min(done, key=lambda t: (t.val_loss, t.number)).number if done else None
-            arms.append(arm.model_copy(update={"trials": trials, "best": best}))
+            arm = arm.model_copy(update={"trials": trials, "pick": pick(trials), "confirm": sorted(
+                arm.confirm, key=lambda t: (t.number == 0, t.seed))})
+            arms.append(arm.model_copy(update={"best": decide(arm)}))
         return Tuning(trials=self.tune.trials, sampler=f"TPE sampler (seed {seed})",
-                      pruner=self.tune.pruner, max_params=self.tune.max_params, arms=arms)
+                      pruner=self.tune.pruner, max_params=self.tune.max_params,
+                      confirm_seeds=self.tune.confirm_seeds, arms=arms)
 
     def run(self, per_model: int, run_round: Callable[[list[Ticket]], Iterable[TrialRecord]]
             ) -> None:
         """Ask and run rounds of up to `per_model` trials per model until every model has
         had tune.trials (`run_round` trains a round's tickets, in parallel, and yields their
-        records); each round's results reach the sampler before the next is asked."""
+        records); each round's results reach the sampler before the next is asked. Then one
+        round of the confirmation runs."""
         while not self.done:
             tickets = self.ask(per_model)
             for record in run_round(tickets) if tickets else ():
                 self.tell(record)
+        tickets = self.confirm_tickets()
+        for record in run_round(tickets) if tickets else ():
+            self.arms[record.model].confirm.append(record)

@@ -27,6 +27,10 @@ class Ticket(BaseModel):
     params: int
     study: str
     pruner: Pruner = "median"
+    seed: int | None = Field(None, description=(
+        "None: a trial of the search (seed train.seed, reported to its study, prunable); a "
+        "seed: a confirmation run of trial `number` with that seed (unpruned, not in the "
+        "study)"))
 
 
 class TrialRecord(BaseModel):
@@ -45,18 +49,23 @@ class TrialRecord(BaseModel):
     max_steps: int = Field(0, description="the budget's steps (a training's: plan_budget)")
     val_loss: float | None = None
     seconds: float = 0.0
+    seed: int | None = Field(None, description="a confirmation run's seed; None: a trial")
     note: str = Field("", max_length=2000)
 
 
 class ArmTuning(BaseModel):
-    """One model's search: its space in words, its trials, and the chosen trial (None: no
-    trial completed, so the model trains as configured)."""
+    """One model's search: its space in words, its trials, the confirmation runs of its pick
+    and of trial 0 with more seeds, and the chosen trial (None: no trial completed, so the
+    model trains as configured)."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: str
     space: list[str]
     trials: list[TrialRecord] = Field(default_factory=list)
+    confirm: list[TrialRecord] = Field(default_factory=list, description=(
+        "tune.confirm_seeds runs each of the search's pick and trial 0, when they differ"))
+    pick: int | None = Field(None, description="the search's best complete trial (one seed)")
     best: int | None = None
 
     def count(self, state: TrialState) -> int:
@@ -65,13 +74,17 @@ class ArmTuning(BaseModel):
 
     @property
     def steps(self) -> int:
-        """Optimizer steps over every trial."""
-        return sum(t.steps for t in self.trials)
+        """Optimizer steps over every trial and confirmation run."""
+        return sum(t.steps for t in self.trials + self.confirm)
 
     @property
     def seconds(self) -> float:
-        """Training seconds over every trial."""
-        return sum(t.seconds for t in self.trials)
+        """Training seconds over every trial and confirmation run."""
+        return sum(t.seconds for t in self.trials + self.confirm)
+
+    def losses(self, number: int) -> list[float | None]:
+        """Trial `number`'s validation losses: its search run's, then its confirmation runs'."""
+        return [t.val_loss for t in self.trials + self.confirm if t.number == number]
 
     @property
     def chosen(self) -> TrialRecord | None:
@@ -86,4 +99,5 @@ class Tuning(Artifact):
     sampler: str
     pruner: Pruner
     max_params: int
+    confirm_seeds: int = Field(0, description="tune.confirm_seeds (0 in runs made before it)")
     arms: list[ArmTuning] = Field(default_factory=list)

@@ -11,7 +11,7 @@ from typing import Any
 from modules.conformal import level_name
 from schemas.artifacts import METRICS, Decision, Row
 from schemas.history import who
-from schemas.tuning import Tuning
+from schemas.tuning import ArmTuning, Tuning
 
 COST = (("params", "params", "{:,}"), ("train_seconds", "train s", "{:.1f}"),
         ("ms_per_step", "ms/step", "{:.1f}"), ("steps", "steps", "{:,}"),
@@ -184,7 +184,7 @@ def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
 
 
 TUNING_HEAD = ["model", "trials", "complete", "pruned", "skipped", "failed", "steps",
-               "trial s", "best val loss", "chosen", "searched"]
+               "trial s", "best val loss", "more seeds", "chosen", "searched"]
 
 
 def _setting(value: Any) -> str:
@@ -192,6 +192,23 @@ def _setting(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ",".join(map(str, value)) + "]"
     return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _seeds(arm: ArmTuning) -> str:
+    """How the confirmation runs judged the search's pick against trial 0 (mean val loss)."""
+    if arm.pick is None or arm.pick == 0:
+        return "-" if arm.pick is None else "not needed: trial 0 was best"
+    if not arm.confirm:
+        return "none: one seed decided"
+    mine, zero = arm.losses(arm.pick), arm.losses(0)
+
+    def mean(losses: list[float | None]) -> str:
+        """The mean loss, or why there is none."""
+        known = [v for v in losses if v is not None]
+        return "a run failed" if len(known) < len(losses) else f"{sum(known) / len(known):.4g}"
+
+    verdict = f"#{arm.pick} kept" if arm.best == arm.pick else "trial 0 kept"
+    return f"{verdict}: #{arm.pick} {mean(mine)} vs trial 0 {mean(zero)} over {len(mine)} seeds"
 
 
 def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
@@ -204,16 +221,21 @@ def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
         rows.append([arm.model, str(len(arm.trials)),
                      *(str(arm.count(s)) for s in ("complete", "pruned", "skipped", "failed")),
                      f"{arm.steps:,}", f"{arm.seconds:.1f}",
-                     cell(best.val_loss if best else None, "{:.4g}"), chosen,
+                     cell(best.val_loss if best else None, "{:.4g}"), _seeds(arm), chosen,
                      "; ".join(arm.space)])
     note = (f"Each model had {tuning.trials} trials of Optuna's {tuning.sampler} over "
             f"its own search space (searched), stopped early by the {tuning.pruner} pruner "
             "when its validation loss trailed (pruned). Trial 0 is the model's configured "
-            "settings, kept unless another trial beat them on validation. Every trial trained "
+            "settings, kept unless another trial beat them on validation"
+            + (f", on the mean over {tuning.confirm_seeds + 1} seeds: the search's pick and "
+               f"trial 0 trained again with {tuning.confirm_seeds} more seed"
+               f"{'s' if tuning.confirm_seeds > 1 else ''} (more seeds; their steps and "
+               "seconds are counted)" if tuning.confirm_seeds else "")
+            + ". Every trial trained "
             "under the budget above, on the training split of fold 0, and was judged on its "
             "validation split; "
             f"the test split was never read. A sampled model with more than "
             f"{tuning.max_params:,} parameters on this data was skipped, not trained. Each "
-            "model's best complete trial (chosen) was then trained with every seed and fold, "
+            "model's chosen settings were then trained with every seed and fold, "
             "and those are the scores above.")
     return rows, note

@@ -31,10 +31,12 @@ SPLITS = ("train", "val")  # what a trial may read
 
 
 def run_trial(tc: TrainConfig, layout: Layout, ticket: Ticket) -> TrialRecord:
-    """Train `ticket`'s sampled spec (seed train.seed) under the training budget; its record."""
+    """Train `ticket`'s sampled spec under the training budget (seed train.seed, prunable; a
+    confirmation run: the ticket's seed, unpruned); its record."""
     quiet_lightning()
     torch.set_num_threads(tc.threads)
-    seed_everything(tc.seed)
+    seed = tc.seed if ticket.seed is None else ticket.seed
+    seed_everything(seed)
     crash_point(f"trial:{ticket.model}")
     state, arrays = read_state(layout), read_arrays(layout, 0, SPLITS)
     tensors = split_tensors(arrays, state.task, "train"), split_tensors(arrays, state.task, "val")
@@ -47,12 +49,14 @@ def run_trial(tc: TrainConfig, layout: Layout, ticket: Ticket) -> TrialRecord:
     module = module_for(spec, state, tc.lr, tc.weight_decay)
     module.warmup_steps = budget.warmup_steps
     prune = PruneCallback(worker_trial(layout.study, ticket.model, ticket.trial_id,
-                                       ticket.pruner, budget.min_steps))
+                                       ticket.pruner, budget.min_steps)
+                          ) if ticket.seed is None else None
     best = BestWeights()
     callbacks = _callbacks(budget, best)
-    callbacks.insert(-1, prune)  # before the best weights, like the other callbacks
+    if prune is not None:
+        callbacks.insert(-1, prune)  # before the best weights, like the other callbacks
     trainer = _trainer(budget, tc.accelerator, tc.grad_clip, callbacks)
-    train = TensorBatches(tensors[0], budget.batch_size, True, tc.seed)
+    train = TensorBatches(tensors[0], budget.batch_size, True, seed)
     val = TensorBatches(tensors[1], 4 * budget.batch_size,
                         rows=check_sample(len(tensors[1][0]), budget.val_items))
     start = time.perf_counter()
@@ -61,13 +65,13 @@ def run_trial(tc: TrainConfig, layout: Layout, ticket: Ticket) -> TrialRecord:
     record = TrialRecord(model=ticket.model, number=ticket.number, state="complete", spec=spec,
                          params=sum(p.numel() for p in module.parameters()),
                          steps=trainer.global_step, max_steps=budget.max_steps,
-                         seconds=seconds)
+                         seconds=seconds, seed=ticket.seed)
     if best.state is None:
         return record.model_copy(update={"state": "failed", "note": "the validation loss "
                                           "was never finite (training diverged)"})
     loss = best.best if not budget.val_items else full_val_loss(
         module, best.state, tensors[1], 4 * budget.batch_size)
-    pruned = prune.pruned_at is not None
+    pruned = prune is not None and prune.pruned_at is not None
     return record.model_copy(update={
         "val_loss": loss, "state": "pruned" if pruned else "complete",
-        "note": f"pruned at step {prune.pruned_at}" if pruned else ""})
+        "note": f"pruned at step {prune.pruned_at}" if pruned else ""})  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ def _tuning() -> Tuning:
                           steps=40, max_steps=100, val_loss=0.9, seconds=1.0),
               TrialRecord(model="g<r>u", number=2, state="skipped", spec=spec, params=10**7)]
     arm = ArmTuning(model="g<r>u", space=[d.describe() for d in RecurrentSpec.SPACE],
-                    trials=trials, best=0)
+                    trials=trials, pick=0, best=0)
     return Tuning(trials=3, sampler="TPE sampler (seed 0)", pruner="median",
                   max_params=10**6, arms=[arm])
 
@@ -25,6 +25,7 @@ def _tuning() -> Tuning:
 def test_the_table_counts_every_trial_and_names_the_choice_and_the_range() -> None:
     rows, note = tuning_view(_tuning())
     assert rows == [["g<r>u", "3", "1", "1", "1", "0", "140", "3.0", "0.5",
+                     "not needed: trial 0 was best",
                      "lr 0.002, weight_decay 0.0001, hidden 40, layers 2, dropout 0.05",
                      "lr 0.0003-0.01 (log); weight_decay 1e-06-0.01 (log); hidden 16-192 "
                      "(log); layers 1-3; dropout 0-0.3"]]
@@ -41,9 +42,41 @@ def test_markdown_and_html_escape_and_say_nothing_untuned() -> None:
 
 def test_a_model_without_a_complete_trial_trains_as_configured() -> None:
     tuning = _tuning()
-    arm = tuning.arms[0].model_copy(update={"best": None})
+    arm = tuning.arms[0].model_copy(update={"pick": None, "best": None})
     rows, _ = tuning_view(tuning.model_copy(update={"arms": [arm]}))
-    assert rows[0][8:10] == ["-", "none completed: trained as configured"]
+    assert rows[0][8:11] == ["-", "-", "none completed: trained as configured"]
+
+
+def _confirmed(second: list[float | None]) -> ArmTuning:
+    """An arm whose search picked trial 1 (0.4 against trial 0's 0.5 on seed 0), then ran
+    both again on seed 1 with validation losses `second` (trial 1's, trial 0's)."""
+    from modules.tuner import decide
+
+    arm = _tuning().arms[0]
+    one = arm.trials[0].model_copy(update={"number": 1, "val_loss": 0.4, "spec": arm.trials[
+        0].spec.model_copy(update={"hidden": 80})})
+    pairs = zip([one, arm.trials[0]], second, strict=True)
+    runs = [t.model_copy(update={"seed": 1, "val_loss": v, "state": "complete" if v else
+                                 "failed"}) for t, v in pairs]
+    arm = arm.model_copy(update={"trials": [arm.trials[0], one, arm.trials[2]],
+                                 "confirm": runs, "pick": 1})
+    return arm.model_copy(update={"best": decide(arm)})
+
+
+def test_the_table_says_how_more_seeds_judged_the_pick() -> None:
+    won, lost, failed = _confirmed([0.45, 0.6]), _confirmed([0.7, 0.45]), _confirmed([None, 0.5])
+    assert (won.best, lost.best, failed.best) == (1, 0, 0)
+    tuning = _tuning().model_copy(update={"confirm_seeds": 1, "arms": [won, lost, failed]})
+    rows, note = tuning_view(tuning)
+    assert [r[9] for r in rows] == ["#1 kept: #1 0.425 vs trial 0 0.55 over 2 seeds",
+                                    "trial 0 kept: #1 0.55 vs trial 0 0.475 over 2 seeds",
+                                    "trial 0 kept: #1 a run failed vs trial 0 0.5 over 2 seeds"]
+    assert [r[10].split(",")[2] for r in rows] == [" hidden 80", " hidden 40", " hidden 40"]
+    assert [r[6] for r in rows] == ["400"] * 3  # 2 trials and 2 confirmation runs of 100
+    assert "on the mean over 2 seeds" in note
+    unconfirmed = won.model_copy(update={"confirm": [], "best": 1})
+    assert tuning_view(_tuning().model_copy(update={"arms": [unconfirmed]}))[0][0][9] == \
+        "none: one seed decided"
 
 
 def test_the_html_draws_each_models_best_validation_loss_by_trial() -> None:

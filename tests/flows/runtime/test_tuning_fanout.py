@@ -24,7 +24,8 @@ def test_a_tuned_compare_gives_every_model_n_trials_and_trains_the_chosen(
     argv = ["compare", str(forecast_csv), "--out", str(out), "--epochs", "2", "--folds", "1",
             "--lookback", "8", "--horizon", "3", "--seeds", "1",
             "--set", "train.batch_size=16", "--set", "train.workers=2",
-            "--set", "train.tune.trials=3", "--set", "evaluate.references=false",
+            "--set", "train.tune.trials=3", "--set", "train.tune.confirm_seeds=2",
+            "--set", "evaluate.references=false",
             "--set", "promote.must_beat=[]", "--set", f"models={json.dumps(MODELS)}"]
     code = main(argv)
     printed = capsys.readouterr()
@@ -39,7 +40,14 @@ def test_a_tuned_compare_gives_every_model_n_trials_and_trains_the_chosen(
         assert arm.chosen is not None
         card = read(ModelCard, run.card(Job(arm.model, 0, 0)))
         assert card.spec == arm.chosen.spec and card.spec.lr is not None
+        confirmed = [(t.number, t.seed) for t in arm.confirm]  # on the pool, like the trials
+        assert confirmed == ([] if arm.pick == 0 else [(arm.pick, 1), (arm.pick, 2), (0, 1),
+                                                        (0, 2)]), arm.model
+        assert all(t.state == "complete" and 0 < t.steps <= t.max_steps for t in arm.confirm)
+        assert arm.best in (arm.pick, 0)
+    assert any(arm.confirm for arm in tuning.arms)  # this data's searches pick another trial
     assert printed.err.count("trial ") >= 9 and "tuning 3 models x 3 trials" in printed.err
+    assert printed.err.count(" seed 2: val loss") == 2 * sum(bool(a.confirm) for a in tuning.arms)
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## Tuning (3 trials per model)" in report
     assert all(f"| {name} | 3 |" in report for name in MODELS)
