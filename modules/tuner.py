@@ -1,8 +1,8 @@
 """The bookkeeping of train.tune in the process that runs the fan-out: one Optuna study per
 model, trials asked in rounds (ask and tell), so each model gets exactly `trials` of them,
 and every trial's record. Trial 0 of every model is its configured settings (enqueued), so
-the search can only choose what beat them on validation; with tune.confirm_seeds, on more
-seeds than one."""
+the search can only choose what beat them on validation; with tune.confirm_runs, on more
+seeds (and folds) than one."""
 
 from __future__ import annotations
 
@@ -39,16 +39,20 @@ def pick(trials: list[TrialRecord]) -> int | None:
 
 
 def decide(arm: ArmTuning) -> int | None:
-    """The chosen trial: the search's pick, unless confirmation runs were made and its mean
-    validation loss over every seed is not below trial 0's (a run without a loss loses)."""
+    """The chosen trial: the search's pick, unless confirmation runs were made and its
+    validation losses are not lower than trial 0's on the same runs (the geometric mean of
+    the ratios; a run without a finite loss loses)."""
     if arm.pick in (None, 0) or not arm.confirm:
         return arm.pick
     mine, zero = arm.losses(arm.pick), arm.losses(0)
-    if None in mine or not np.isfinite(mine).all():  # type: ignore[arg-type]
+    if not all(v is not None and np.isfinite(v) for v in mine):
         return 0
-    if None in zero or not np.isfinite(zero).all():  # type: ignore[arg-type]
+    if not all(v is not None and np.isfinite(v) for v in zero):
         return arm.pick
-    return arm.pick if np.mean(mine) < np.mean(zero) else 0  # type: ignore[arg-type]
+    ratio = arm.ratio()
+    if ratio is None:  # a loss of 0 or below: compare the means
+        return arm.pick if np.mean(mine) < np.mean(zero) else 0  # type: ignore[arg-type]
+    return arm.pick if ratio < 1 else 0
 
 
 class Tuner:
@@ -113,18 +117,19 @@ class Tuner:
         self.arms[record.model].trials.append(record)
 
     def confirm_tickets(self) -> list[Ticket]:
-        """tune.confirm_seeds more runs (seeds train.seed + 1, ...) of each model's pick and of
-        its trial 0, for the models whose pick is another trial than a complete trial 0."""
+        """tune.confirm_runs more runs of each model's pick and of its trial 0, for the models
+        whose pick is another trial than a complete trial 0: run k with seed train.seed + k on
+        fold k (fold 0 when there are not that many folds)."""
         tickets = []
         for name, arm in self.arms.items():
             chosen, zero = pick(arm.trials), next((t for t in arm.trials if t.number == 0), None)
             if chosen in (None, 0) or zero is None or zero.state != "complete":
                 continue
-            seeds = range(self.seed + 1, self.seed + 1 + self.tune.confirm_seeds)
             for record in (t for n in (chosen, 0) for t in arm.trials if t.number == n):
-                tickets += [Ticket(model=name, number=record.number, trial_id=-1, seed=seed,
+                tickets += [Ticket(model=name, number=record.number, trial_id=-1,
+                                   seed=self.seed + k, fold=k if k < self.state.folds else 0,
                                    spec=record.spec, params=record.params, study=str(self.path))
-                            for seed in seeds]
+                            for k in range(1, self.tune.confirm_runs + 1)]
         return tickets
 
     def result(self, seed: int) -> Tuning:
@@ -137,7 +142,7 @@ class Tuner:
             arms.append(arm.model_copy(update={"best": decide(arm)}))
         return Tuning(trials=self.tune.trials, sampler=f"TPE sampler (seed {seed})",
                       pruner=self.tune.pruner, max_params=self.tune.max_params,
-                      confirm_seeds=self.tune.confirm_seeds, arms=arms)
+                      confirm_runs=self.tune.confirm_runs, arms=arms)
 
     def run(self, per_model: int, run_round: Callable[[list[Ticket]], Iterable[TrialRecord]]
             ) -> None:

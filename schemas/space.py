@@ -72,12 +72,13 @@ class TuneConfig(BaseModel):
         "parameters a sampled model may have on this data; a trial above it is not trained "
         "(recorded as skipped). Every search space stays below 1,000,000 for up to 8 "
         "inputs and 24 outputs (tests/modules/test_search.py)"))
-    confirm_seeds: int = Field(1, ge=0, le=10, description=(
+    confirm_runs: int = Field(1, ge=0, le=10, description=(
         "when the search picks another trial than the configured settings (trial 0), both "
-        "train again with this many more seeds (train.seed + 1, ...) on fold 0, unpruned, and "
-        "the pick replaces the configured settings only if its mean validation loss over "
-        "every seed is lower (a lucky seed does not choose); 0: the search's best trial "
-        "alone decides"))
+        "train again this many times, unpruned: run k with seed train.seed + k, on fold k "
+        "when forecasting with more folds than k (else fold 0), on its train and val splits; "
+        "the pick replaces the configured settings only if its validation losses are lower "
+        "on the geometric mean of the ratios over every run (a lucky seed or fold does not "
+        "choose); 0: the search's best trial alone decides"))
     compare_untuned: bool = Field(False, description=(
         "also train every model as configured (the same seeds and folds) and score it on the "
         "test split beside the tuned ones (the run's untuned/ folder): the report says whether "

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -28,9 +29,10 @@ class Ticket(BaseModel):
     study: str
     pruner: Pruner = "median"
     seed: int | None = Field(None, description=(
-        "None: a trial of the search (seed train.seed, reported to its study, prunable); a "
-        "seed: a confirmation run of trial `number` with that seed (unpruned, not in the "
-        "study)"))
+        "None: a trial of the search (seed train.seed, fold 0, reported to its study, "
+        "prunable); a seed: a confirmation run of trial `number` with that seed on `fold` "
+        "(unpruned, not in the study)"))
+    fold: int = Field(0, ge=0, description="whose train and val splits it trains on")
 
 
 class TrialRecord(BaseModel):
@@ -50,6 +52,7 @@ class TrialRecord(BaseModel):
     val_loss: float | None = None
     seconds: float = 0.0
     seed: int | None = Field(None, description="a confirmation run's seed; None: a trial")
+    fold: int = 0
     note: str = Field("", max_length=2000)
 
 
@@ -64,7 +67,7 @@ class ArmTuning(BaseModel):
     space: list[str]
     trials: list[TrialRecord] = Field(default_factory=list)
     confirm: list[TrialRecord] = Field(default_factory=list, description=(
-        "tune.confirm_seeds runs each of the search's pick and trial 0, when they differ"))
+        "tune.confirm_runs runs each of the search's pick and of trial 0, when they differ"))
     pick: int | None = Field(None, description="the search's best complete trial (one seed)")
     best: int | None = None
 
@@ -83,8 +86,23 @@ class ArmTuning(BaseModel):
         return sum(t.seconds for t in self.trials + self.confirm)
 
     def losses(self, number: int) -> list[float | None]:
-        """Trial `number`'s validation losses: its search run's, then its confirmation runs'."""
-        return [t.val_loss for t in self.trials + self.confirm if t.number == number]
+        """Trial `number`'s validation losses: its search run's, then its confirmation runs'
+        in order of seed (each pairs with the same run of another trial)."""
+        runs = sorted((t for t in self.confirm if t.number == number), key=lambda t: t.seed or 0)
+        return [t.val_loss for t in self.trials if t.number == number] + [
+            t.val_loss for t in runs]
+
+    def ratio(self) -> float | None:
+        """The pick's validation loss over trial 0's, the geometric mean over their paired
+        runs (None: a run has no finite, positive loss)."""
+        if self.pick is None:
+            return None
+        mine, zero = self.losses(self.pick), self.losses(0)
+        pairs = list(zip(mine, zero, strict=True)) if len(mine) == len(zero) else []
+        if not pairs or not all(a and b and math.isfinite(a) and math.isfinite(b) and a > 0
+                                and b > 0 for a, b in pairs):
+            return None
+        return math.exp(sum(math.log(a / b) for a, b in pairs) / len(pairs))  # type: ignore[operator]
 
     @property
     def chosen(self) -> TrialRecord | None:
@@ -99,5 +117,5 @@ class Tuning(Artifact):
     sampler: str
     pruner: Pruner
     max_params: int
-    confirm_seeds: int = Field(0, description="tune.confirm_seeds (0 in runs made before it)")
+    confirm_runs: int = Field(0, description="tune.confirm_runs (0 in runs made before it)")
     arms: list[ArmTuning] = Field(default_factory=list)

@@ -184,7 +184,7 @@ def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
 
 
 TUNING_HEAD = ["model", "trials", "complete", "pruned", "skipped", "failed", "steps",
-               "trial s", "best val loss", "more seeds", "chosen", "searched"]
+               "trial s", "best val loss", "more runs", "chosen", "searched"]
 
 
 def _setting(value: Any) -> str:
@@ -194,21 +194,20 @@ def _setting(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
-def _seeds(arm: ArmTuning) -> str:
-    """How the confirmation runs judged the search's pick against trial 0 (mean val loss)."""
+def _runs(arm: ArmTuning) -> str:
+    """How the confirmation runs judged the search's pick against trial 0."""
     if arm.pick is None or arm.pick == 0:
         return "-" if arm.pick is None else "not needed: trial 0 was best"
     if not arm.confirm:
-        return "none: one seed decided"
-    mine, zero = arm.losses(arm.pick), arm.losses(0)
-
-    def mean(losses: list[float | None]) -> str:
-        """The mean loss, or why there is none."""
-        known = [v for v in losses if v is not None]
-        return "a run failed" if len(known) < len(losses) else f"{sum(known) / len(known):.4g}"
-
-    verdict = f"#{arm.pick} kept" if arm.best == arm.pick else "trial 0 kept"
-    return f"{verdict}: #{arm.pick} {mean(mine)} vs trial 0 {mean(zero)} over {len(mine)} seeds"
+        return "none: one run decided"
+    kept = f"#{arm.pick} kept" if arm.best == arm.pick else "trial 0 kept"
+    if None in arm.losses(arm.pick):
+        return f"{kept}: a run of #{arm.pick} failed"
+    if None in arm.losses(0):
+        return f"{kept}: a run of trial 0 failed"
+    ratio, runs = arm.ratio(), len(arm.losses(0))
+    said = "-" if ratio is None else f"{ratio:.3g}x"
+    return f"{kept}: #{arm.pick}'s val loss {said} trial 0's over {runs} runs"
 
 
 def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
@@ -221,16 +220,17 @@ def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
         rows.append([arm.model, str(len(arm.trials)),
                      *(str(arm.count(s)) for s in ("complete", "pruned", "skipped", "failed")),
                      f"{arm.steps:,}", f"{arm.seconds:.1f}",
-                     cell(best.val_loss if best else None, "{:.4g}"), _seeds(arm), chosen,
+                     cell(best.val_loss if best else None, "{:.4g}"), _runs(arm), chosen,
                      "; ".join(arm.space)])
     note = (f"Each model had {tuning.trials} trials of Optuna's {tuning.sampler} over "
             f"its own search space (searched), stopped early by the {tuning.pruner} pruner "
             "when its validation loss trailed (pruned). Trial 0 is the model's configured "
             "settings, kept unless another trial beat them on validation"
-            + (f", on the mean over {tuning.confirm_seeds + 1} seeds: the search's pick and "
-               f"trial 0 trained again with {tuning.confirm_seeds} more seed"
-               f"{'s' if tuning.confirm_seeds > 1 else ''} (more seeds; their steps and "
-               "seconds are counted)" if tuning.confirm_seeds else "")
+            + (f", and then only if it stayed better over {tuning.confirm_runs} more "
+               f"run{'s' if tuning.confirm_runs > 1 else ''} of both (more runs: run k with "
+               "seed train.seed + k, on fold k if there is one; judged by the geometric mean "
+               "of the pick's validation loss over trial 0's, the search's run included; "
+               "their steps and seconds are counted)" if tuning.confirm_runs else "")
             + ". Every trial trained "
             "under the budget above, on the training split of fold 0, and was judged on its "
             "validation split; "

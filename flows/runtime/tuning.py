@@ -89,13 +89,15 @@ class TrialPool:
 def _failed(ticket: Ticket, why: str) -> TrialRecord:
     """The record of a trial that did not finish."""
     return TrialRecord(model=ticket.model, number=ticket.number, state="failed",
-                       spec=ticket.spec, params=ticket.params, seed=ticket.seed, note=why)
+                       spec=ticket.spec, params=ticket.params, seed=ticket.seed,
+                       fold=ticket.fold, note=why)
 
 
 def _said(record: TrialRecord) -> str:
     """A trial's end in a few words, for the log."""
     if record.seed is not None:  # a confirmation run
-        return f"seed {record.seed}: " + _said(record.model_copy(update={"seed": None}))
+        return (f"seed {record.seed}, fold {record.fold}: "
+                + _said(record.model_copy(update={"seed": None})))
     if record.state in ("skipped", "failed"):
         return record.note
     loss = f"val loss {record.val_loss:.4g}" if record.val_loss is not None else "no val loss"

@@ -1,6 +1,7 @@
 """One trial of train.tune: the training stage's budget and callbacks on the holdout fold's
-training and validation splits only (the test arrays are never read), reporting each
-validation check to its Optuna trial, which may stop it early (pruned)."""
+(a confirmation run: its own fold's) training and validation splits only (the test arrays
+are never read), reporting each validation check to its Optuna trial, which may stop it
+early (pruned)."""
 
 from __future__ import annotations
 
@@ -32,13 +33,13 @@ SPLITS = ("train", "val")  # what a trial may read
 
 def run_trial(tc: TrainConfig, layout: Layout, ticket: Ticket) -> TrialRecord:
     """Train `ticket`'s sampled spec under the training budget (seed train.seed, prunable; a
-    confirmation run: the ticket's seed, unpruned); its record."""
+    confirmation run: the ticket's seed and fold, unpruned); its record."""
     quiet_lightning()
     torch.set_num_threads(tc.threads)
     seed = tc.seed if ticket.seed is None else ticket.seed
     seed_everything(seed)
     crash_point(f"trial:{ticket.model}")
-    state, arrays = read_state(layout), read_arrays(layout, 0, SPLITS)
+    state, arrays = read_state(layout, ticket.fold), read_arrays(layout, ticket.fold, SPLITS)
     tensors = split_tensors(arrays, state.task, "train"), split_tensors(arrays, state.task, "val")
     batch = plan_batch(tc, len(arrays["y_train"]))
     budget = plan_budget(tc, batch, len(TensorBatches(tensors[0], batch, True)),
@@ -65,7 +66,7 @@ def run_trial(tc: TrainConfig, layout: Layout, ticket: Ticket) -> TrialRecord:
     record = TrialRecord(model=ticket.model, number=ticket.number, state="complete", spec=spec,
                          params=sum(p.numel() for p in module.parameters()),
                          steps=trainer.global_step, max_steps=budget.max_steps,
-                         seconds=seconds, seed=ticket.seed)
+                         seconds=seconds, seed=ticket.seed, fold=ticket.fold)
     if best.state is None:
         return record.model_copy(update={"state": "failed", "note": "the validation loss "
                                           "was never finite (training diverged)"})

@@ -1,6 +1,8 @@
 """The report's tuning table: per model, trials by state, steps, seconds, the chosen settings
 and the range searched; escaped like every user value; absent when not tuning."""
 
+import pytest
+
 from flows.report.html import tuning_html
 from flows.report.markdown import tuning_lines
 from flows.report.view import tuning_view
@@ -63,20 +65,32 @@ def _confirmed(second: list[float | None]) -> ArmTuning:
     return arm.model_copy(update={"best": decide(arm)})
 
 
-def test_the_table_says_how_more_seeds_judged_the_pick() -> None:
-    won, lost, failed = _confirmed([0.45, 0.6]), _confirmed([0.7, 0.45]), _confirmed([None, 0.5])
-    assert (won.best, lost.best, failed.best) == (1, 0, 0)
-    tuning = _tuning().model_copy(update={"confirm_seeds": 1, "arms": [won, lost, failed]})
+def test_the_table_says_how_more_runs_judged_the_pick() -> None:
+    won, lost = _confirmed([0.45, 0.6]), _confirmed([0.7, 0.45])
+    failed, zero_failed = _confirmed([None, 0.5]), _confirmed([0.45, None])
+    assert (won.best, lost.best, failed.best, zero_failed.best) == (1, 0, 0, 1)
+    tuning = _tuning().model_copy(update={"confirm_runs": 1,
+                                          "arms": [won, lost, failed, zero_failed]})
     rows, note = tuning_view(tuning)
-    assert [r[9] for r in rows] == ["#1 kept: #1 0.425 vs trial 0 0.55 over 2 seeds",
-                                    "trial 0 kept: #1 0.55 vs trial 0 0.475 over 2 seeds",
-                                    "trial 0 kept: #1 a run failed vs trial 0 0.5 over 2 seeds"]
-    assert [r[10].split(",")[2] for r in rows] == [" hidden 80", " hidden 40", " hidden 40"]
-    assert [r[6] for r in rows] == ["400"] * 3  # 2 trials and 2 confirmation runs of 100
-    assert "on the mean over 2 seeds" in note
+    assert [r[9] for r in rows] == [
+        "#1 kept: #1's val loss 0.775x trial 0's over 2 runs",  # sqrt(0.4/0.5 * 0.45/0.6)
+        "trial 0 kept: #1's val loss 1.12x trial 0's over 2 runs",  # sqrt(0.8 * 0.7/0.45)
+        "trial 0 kept: a run of #1 failed", "#1 kept: a run of trial 0 failed"]
+    assert [r[10].split(",")[2] for r in rows] == [" hidden 80", " hidden 40", " hidden 40",
+                                                   " hidden 80"]
+    assert [r[6] for r in rows] == ["400"] * 4  # 2 trials and 2 confirmation runs of 100
+    assert "stayed better over 1 more run of both" in note
     unconfirmed = won.model_copy(update={"confirm": [], "best": 1})
     assert tuning_view(_tuning().model_copy(update={"arms": [unconfirmed]}))[0][0][9] == \
-        "none: one seed decided"
+        "none: one run decided"
+
+
+def test_the_pick_must_stay_better_on_the_ratio_of_each_run() -> None:
+    """Run losses on two scales (folds): the ratio decides, not the larger scale's mean."""
+    arm = _confirmed([40.0, 30.0])  # fold 1's losses are large: a mean would favour trial 0
+    assert arm.ratio() == pytest.approx((0.4 / 0.5 * 40 / 30) ** 0.5) and arm.best == 0
+    arm = _confirmed([30.0, 40.0])
+    assert arm.ratio() == pytest.approx((0.8 * 0.75) ** 0.5) and arm.best == 1
 
 
 def test_the_html_draws_each_models_best_validation_loss_by_trial() -> None:

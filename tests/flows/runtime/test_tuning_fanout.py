@@ -24,7 +24,7 @@ def test_a_tuned_compare_gives_every_model_n_trials_and_trains_the_chosen(
     argv = ["compare", str(forecast_csv), "--out", str(out), "--epochs", "2", "--folds", "1",
             "--lookback", "8", "--horizon", "3", "--seeds", "1",
             "--set", "train.batch_size=16", "--set", "train.workers=2",
-            "--set", "train.tune.trials=3", "--set", "train.tune.confirm_seeds=2",
+            "--set", "train.tune.trials=3", "--set", "train.tune.confirm_runs=2",
             "--set", "evaluate.references=false",
             "--set", "promote.must_beat=[]", "--set", f"models={json.dumps(MODELS)}"]
     code = main(argv)
@@ -47,7 +47,8 @@ def test_a_tuned_compare_gives_every_model_n_trials_and_trains_the_chosen(
         assert arm.best in (arm.pick, 0)
     assert any(arm.confirm for arm in tuning.arms)  # this data's searches pick another trial
     assert printed.err.count("trial ") >= 9 and "tuning 3 models x 3 trials" in printed.err
-    assert printed.err.count(" seed 2: val loss") == 2 * sum(bool(a.confirm) for a in tuning.arms)
+    assert printed.err.count(" seed 2, fold 0: val loss") == 2 * sum(bool(a.confirm)
+                                                           for a in tuning.arms)
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "## Tuning (3 trials per model)" in report
     assert all(f"| {name} | 3 |" in report for name in MODELS)

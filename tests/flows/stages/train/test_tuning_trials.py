@@ -130,66 +130,70 @@ def test_trial_zero_is_the_configured_model_and_trains_like_an_untuned_run(
     assert card["best_val_loss"] == pytest.approx(tuning.arms[0].trials[0].val_loss, rel=1e-5)
 
 
-def test_more_seeds_decide_between_the_pick_and_the_configured_settings(
+def test_more_runs_decide_between_the_pick_and_the_configured_settings(
         forecast_csv: Path, tmp_path: Path) -> None:
-    """With confirm_seeds 2, a model whose search picked another trial than trial 0 runs both
-    again with seeds 1 and 2 (one round, nothing told to the study); the pick stays only on
-    a lower mean over the 3 seeds. A model whose trial 0 was best runs nothing more."""
+    """With confirm_runs 2 on 2 folds, a model whose search picked another trial than trial 0
+    runs both again (seed 1 on fold 1, seed 2 on fold 0; one round, nothing told to the
+    study); the pick stays only if its losses stay lower (geometric mean of the ratios). A
+    model whose trial 0 was best runs nothing more."""
     from schemas.tuning import Ticket, TrialRecord
 
-    cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.tune.confirm_seeds": 2})
+    cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.tune.confirm_runs": 2,
+                                                      "forecast.folds": 2})
     search = {"rnn": [0.5, 0.3, 0.6], "transformer": [0.2, 0.3, 0.4]}  # rnn picks trial 1
-    again = {1: [0.9, 0.4], 0: [0.45, 0.5]}  # rnn's trial 1 on seeds 1, 2, then trial 0's
+    again = {1: [9.0, 0.5], 0: [4.5, 0.5]}  # rnn's trial 1 on runs 1, 2, then trial 0's
     rounds: list[list[Ticket]] = []
 
     def run_round(tickets: list[Ticket]) -> list[TrialRecord]:
         rounds.append(tickets)
         return [TrialRecord(model=t.model, number=t.number, state="complete", spec=t.spec,
                             params=t.params, steps=10, max_steps=10, seconds=1.0, seed=t.seed,
-                            val_loss=search[t.model][t.number] if t.seed is None
+                            fold=t.fold, val_loss=search[t.model][t.number] if t.seed is None
                             else again[t.number][t.seed - 1]) for t in tickets]
 
     tuner = Tuner(cfg.models, cfg.train, at(cfg).study, read_state(at(cfg)))
     tuner.run(3, run_round)
-    confirm = rounds[-1]
-    assert [(t.model, t.number, t.seed) for t in confirm] == [
-        ("rnn", 1, 1), ("rnn", 1, 2), ("rnn", 0, 1), ("rnn", 0, 2)]
-    assert all(t.seed is None for r in rounds[:-1] for t in r)
+    assert [(t.model, t.number, t.seed, t.fold) for t in rounds[-1]] == [
+        ("rnn", 1, 1, 1), ("rnn", 1, 2, 0), ("rnn", 0, 1, 1), ("rnn", 0, 2, 0)]
+    assert all(t.seed is None and t.fold == 0 for r in rounds[:-1] for t in r)
     rnn, transformer = tuner.result(cfg.train.seed).arms
+    assert rnn.losses(1) == [0.3, 9.0, 0.5] and rnn.losses(0) == [0.5, 4.5, 0.5]
     assert (rnn.pick, rnn.best, rnn.chosen.number) == (1, 0, 0)  # type: ignore[union-attr]
-    assert rnn.losses(1) == [0.3, 0.9, 0.4] and rnn.losses(0) == [0.5, 0.45, 0.5]
+    assert rnn.ratio() == pytest.approx((0.6 * 2 * 1) ** (1 / 3))  # 1.06: trial 0 stays
     assert (transformer.pick, transformer.best, transformer.confirm) == (0, 0, [])
     assert rnn.steps == 70 and transformer.steps == 30
-    again[1] = [0.35, 0.4]  # now the pick's mean, 0.35, beats trial 0's 0.483
+    again[1] = [4.0, 0.4]  # now the pick's ratio is (0.6 * 0.89 * 0.8) ** (1/3) = 0.75
     tuner = Tuner(cfg.models, cfg.train, tmp_path / "second.journal", read_state(at(cfg)))
     tuner.run(3, run_round)
     assert tuner.result(cfg.train.seed).arms[0].best == 1
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"tune": cfg.train.tune
-                                 .model_copy(update={"confirm_seeds": 0})})})
+                                 .model_copy(update={"confirm_runs": 0})})})
     tuner = Tuner(cfg.models, cfg.train, tmp_path / "third.journal", read_state(at(cfg)))
     rounds.clear()
     tuner.run(3, run_round)
     assert len(rounds) == 1 and tuner.result(cfg.train.seed).arms[0].best == 1
 
 
-def test_a_confirmation_run_trains_like_an_untuned_run_of_its_seed(
+def test_a_confirmation_run_trains_like_an_untuned_run_of_its_seed_and_fold(
         forecast_csv: Path, tmp_path: Path) -> None:
-    """Trial 0 run again with seed 1 reaches the validation loss of the untuned training of
-    seed 1, unpruned, and the study does not see it."""
+    """Trial 0 run again with seed 1 on fold 1 reaches the validation loss of the untuned
+    training of seed 1 on fold 1, unpruned, and the study does not see it."""
     import optuna
 
     from modules.search import storage
     from schemas.tuning import Ticket
 
-    cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.tune.trials": 1})
+    cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.tune.trials": 1,
+                                                      "forecast.folds": 2})
     tuning = _tune(cfg, at(cfg))
     zero = tuning.arms[0].trials[0]
     ticket = Ticket(model="rnn", number=0, trial_id=-1, spec=zero.spec, params=zero.params,
-                    study=str(at(cfg).study), seed=1)
+                    study=str(at(cfg).study), seed=1, fold=1)
     record = run_trial(cfg.train, at(cfg), ticket)
-    card = train_model(cfg.models["rnn"], cfg.train, at(cfg), Job("rnn", 1, 0), [])
-    assert record.seed == 1 and record.state == "complete" and not record.note
+    card = train_model(cfg.models["rnn"], cfg.train, at(cfg), Job("rnn", 1, 1), [])
+    assert (record.seed, record.fold, record.state, record.note) == (1, 1, "complete", "")
     assert record.val_loss == pytest.approx(card["best_val_loss"], rel=1e-5)
+    assert record.max_steps == card["budget"]["max_steps"]
     assert record.val_loss != pytest.approx(zero.val_loss, rel=1e-5)
     study = optuna.load_study(study_name="rnn", storage=storage(at(cfg).study))
     assert len(study.trials) == 1
