@@ -100,9 +100,9 @@ def tuning_table(results: list[dict[str, Any]]) -> list[str]:
                      f"{bt} {_num(st)} | {gap} | {verdict} | {steps:,} ({budget:,}) | "
                      f"{spent:,.0f} |")
     lines += ["", "Per model: untuned → tuned mean (parameters untuned → tuned; trials "
-              "complete/pruned/skipped/failed; the search's pick → the trial chosen after the "
-              "confirmation runs on more seeds, with their number; trial steps and seconds "
-              "include those runs):", "",
+              "complete/pruned/skipped/failed; the search's pick → the trial chosen after "
+              "more runs of both (train.tune.confirm_runs), with their number; trial steps "
+              "and seconds include those runs):", "",
               "| set | model | untuned | tuned | parameters | trials c/p/s/f | pick → chosen "
               "(runs) | trial s |", "|---|---|---:|---:|---|---|---|---:|"]
     for r in done:
