@@ -29,7 +29,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(ROOT)]  # this checkout's seqarena, not an editable install's
 
 import real_data_refs as refs  # noqa: E402
 import real_data_sets as sets  # noqa: E402
@@ -69,7 +69,22 @@ def environment() -> dict[str, Any]:
             "seqarena_code_dirty": bool(dirty), "versions": versions,
             "cpu_count": os.cpu_count(), "thread_env": threads or "none set",
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "python": sys.version.split()[0]}
+            "python": sys.version.split()[0], "code_root": str(code_root())}
+
+
+def code_env() -> dict[str, str]:
+    """The compares' environment: this checkout first on PYTHONPATH, so the `seqarena` script
+    runs ROOT's code even when its editable install points at another checkout."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), path]))}
+
+
+def code_root() -> Path:
+    """The folder whose `flows` package a compare imports (run like the script: from a
+    folder that holds no code)."""
+    out = subprocess.run([sys.executable, "-c", "import flows; print(flows.__file__)"],
+                         cwd="/", env=code_env(), capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip()).resolve().parents[1]
 
 
 def seqarena_cli() -> list[str]:
@@ -100,7 +115,8 @@ def run_compare(b: sets.Bundle, work: Path, timeout: float, seeds: int,
                    ((kv,) if kv.startswith("--") else ("--set", kv)))]
     start = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(cmd, cwd=ROOT, env=code_env(), capture_output=True, text=True,
+                              timeout=timeout)
         rc, err = proc.returncode, proc.stderr
     except subprocess.TimeoutExpired as exc:  # its partial stderr may be bytes
         rc, err = f"timeout after {timeout:g} s", exc.stderr or ""
@@ -360,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown sets {unknown}; known: {', '.join(sets.REGISTRY)}")
     env = environment() | ({"note": args.note} if args.note else {})
+    if Path(env["code_root"]) != ROOT.resolve():
+        p.error(f"the compares would run seqarena from {env['code_root']}, not from this "
+                f"checkout ({ROOT}): put {ROOT} first on PYTHONPATH")
     work = args.out.with_name(args.out.name + ".work")
     skip = set(filter(None, args.skip_own_ref.split(",")))
     extra = [*args.extra, *([f"--models={args.models}"] if args.models else []),
