@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parents[1] / "benchmarks"
+HERE = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def test_the_compares_import_flows_from_the_benchmarks_checkout(
