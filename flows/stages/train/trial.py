@@ -72,7 +72,7 @@ def run_trial(tc: TrainConfig, layout: Layout, ticket: Ticket) -> TrialRecord:
                                           "was never finite (training diverged)"})
     loss = best.best if not budget.val_items else full_val_loss(
         module, best.state, tensors[1], 4 * budget.batch_size)
-    pruned = prune is not None and prune.pruned_at is not None
+    pruned_at = prune.pruned_at if prune is not None else None
     return record.model_copy(update={
-        "val_loss": loss, "state": "pruned" if pruned else "complete",
-        "note": f"pruned at step {prune.pruned_at}" if pruned else ""})  # type: ignore[union-attr]
+        "val_loss": loss, "state": "complete" if pruned_at is None else "pruned",
+        "note": "" if pruned_at is None else f"pruned at step {pruned_at}"})
