@@ -155,8 +155,6 @@ def _tuned(cfg: Config, layout: Layout) -> Config:
     """train.tune's search on the fan-out; `cfg` with every model's chosen settings."""
     from flows.runtime.tuning import tune
 
-    log.info("… tuning %d models x %d trials each (train and val splits of fold 0)",
-             len(cfg.models), cfg.train.tune.trials)
     return tune(cfg, layout, trial_task)
 
 

@@ -1,15 +1,17 @@
 """The bookkeeping of train.tune in the process that runs the fan-out: one Optuna study per
 model, trials asked in rounds (ask and tell), so each model gets exactly `trials` of them,
 and every trial's record. Trial 0 of every model is its configured settings (enqueued), so
-the search can only choose what beat them on validation; with tune.confirm_runs, on more
-seeds (and folds) than one."""
+the search can only choose what beat them on validation; with tune.confirm_runs, again on
+runs with fresh seeds. Every trial and run trains on the tuning fold, the earliest origin:
+its validation rows come before every fold's test rows, so no scored test row guided a
+choice."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-import numpy as np
 import torch
 from optuna.trial import TrialState
 from pydantic import ValidationError
@@ -33,25 +35,29 @@ def size(spec: ModelSpec, state: ForecastState | ClassifyState) -> int:
 
 
 def pick(trials: list[TrialRecord]) -> int | None:
-    """The search's choice: the complete trial with the lowest validation loss (one seed)."""
-    done = [t for t in trials if t.state == "complete" and t.val_loss is not None]
+    """The search's choice: the complete trial with the lowest finite validation loss."""
+    done = [t for t in trials if t.state == "complete" and t.val_loss is not None
+            and math.isfinite(t.val_loss)]
     return min(done, key=lambda t: (t.val_loss, t.number)).number if done else None
 
 
 def decide(arm: ArmTuning) -> int | None:
     """The chosen trial: the search's pick, unless confirmation runs were made and its
-    validation losses are not lower than trial 0's on the same runs (the geometric mean of
-    the ratios; a run without a finite loss loses)."""
+    validation loss is not lower than trial 0's over them (the geometric mean of the ratios
+    of the judged pairs). The search's own run chose the pick and is not counted again. A
+    failed run of the pick keeps trial 0; pairs where trial 0's run failed are not judged,
+    and when trial 0 failed every run, the pick is kept."""
     if arm.pick in (None, 0) or not arm.confirm:
         return arm.pick
-    mine, zero = arm.losses(arm.pick), arm.losses(0)
-    if not all(v is not None and np.isfinite(v) for v in mine):
+    if None in arm.fresh(arm.pick):
         return 0
-    if not all(v is not None and np.isfinite(v) for v in zero):
+    pairs = arm.pairs()
+    if not pairs:
         return arm.pick
     ratio = arm.ratio()
     if ratio is None:  # a loss of 0 or below: compare the means
-        return arm.pick if np.mean(mine) < np.mean(zero) else 0  # type: ignore[arg-type]
+        mine, zero = zip(*pairs, strict=True)
+        return arm.pick if sum(mine) < sum(zero) else 0
     return arm.pick if ratio < 1 else 0
 
 
@@ -61,6 +67,7 @@ class Tuner:
     def __init__(self, models: dict[str, ModelSpec], tc: TrainConfig, path: Path,
                  state: ForecastState | ClassifyState) -> None:
         self.tune, self.path, self.state, self.seed = tc.tune, path, state, tc.seed
+        self.fold = state.folds - 1  # the earliest origin (Tuning.fold)
         self.models = {name: spec.with_rates(tc.lr, tc.weight_decay)  # as trained untuned
                        for name, spec in models.items()}
         self.studies = {name: open_study(path, name, tc.seed, tc.tune.trials, tc.tune.pruner)
@@ -108,7 +115,7 @@ class Tuner:
                                   f"tune.max_params {self.tune.max_params:,}: not trained"))
             return None
         return Ticket(model=name, number=number, trial_id=trial_id, spec=spec, params=count,
-                      study=str(self.path), pruner=self.tune.pruner)
+                      study=str(self.path), pruner=self.tune.pruner, fold=self.fold)
 
     def tell(self, record: TrialRecord) -> None:
         """End a trial in its study and keep its record."""
@@ -117,18 +124,18 @@ class Tuner:
         self.arms[record.model].trials.append(record)
 
     def confirm_tickets(self) -> list[Ticket]:
-        """tune.confirm_runs more runs of each model's pick and of its trial 0, for the models
-        whose pick is another trial than a complete trial 0: run k with seed train.seed + k on
-        fold k (fold 0 when there are not that many folds)."""
+        """tune.confirm_runs more runs of each model's pick and of its trial 0 (however trial 0
+        ended in the search), for the models whose pick is another trial: run k with seed
+        train.seed + k, on the tuning fold."""
         tickets = []
         for name, arm in self.arms.items():
-            chosen, zero = pick(arm.trials), next((t for t in arm.trials if t.number == 0), None)
-            if chosen in (None, 0) or zero is None or zero.state != "complete":
+            chosen = pick(arm.trials)
+            if chosen in (None, 0) or not any(t.number == 0 for t in arm.trials):
                 continue
             for record in (t for n in (chosen, 0) for t in arm.trials if t.number == n):
                 tickets += [Ticket(model=name, number=record.number, trial_id=-1,
-                                   seed=self.seed + k, fold=k if k < self.state.folds else 0,
-                                   spec=record.spec, params=record.params, study=str(self.path))
+                                   seed=self.seed + k, fold=self.fold, spec=record.spec,
+                                   params=record.params, study=str(self.path))
                             for k in range(1, self.tune.confirm_runs + 1)]
         return tickets
 
@@ -140,7 +147,7 @@ class Tuner:
             arm = arm.model_copy(update={"trials": trials, "pick": pick(trials), "confirm": sorted(
                 arm.confirm, key=lambda t: (t.number == 0, t.seed))})
             arms.append(arm.model_copy(update={"best": decide(arm)}))
-        return Tuning(trials=self.tune.trials, sampler=f"TPE sampler (seed {seed})",
+        return Tuning(trials=self.tune.trials, fold=self.fold, sampler=f"TPE sampler (seed {seed})",
                       pruner=self.tune.pruner, max_params=self.tune.max_params,
                       confirm_runs=self.tune.confirm_runs, arms=arms)
 

@@ -56,7 +56,7 @@ def choice(name: str, *values: int | float | str) -> Dim:
 class TuneConfig(BaseModel):
     """Hyper-parameter search before the trainings: every model gets `trials` Optuna trials
     over its spec's search space (schemas/specs.py), each under the training budget, on the
-    training and validation splits of the holdout fold only; its best trial's settings are
+    training and validation splits of the earliest fold only; its best trial's settings are
     then trained with every seed and fold and scored on the test split once. Unknown keys
     are rejected."""
 
@@ -74,10 +74,10 @@ class TuneConfig(BaseModel):
         "inputs and 24 outputs (tests/modules/test_search.py)"))
     confirm_runs: int = Field(1, ge=0, le=10, description=(
         "when the search picks another trial than the configured settings (trial 0), both "
-        "train again this many times, unpruned: run k with seed train.seed + k, on fold k "
-        "when forecasting with more folds than k (else fold 0), on its train and val splits; "
-        "the pick replaces the configured settings only if its validation losses are lower "
-        "on the geometric mean of the ratios over every run (a lucky seed or fold does not "
+        "train again this many times, unpruned: run k with seed train.seed + k, on the "
+        "tuning fold's train and val splits; the pick replaces the configured settings only "
+        "if its validation loss is lower on the geometric mean of the ratios over these runs "
+        "(the search's run, which chose it, does not count again: a lucky seed does not "
         "choose); 0: the search's best trial alone decides"))
     compare_untuned: bool = Field(False, description=(
         "also train every model as configured (the same seeds and folds) and score it on the "

@@ -29,10 +29,11 @@ class Ticket(BaseModel):
     study: str
     pruner: Pruner = "median"
     seed: int | None = Field(None, description=(
-        "None: a trial of the search (seed train.seed, fold 0, reported to its study, "
-        "prunable); a seed: a confirmation run of trial `number` with that seed on `fold` "
-        "(unpruned, not in the study)"))
-    fold: int = Field(0, ge=0, description="whose train and val splits it trains on")
+        "None: a trial of the search (seed train.seed, reported to its study, prunable); a "
+        "seed: a confirmation run of trial `number` with that seed (unpruned, not in the "
+        "study)"))
+    fold: int = Field(0, ge=0, description="whose train and val splits it trains on: the "
+                      "tuning fold (Tuning.fold)")
 
 
 class TrialRecord(BaseModel):
@@ -69,7 +70,7 @@ class ArmTuning(BaseModel):
     confirm: list[TrialRecord] = Field(default_factory=list, description=(
         "tune.confirm_runs runs each of the search's pick and of trial 0, when they differ"))
     pick: int | None = Field(None, description="the search's best complete trial (one seed)")
-    best: int | None = None
+    best: int | None = Field(None, description="the chosen trial (modules.tuner.decide)")
 
     def count(self, state: TrialState) -> int:
         """Trials that ended in `state`."""
@@ -85,35 +86,45 @@ class ArmTuning(BaseModel):
         """Training seconds over every trial and confirmation run."""
         return sum(t.seconds for t in self.trials + self.confirm)
 
-    def losses(self, number: int) -> list[float | None]:
-        """Trial `number`'s validation losses: its search run's, then its confirmation runs'
-        in order of seed (each pairs with the same run of another trial)."""
+    def fresh(self, number: int) -> list[float | None]:
+        """Trial `number`'s validation losses in its confirmation runs, in order of seed (each
+        pairs with the same run of another trial; None: the run failed)."""
         runs = sorted((t for t in self.confirm if t.number == number), key=lambda t: t.seed or 0)
-        return [t.val_loss for t in self.trials if t.number == number] + [
-            t.val_loss for t in runs]
+        return [t.val_loss if t.val_loss is not None and math.isfinite(t.val_loss) else None
+                for t in runs]
+
+    def pairs(self) -> list[tuple[float, float]]:
+        """The judged pairs of confirmation runs, (the pick's loss, trial 0's): those where
+        both have a finite loss (a failed run of trial 0 says nothing about the pick)."""
+        if self.pick is None:
+            return []
+        mine, zero = self.fresh(self.pick), self.fresh(0)
+        if len(mine) != len(zero):
+            return []
+        return [(a, b) for a, b in zip(mine, zero, strict=True) if a is not None and b is not None]
 
     def ratio(self) -> float | None:
-        """The pick's validation loss over trial 0's, the geometric mean over their paired
-        runs (None: a run has no finite, positive loss)."""
-        if self.pick is None:
+        """The pick's validation loss over trial 0's, the geometric mean over the judged pairs
+        of confirmation runs (None: no pair, or a loss of 0 or below)."""
+        pairs = self.pairs()
+        if not pairs or not all(a > 0 and b > 0 for a, b in pairs):
             return None
-        mine, zero = self.losses(self.pick), self.losses(0)
-        pairs = list(zip(mine, zero, strict=True)) if len(mine) == len(zero) else []
-        if not pairs or not all(a and b and math.isfinite(a) and math.isfinite(b) and a > 0
-                                and b > 0 for a, b in pairs):
-            return None
-        return math.exp(sum(math.log(a / b) for a, b in pairs) / len(pairs))  # type: ignore[operator]
+        return math.exp(sum(math.log(a / b) for a, b in pairs) / len(pairs))
 
     @property
     def chosen(self) -> TrialRecord | None:
-        """The best complete trial, if any."""
+        """The chosen trial's record (None: no trial completed)."""
         return next((t for t in self.trials if t.number == self.best), None)
 
 
 class Tuning(Artifact):
-    """tuning/tuning.json: how every model was searched, on fold 0's train and val splits."""
+    """tuning/tuning.json: how every model was searched, on the tuning fold's train and val
+    splits."""
 
     trials: int
+    fold: int = Field(0, ge=0, description=(
+        "the tuning fold: the earliest origin (the deepest fold), whose validation rows come "
+        "before every fold's test rows; fold 0 when there is one"))
     sampler: str
     pruner: Pruner
     max_params: int

@@ -184,7 +184,7 @@ def verdict(decision: Decision, esc: Callable[..., str] = str) -> str:
 
 
 TUNING_HEAD = ["model", "trials", "complete", "pruned", "skipped", "failed", "steps",
-               "trial s", "best val loss", "more runs", "chosen", "searched"]
+               "trial s", "chosen's val loss", "more runs", "chosen", "searched"]
 
 
 def _setting(value: Any) -> str:
@@ -201,13 +201,28 @@ def _runs(arm: ArmTuning) -> str:
     if not arm.confirm:
         return "none: one run decided"
     kept = f"#{arm.pick} kept" if arm.best == arm.pick else "trial 0 kept"
-    if None in arm.losses(arm.pick):
+    runs = len(arm.fresh(0))
+    if None in arm.fresh(arm.pick):
         return f"{kept}: a run of #{arm.pick} failed"
-    if None in arm.losses(0):
-        return f"{kept}: a run of trial 0 failed"
-    ratio, runs = arm.ratio(), len(arm.losses(0))
+    pairs, ratio = len(arm.pairs()), arm.ratio()
+    failed = runs - pairs
+    if not pairs:
+        return f"{kept}: trial 0 failed its {_more(runs)}"
     said = "-" if ratio is None else f"{ratio:.3g}x"
-    return f"{kept}: #{arm.pick}'s val loss {said} trial 0's over {runs} runs"
+    return (f"{kept}: #{arm.pick}'s val loss {said} trial 0's over {_more(pairs)}"
+            + (f" ({failed} failed run{'s' if failed > 1 else ''} of trial 0 left out)"
+               if failed else ""))
+
+
+def _more(n: int) -> str:
+    """`n` more runs, in words."""
+    return f"{n} more run{'s' if n != 1 else ''}"
+
+
+def _fold(fold: int) -> str:
+    """The tuning fold, in words."""
+    return ("fold 0" if fold == 0 else f"fold {fold}, the earliest origin, whose validation "
+            "rows come before every fold's test rows")
 
 
 def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
@@ -228,12 +243,12 @@ def tuning_view(tuning: Tuning) -> tuple[list[list[str]], str]:
             "settings, kept unless another trial beat them on validation"
             + (f", and then only if it stayed better over {tuning.confirm_runs} more "
                f"run{'s' if tuning.confirm_runs > 1 else ''} of both (more runs: run k with "
-               "seed train.seed + k, on fold k if there is one; judged by the geometric mean "
-               "of the pick's validation loss over trial 0's, the search's run included; "
-               "their steps and seconds are counted)" if tuning.confirm_runs else "")
-            + ". Every trial trained "
-            "under the budget above, on the training split of fold 0, and was judged on its "
-            "validation split; "
+               "seed train.seed + k; judged by the geometric mean of the pick's validation "
+               "loss over trial 0's on those runs, not on the search's run that chose it; a "
+               "failed run of the pick keeps trial 0, pairs where trial 0 failed are left "
+               "out; their steps and seconds are counted)" if tuning.confirm_runs else "")
+            + ". Every trial and run trained under the budget above, on the training split "
+            f"of {_fold(tuning.fold)}, and was judged on its validation split; "
             f"the test split was never read. A sampled model with more than "
             f"{tuning.max_params:,} parameters on this data was skipped, not trained. Each "
             "model's chosen settings were then trained with every seed and fold, "

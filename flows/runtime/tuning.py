@@ -118,6 +118,8 @@ def tune(cfg: Config, layout: Layout, task: Any) -> Config:
 
     trials = cfg.train.tune.trials
     tuner = Tuner(cfg.models, cfg.train, layout.study, read_state(layout))
+    log.info("… tuning %d models x %d trials each (train and val splits of fold %d%s)",
+             len(cfg.models), trials, tuner.fold, ", the earliest origin" if tuner.fold else "")
     workers = max(1, min(cfg.train.workers or cores(), len(cfg.models) * trials))
     with TrialPool(cfg, layout, task, workers) as pool:
         tuner.run(max(1, workers // len(cfg.models)), pool.round)

@@ -1,7 +1,6 @@
-"""One trial of train.tune: the training stage's budget and callbacks on the holdout fold's
-(a confirmation run: its own fold's) training and validation splits only (the test arrays
-are never read), reporting each validation check to its Optuna trial, which may stop it
-early (pruned)."""
+"""One trial of train.tune: the training stage's budget and callbacks on the tuning fold's
+(the ticket's) training and validation splits only (the test arrays are never read),
+reporting each validation check to its Optuna trial, which may stop it early (pruned)."""
 
 from __future__ import annotations
 

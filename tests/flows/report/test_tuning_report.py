@@ -49,48 +49,55 @@ def test_a_model_without_a_complete_trial_trains_as_configured() -> None:
     assert rows[0][8:11] == ["-", "-", "none completed: trained as configured"]
 
 
-def _confirmed(second: list[float | None]) -> ArmTuning:
+def _confirmed(*runs: tuple[float | None, float | None]) -> ArmTuning:
     """An arm whose search picked trial 1 (0.4 against trial 0's 0.5 on seed 0), then ran
-    both again on seed 1 with validation losses `second` (trial 1's, trial 0's)."""
+    both again on seeds 1, 2, ... with validation losses `runs` (trial 1's, trial 0's)."""
     from modules.tuner import decide
 
     arm = _tuning().arms[0]
     one = arm.trials[0].model_copy(update={"number": 1, "val_loss": 0.4, "spec": arm.trials[
         0].spec.model_copy(update={"hidden": 80})})
-    pairs = zip([one, arm.trials[0]], second, strict=True)
-    runs = [t.model_copy(update={"seed": 1, "val_loss": v, "state": "complete" if v else
-                                 "failed"}) for t, v in pairs]
+    again = [t.model_copy(update={"seed": seed, "val_loss": v, "state": "complete" if v else
+                                  "failed"})
+             for seed, pair in enumerate(runs, 1) for t, v in zip([one, arm.trials[0]], pair,
+                                                                    strict=True)]
     arm = arm.model_copy(update={"trials": [arm.trials[0], one, arm.trials[2]],
-                                 "confirm": runs, "pick": 1})
+                                 "confirm": again, "pick": 1})
     return arm.model_copy(update={"best": decide(arm)})
 
 
 def test_the_table_says_how_more_runs_judged_the_pick() -> None:
-    won, lost = _confirmed([0.45, 0.6]), _confirmed([0.7, 0.45])
-    failed, zero_failed = _confirmed([None, 0.5]), _confirmed([0.45, None])
-    assert (won.best, lost.best, failed.best, zero_failed.best) == (1, 0, 0, 1)
-    tuning = _tuning().model_copy(update={"confirm_runs": 1,
-                                          "arms": [won, lost, failed, zero_failed]})
+    won, lost = _confirmed((0.45, 0.6)), _confirmed((0.7, 0.45))
+    failed, zero_failed = _confirmed((None, 0.5)), _confirmed((0.45, None))
+    some_failed = _confirmed((0.45, None), (0.5, 0.4))
+    assert (won.best, lost.best, failed.best, zero_failed.best, some_failed.best) == (
+        1, 0, 0, 1, 0)
+    tuning = _tuning().model_copy(update={"confirm_runs": 1, "arms": [
+        won, lost, failed, zero_failed, some_failed]})
     rows, note = tuning_view(tuning)
     assert [r[9] for r in rows] == [
-        "#1 kept: #1's val loss 0.775x trial 0's over 2 runs",  # sqrt(0.4/0.5 * 0.45/0.6)
-        "trial 0 kept: #1's val loss 1.12x trial 0's over 2 runs",  # sqrt(0.8 * 0.7/0.45)
-        "trial 0 kept: a run of #1 failed", "#1 kept: a run of trial 0 failed"]
+        "#1 kept: #1's val loss 0.75x trial 0's over 1 more run",  # the search's run not counted
+        "trial 0 kept: #1's val loss 1.56x trial 0's over 1 more run",
+        "trial 0 kept: a run of #1 failed", "#1 kept: trial 0 failed its 1 more run",
+        "trial 0 kept: #1's val loss 1.25x trial 0's over 1 more run (1 failed run of trial 0 "
+        "left out)"]
     assert [r[10].split(",")[2] for r in rows] == [" hidden 80", " hidden 40", " hidden 40",
-                                                   " hidden 80"]
-    assert [r[6] for r in rows] == ["400"] * 4  # 2 trials and 2 confirmation runs of 100
+                                                   " hidden 80", " hidden 40"]
+    assert [r[6] for r in rows] == ["400"] * 4 + ["600"]  # 2 trials, confirmation runs of 100
     assert "stayed better over 1 more run of both" in note
+    assert "not on the search's run that chose it" in note
     unconfirmed = won.model_copy(update={"confirm": [], "best": 1})
     assert tuning_view(_tuning().model_copy(update={"arms": [unconfirmed]}))[0][0][9] == \
         "none: one run decided"
 
 
 def test_the_pick_must_stay_better_on_the_ratio_of_each_run() -> None:
-    """Run losses on two scales (folds): the ratio decides, not the larger scale's mean."""
-    arm = _confirmed([40.0, 30.0])  # fold 1's losses are large: a mean would favour trial 0
-    assert arm.ratio() == pytest.approx((0.4 / 0.5 * 40 / 30) ** 0.5) and arm.best == 0
-    arm = _confirmed([30.0, 40.0])
-    assert arm.ratio() == pytest.approx((0.8 * 0.75) ** 0.5) and arm.best == 1
+    """Run losses on two scales (folds, series): the ratio decides, not the larger scale's
+    mean."""
+    arm = _confirmed((0.2, 0.5), (44.0, 40.0))  # means: 22.1 against 20.25, trial 0 better
+    assert arm.ratio() == pytest.approx((0.4 * 1.1) ** 0.5) and arm.best == 1
+    arm = _confirmed((0.9, 0.5), (36.0, 40.0))  # means: 18.45 against 20.25, the pick better
+    assert arm.ratio() == pytest.approx((1.8 * 0.9) ** 0.5) and arm.best == 0
 
 
 def test_the_html_draws_each_models_best_validation_loss_by_trial() -> None:

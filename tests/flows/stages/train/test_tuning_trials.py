@@ -44,8 +44,9 @@ def test_every_model_gets_exactly_n_trials_of_the_training_budget(
     for arm in tuning.arms:
         assert [t.number for t in arm.trials] == [0, 1, 2]
         assert arm.chosen is not None and arm.chosen.state == "complete"
-        assert arm.chosen.val_loss == min(t.val_loss for t in arm.trials
-                                          if t.state == "complete")
+        done = [t for t in arm.trials if t.state == "complete"]
+        assert arm.pick == min(done, key=lambda t: t.val_loss).number  # type: ignore[arg-type]
+        assert arm.chosen.number in (arm.pick, 0)  # 0: sent back by the more runs
         for t in arm.trials:  # a trained trial: the budget's steps at most, seconds, a loss
             assert t.state in ("complete", "pruned")
             assert 0 < t.steps <= t.max_steps and t.seconds > 0 and t.val_loss is not None
@@ -133,15 +134,16 @@ def test_trial_zero_is_the_configured_model_and_trains_like_an_untuned_run(
 def test_more_runs_decide_between_the_pick_and_the_configured_settings(
         forecast_csv: Path, tmp_path: Path) -> None:
     """With confirm_runs 2 on 2 folds, a model whose search picked another trial than trial 0
-    runs both again (seed 1 on fold 1, seed 2 on fold 0; one round, nothing told to the
-    study); the pick stays only if its losses stay lower (geometric mean of the ratios). A
-    model whose trial 0 was best runs nothing more."""
+    runs both again (seeds 1 and 2, on fold 1 like every trial: the earliest origin; one
+    round, nothing told to the study); the pick stays only if its losses on those runs stay
+    lower (geometric mean of the ratios; the search's run, which chose it, does not count).
+    A model whose trial 0 was best runs nothing more."""
     from schemas.tuning import Ticket, TrialRecord
 
     cfg = _prepared(forecast_csv, tmp_path / "out", **{"train.tune.confirm_runs": 2,
                                                       "forecast.folds": 2})
     search = {"rnn": [0.5, 0.3, 0.6], "transformer": [0.2, 0.3, 0.4]}  # rnn picks trial 1
-    again = {1: [9.0, 0.5], 0: [4.5, 0.5]}  # rnn's trial 1 on runs 1, 2, then trial 0's
+    again: dict[int, list[float | None]] = {1: [5.0, 0.6], 0: [4.5, 0.5]}  # runs 1, 2
     rounds: list[list[Ticket]] = []
 
     def run_round(tickets: list[Ticket]) -> list[TrialRecord]:
@@ -151,27 +153,59 @@ def test_more_runs_decide_between_the_pick_and_the_configured_settings(
                             fold=t.fold, val_loss=search[t.model][t.number] if t.seed is None
                             else again[t.number][t.seed - 1]) for t in tickets]
 
+    def best() -> int | None:
+        tuner = Tuner(cfg.models, cfg.train, tmp_path / f"{len(rounds)}.journal",
+                      read_state(at(cfg)))
+        tuner.run(3, run_round)
+        return tuner.result(cfg.train.seed).arms[0].best
+
     tuner = Tuner(cfg.models, cfg.train, at(cfg).study, read_state(at(cfg)))
     tuner.run(3, run_round)
     assert [(t.model, t.number, t.seed, t.fold) for t in rounds[-1]] == [
-        ("rnn", 1, 1, 1), ("rnn", 1, 2, 0), ("rnn", 0, 1, 1), ("rnn", 0, 2, 0)]
-    assert all(t.seed is None and t.fold == 0 for r in rounds[:-1] for t in r)
-    rnn, transformer = tuner.result(cfg.train.seed).arms
-    assert rnn.losses(1) == [0.3, 9.0, 0.5] and rnn.losses(0) == [0.5, 4.5, 0.5]
+        ("rnn", 1, 1, 1), ("rnn", 1, 2, 1), ("rnn", 0, 1, 1), ("rnn", 0, 2, 1)]
+    assert all(t.seed is None and t.fold == 1 for r in rounds[:-1] for t in r)
+    result = tuner.result(cfg.train.seed)
+    rnn, transformer = result.arms
+    assert result.fold == 1 and rnn.fresh(1) == [5.0, 0.6] and rnn.fresh(0) == [4.5, 0.5]
     assert (rnn.pick, rnn.best, rnn.chosen.number) == (1, 0, 0)  # type: ignore[union-attr]
-    assert rnn.ratio() == pytest.approx((0.6 * 2 * 1) ** (1 / 3))  # 1.06: trial 0 stays
+    # 1.15: trial 0 stays (with the search's 0.6 counted, 0.93 would have kept the pick)
+    assert rnn.ratio() == pytest.approx((5.0 / 4.5 * 1.2) ** 0.5)
     assert (transformer.pick, transformer.best, transformer.confirm) == (0, 0, [])
     assert rnn.steps == 70 and transformer.steps == 30
-    again[1] = [4.0, 0.4]  # now the pick's ratio is (0.6 * 0.89 * 0.8) ** (1/3) = 0.75
-    tuner = Tuner(cfg.models, cfg.train, tmp_path / "second.journal", read_state(at(cfg)))
-    tuner.run(3, run_round)
-    assert tuner.result(cfg.train.seed).arms[0].best == 1
+    again[1] = [4.0, 0.4]  # now (0.89 * 0.8) ** (1/2) = 0.84: the pick stays
+    assert best() == 1
+    again[1] = [None, 0.1]  # a failed run of the pick: trial 0 stays
+    assert best() == 0
+    again[1], again[0] = [9.0, 0.6], [None, 0.5]  # trial 0's failed run is not judged
+    assert best() == 0
+    again[0] = [None, None]  # trial 0 failed every run: the pick stays
+    assert best() == 1
+    search["rnn"] = [0.5, 0.3, 0.6]
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"tune": cfg.train.tune
                                  .model_copy(update={"confirm_runs": 0})})})
-    tuner = Tuner(cfg.models, cfg.train, tmp_path / "third.journal", read_state(at(cfg)))
     rounds.clear()
-    tuner.run(3, run_round)
-    assert len(rounds) == 1 and tuner.result(cfg.train.seed).arms[0].best == 1
+    assert best() == 1 and len(rounds) == 1
+
+
+def test_a_pruned_trial_0_still_runs_again_against_the_pick() -> None:
+    """However trial 0 ended in the search (here pruned), a pick of another trial is judged
+    on confirmation runs of both; a NaN loss is never the pick, in any order."""
+    from modules.tuner import decide, pick
+    from schemas.specs import RecurrentSpec
+    from schemas.tuning import ArmTuning, TrialRecord
+
+    spec = RecurrentSpec(arch="rnn")
+
+    def record(number: int, loss: float | None, state: str = "complete",
+               seed: int | None = None) -> TrialRecord:
+        return TrialRecord(model="rnn", number=number, state=state, spec=spec,  # type: ignore[arg-type]
+                           params=1, val_loss=loss, seed=seed)
+
+    nan = [record(0, float("nan")), record(1, 0.5)]
+    assert pick(nan) == pick(nan[::-1]) == 1
+    arm = ArmTuning(model="rnn", space=[], trials=[record(0, 0.4, "pruned"), record(1, 0.5)],
+                    pick=1, confirm=[record(1, 0.6, seed=1), record(0, 0.5, seed=1)])
+    assert decide(arm) == 0 and arm.ratio() == pytest.approx(1.2)
 
 
 def test_a_confirmation_run_trains_like_an_untuned_run_of_its_seed_and_fold(
@@ -187,6 +221,7 @@ def test_a_confirmation_run_trains_like_an_untuned_run_of_its_seed_and_fold(
                                                       "forecast.folds": 2})
     tuning = _tune(cfg, at(cfg))
     zero = tuning.arms[0].trials[0]
+    assert tuning.fold == 1 and zero.fold == 1  # the search ran on fold 1 too
     ticket = Ticket(model="rnn", number=0, trial_id=-1, spec=zero.spec, params=zero.params,
                     study=str(at(cfg).study), seed=1, fold=1)
     record = run_trial(cfg.train, at(cfg), ticket)
@@ -197,3 +232,28 @@ def test_a_confirmation_run_trains_like_an_untuned_run_of_its_seed_and_fold(
     assert record.val_loss != pytest.approx(zero.val_loss, rel=1e-5)
     study = optuna.load_study(study_name="rnn", storage=storage(at(cfg).study))
     assert len(study.trials) == 1
+
+
+@pytest.mark.parametrize("val_fraction", [0.15, 0.1, 0.25])
+def test_the_tuning_fold_reads_no_row_that_a_fold_scores(val_fraction: float) -> None:
+    """Every row of the earliest origin's train and val splits comes before every fold's test
+    rows, in every series; fold 0's val rows would be fold 1's test rows, which is why
+    trials do not run on fold 0 when there are more folds."""
+    import polars as pl
+
+    from flows.stages.preprocess.stage import _time_split
+    from flows.stages.preprocess.transforms import SID, SPLIT
+    from schemas.data import Roles
+
+    frame = pl.DataFrame({SID: ["a"] * 40 + ["b"] * 73, "t": [*range(40), *range(73)]})
+    roles = Roles(task="forecast", time="t", features=(), target="y")
+    folds = [_time_split(frame, roles, val_fraction, 0.15, k)[0] for k in range(3)]
+
+    def rows(split: pl.DataFrame, part: str) -> set[tuple[str, int]]:
+        return set(split.filter(pl.col(SPLIT) == part).select(SID, "t").iter_rows())
+
+    scored = set().union(*(rows(f, "test") for f in folds))
+    read = rows(folds[-1], "train") | rows(folds[-1], "val")
+    for sid in ("a", "b"):
+        assert max(t for s, t in read if s == sid) < min(t for s, t in scored if s == sid)
+    assert rows(folds[0], "val") & rows(folds[1], "test")
