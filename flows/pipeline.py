@@ -80,7 +80,7 @@ def train_task(cfg: Config, layout: Layout, job: Job) -> dict[str, Any]:
     return {k: meta[k] for k in ("name", "params", "train_seconds", "steps", "best_step")}
 
 
-@task(name="trial", task_run_name="trial-{ticket.model}-{ticket.number}")
+@task(name="trial", task_run_name="trial-{ticket.label}")
 def trial_task(cfg: Config, layout: Layout, ticket: Ticket) -> TrialRecord:
     """One trial of train.tune (in a worker process of the runner): train and val only."""
     from flows.stages.train.trial import run_trial

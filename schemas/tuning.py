@@ -35,6 +35,11 @@ class Ticket(BaseModel):
     fold: int = Field(0, ge=0, description="whose train and val splits it trains on: the "
                       "tuning fold (Tuning.fold)")
 
+    @property
+    def label(self) -> str:
+        """The trial in a few characters (its task run's name): `lstm-3`, `lstm-3-seed1`."""
+        return f"{self.model}-{self.number}" + ("" if self.seed is None else f"-seed{self.seed}")
+
 
 class TrialRecord(BaseModel):
     """One trial: the settings it sampled, their parameter count on this data, the optimizer

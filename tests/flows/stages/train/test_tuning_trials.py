@@ -164,6 +164,9 @@ def test_more_runs_decide_between_the_pick_and_the_configured_settings(
     assert [(t.model, t.number, t.seed, t.fold) for t in rounds[-1]] == [
         ("rnn", 1, 1, 1), ("rnn", 1, 2, 1), ("rnn", 0, 1, 1), ("rnn", 0, 2, 1)]
     assert all(t.seed is None and t.fold == 1 for r in rounds[:-1] for t in r)
+    assert [t.label for t in rounds[-1]] == ["rnn-1-seed1", "rnn-1-seed2", "rnn-0-seed1",
+                                             "rnn-0-seed2"]  # their task runs' names
+    assert rounds[0][0].label == "rnn-0"
     result = tuner.result(cfg.train.seed)
     rnn, transformer = result.arms
     assert result.fold == 1 and rnn.fresh(1) == [5.0, 0.6] and rnn.fresh(0) == [4.5, 0.5]
