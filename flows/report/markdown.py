@@ -10,6 +10,7 @@ from flows.report.view import (
     INTERVALS_TITLE,
     TUNING_HEAD,
     board,
+    count,
     history_view,
     intervals_view,
     measured_view,
@@ -111,10 +112,6 @@ def data_lines(state: ForecastState | ClassifyState, validation: ValidationRepor
     ]
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
-
-
 def evidence(decision: Decision, esc: Callable[..., str] = md_text) -> list[str]:
     """The tests behind the decision: paired tests against the best, non-inferiority bounds
     of the cheaper models, what the test size can detect, and the references."""
@@ -169,7 +166,7 @@ def render_report(state: ForecastState | ClassifyState, validation: ValidationRe
         leaderboard_table(rows, state.task, decision), "",
         "Scores: mean [95% bootstrap interval over test items and seeds] and sd over "
         f"{runs.runs or 1} runs per model "
-        f"({_count(runs.seeds or 1, 'seed')} x {_count(runs.folds or 1, 'fold')}; seeds "
+        f"({count(runs.seeds or 1, 'seed')} x {count(runs.folds or 1, 'fold')}; seeds "
         f"{', '.join(map(str, seeds))}). Every model trained with the same budget: "
         f"{budget}. Cost: training time, steps and peak memory (process RSS) are means over "
         "runs; latency p50/p95 at batch 1 and throughput at a large batch were measured after "

@@ -207,16 +207,16 @@ def _runs(arm: ArmTuning) -> str:
     pairs, ratio = len(arm.pairs()), arm.ratio()
     failed = runs - pairs
     if not pairs:
-        return f"{kept}: trial 0 failed its {_more(runs)}"
+        return f"{kept}: trial 0 failed its {count(runs, 'more run')}"
     said = "-" if ratio is None else f"{ratio:.3g}x"
-    return (f"{kept}: #{arm.pick}'s val loss {said} trial 0's over {_more(pairs)}"
+    return (f"{kept}: #{arm.pick}'s val loss {said} trial 0's over {count(pairs, 'more run')}"
             + (f" ({failed} failed run{'s' if failed > 1 else ''} of trial 0 left out)"
                if failed else ""))
 
 
-def _more(n: int) -> str:
-    """`n` more runs, in words."""
-    return f"{n} more run{'s' if n != 1 else ''}"
+def count(n: int, noun: str) -> str:
+    """`n` and its noun, plural unless one: `2 more runs`."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _fold(fold: int) -> str:
