@@ -210,8 +210,7 @@ def _runs(arm: ArmTuning) -> str:
         return f"{kept}: trial 0 failed its {count(runs, 'more run')}"
     said = "-" if ratio is None else f"{ratio:.3g}x"
     return (f"{kept}: #{arm.pick}'s val loss {said} trial 0's over {count(pairs, 'more run')}"
-            + (f" ({failed} failed run{'s' if failed > 1 else ''} of trial 0 left out)"
-               if failed else ""))
+            + (f" ({count(failed, 'failed run')} of trial 0 left out)" if failed else ""))
 
 
 def count(n: int, noun: str) -> str:
