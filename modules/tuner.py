@@ -45,11 +45,11 @@ def decide(arm: ArmTuning) -> int | None:
     """The chosen trial: the search's pick, unless confirmation runs were made and its
     validation loss is not lower than trial 0's over them (the geometric mean of the ratios
     of the judged pairs). The search's own run chose the pick and is not counted again. A
-    failed run of the pick keeps trial 0; pairs where trial 0's run failed are not judged,
-    and when trial 0 failed every run, the pick is kept."""
+    failed (or missing) run of the pick keeps trial 0; pairs where trial 0's run failed are
+    not judged, and when trial 0 failed every run, the pick is kept."""
     if arm.pick in (None, 0) or not arm.confirm:
         return arm.pick
-    if None in arm.fresh(arm.pick):
+    if arm.lost():
         return 0
     pairs = arm.pairs()
     if not pairs:

@@ -91,22 +91,32 @@ class ArmTuning(BaseModel):
         """Training seconds over every trial and confirmation run."""
         return sum(t.seconds for t in self.trials + self.confirm)
 
+    def _runs(self, number: int) -> dict[int, float | None]:
+        """Trial `number`'s confirmation runs by seed: its validation loss (None: failed)."""
+        return {t.seed or 0: t.val_loss if t.val_loss is not None and math.isfinite(t.val_loss)
+                else None for t in self.confirm if t.number == number}
+
     def fresh(self, number: int) -> list[float | None]:
-        """Trial `number`'s validation losses in its confirmation runs, in order of seed (each
-        pairs with the same run of another trial; None: the run failed)."""
-        runs = sorted((t for t in self.confirm if t.number == number), key=lambda t: t.seed or 0)
-        return [t.val_loss if t.val_loss is not None and math.isfinite(t.val_loss) else None
-                for t in runs]
+        """Trial `number`'s validation losses in its confirmation runs, in order of seed
+        (None: the run failed)."""
+        runs = self._runs(number)
+        return [runs[seed] for seed in sorted(runs)]
+
+    def lost(self) -> bool:
+        """Whether a confirmation run of the pick failed, or is missing where trial 0 ran."""
+        mine = self._runs(self.pick) if self.pick is not None else {}
+        return None in mine.values() or bool(self._runs(0).keys() - mine.keys())
 
     def pairs(self) -> list[tuple[float, float]]:
-        """The judged pairs of confirmation runs, (the pick's loss, trial 0's): those where
-        both have a finite loss (a failed run of trial 0 says nothing about the pick)."""
+        """The judged pairs of confirmation runs with the same seed, (the pick's loss, trial
+        0's): those where both have a finite loss (a failed run of trial 0 says nothing about
+        the pick)."""
         if self.pick is None:
             return []
-        mine, zero = self.fresh(self.pick), self.fresh(0)
-        if len(mine) != len(zero):
-            return []
-        return [(a, b) for a, b in zip(mine, zero, strict=True) if a is not None and b is not None]
+        mine, zero = self._runs(self.pick), self._runs(0)
+        both = sorted(mine.keys() & zero.keys())
+        return [(a, b) for a, b in ((mine[s], zero[s]) for s in both)
+                if a is not None and b is not None]
 
     def ratio(self) -> float | None:
         """The pick's validation loss over trial 0's, the geometric mean over the judged pairs

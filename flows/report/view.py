@@ -202,7 +202,7 @@ def _runs(arm: ArmTuning) -> str:
         return "none: one run decided"
     kept = f"#{arm.pick} kept" if arm.best == arm.pick else "trial 0 kept"
     runs = len(arm.fresh(0))
-    if None in arm.fresh(arm.pick):
+    if arm.lost():
         return f"{kept}: a run of #{arm.pick} failed"
     pairs, ratio = len(arm.pairs()), arm.ratio()
     failed = runs - pairs

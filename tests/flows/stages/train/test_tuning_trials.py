@@ -211,6 +211,33 @@ def test_a_pruned_trial_0_still_runs_again_against_the_pick() -> None:
     assert decide(arm) == 0 and arm.ratio() == pytest.approx(1.2)
 
 
+def test_confirmation_runs_pair_by_seed_and_a_missing_run_of_the_pick_loses() -> None:
+    """The pick's and trial 0's confirmation runs are judged seed against seed, whatever
+    order they were recorded in; a seed that trial 0 ran and the pick did not counts as a
+    failed run of the pick (trial 0 stays); a seed only the pick ran is not judged."""
+    from modules.tuner import decide
+    from schemas.specs import RecurrentSpec
+    from schemas.tuning import ArmTuning, TrialRecord
+
+    spec = RecurrentSpec(arch="rnn")
+
+    def run(number: int, seed: int, loss: float) -> TrialRecord:
+        return TrialRecord(model="rnn", number=number, state="complete", spec=spec,
+                           params=1, val_loss=loss, seed=seed)
+
+    def arm(*runs: TrialRecord) -> ArmTuning:
+        return ArmTuning(model="rnn", space=[], trials=[run(0, 0, 0.5), run(1, 0, 0.4)],
+                         pick=1, confirm=list(runs))
+
+    shuffled = arm(run(1, 2, 0.9), run(0, 1, 0.5), run(1, 1, 0.4), run(0, 2, 1.0))
+    assert shuffled.pairs() == [(0.4, 0.5), (0.9, 1.0)]
+    assert decide(shuffled) == 1 and not shuffled.lost()
+    missing = arm(run(1, 1, 0.1), run(0, 1, 0.5), run(0, 2, 1.0))  # the pick lacks seed 2
+    assert missing.lost() and decide(missing) == 0 and missing.pairs() == [(0.1, 0.5)]
+    extra = arm(run(1, 1, 0.1), run(1, 2, 9.0), run(0, 1, 0.5))  # seed 2: trial 0 lacks it
+    assert not extra.lost() and extra.pairs() == [(0.1, 0.5)] and decide(extra) == 1
+
+
 def test_a_confirmation_run_trains_like_an_untuned_run_of_its_seed_and_fold(
         forecast_csv: Path, tmp_path: Path) -> None:
     """Trial 0 run again with seed 1 on fold 1 reaches the validation loss of the untuned
