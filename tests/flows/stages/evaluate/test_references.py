@@ -221,3 +221,28 @@ def test_a_statsforecast_reference_skips_with_a_note_above_max_points() -> None:
                                             "history exceed the limit of 119")
     assert stat_forecasts([y, y], [np.array([50]), np.array([55])], horizon=3, season=7,
                           max_points=120).outputs.shape == (2, 3)
+
+
+def test_a_classifier_reference_is_timed_after_a_warm_up_on_a_few_sequences() -> None:
+    """The reference's seconds leave out its first call's one-time cost (numba compiling
+    aeon's kernels): a warm-up on one training sequence per class and two test sequences
+    runs first, untimed; the timed call gets every sequence."""
+    import time
+
+    from flows.stages.evaluate.baselines import _classifier
+    from schemas.prepared import ClassifyState
+
+    calls: list[tuple[int, list[int], int]] = []
+
+    def reference(train: list, labels: np.ndarray, test: list) -> ReferenceResult:
+        calls.append((len(train), sorted(labels.tolist()), len(test)))
+        if len(calls) == 1:
+            time.sleep(0.5)  # the first call compiles
+        return ReferenceResult(np.zeros(len(test)))
+
+    train = [np.zeros((5, 1)) for _ in range(6)]
+    labels = np.array([1, 1, 0, 2, 0, 2])
+    state = ClassifyState.model_construct(classes=["a", "b", "c"])
+    y = _classifier("fake", state, (train, labels, [np.zeros((5, 1))] * 4), reference)
+    assert calls == [(3, [0, 1, 2], 2), (6, [0, 0, 1, 1, 2, 2], 4)]
+    assert y.seconds is not None and y.seconds < 0.4 and y.out.shape == (4, 3)  # type: ignore[union-attr]
