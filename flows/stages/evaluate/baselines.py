@@ -16,7 +16,9 @@ from flows.stages.evaluate.references import (
     STAT_MODELS,
     ReferenceResult,
     dtw_reference,
+    dtw_skip,
     minirocket_reference,
+    minirocket_skip,
     stat_references,
 )
 from modules.arrays import Scaler
@@ -108,12 +110,15 @@ def _few(train: list[np.ndarray], labels: np.ndarray, test: list[np.ndarray]
 
 
 def _classifier(name: str, state: ClassifyState, data: tuple[list, np.ndarray, list],
-                reference: Callable[..., ReferenceResult]) -> Yardstick:
+                reference: Callable[..., ReferenceResult],
+                skip: Callable[[list, list], str | None]) -> Yardstick:
     """A classifier over `data`: train+val sequences (nothing is tuned on val), their labels
     and the test sequences; as one-hot scores. Its seconds are timed after a warm-up on a few
     of the sequences, so aeon's one-time numba compilation (about 35 s for MiniRocket in a
-    new environment, against 2 s to fit and predict the demo) is not counted as its cost."""
-    reference(*_few(*data))
+    new environment, against 2 s to fit and predict the demo) is not counted as its cost; no
+    warm-up when its cost guard (`skip`) will skip it."""
+    if not skip(data[0], data[2]):
+        reference(*_few(*data))
     result, seconds = _timed(lambda: reference(*data))
     if result.outputs is None:
         return Yardstick(name, "reference", None, result.note)
@@ -134,8 +139,9 @@ def yardsticks(state: State, arrays: PreparedArrays, references: bool, workers: 
             data = (_sequences(arrays, "train") + _sequences(arrays, "val"),
                     np.concatenate([arrays["y_train"], arrays["y_val"]]),
                     _sequences(arrays, "test"))
-            out += [_classifier("1nn_dtw", state, data, dtw_reference),
-                    _classifier("minirocket", state, data, minirocket_reference)]
+            out += [_classifier("1nn_dtw", state, data, dtw_reference, dtw_skip),
+                    _classifier("minirocket", state, data, minirocket_reference,
+                                minirocket_skip)]
         return out
     naive = forecast_naive(arrays["x_test"], state.horizon, state.season)
     out = [Yardstick(k, "baseline", v) for k, v in naive.items()]

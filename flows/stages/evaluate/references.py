@@ -210,11 +210,17 @@ def dtw_1nn(train: Sequence[np.ndarray], y_train: np.ndarray, test: Sequence[np.
 def dtw_reference(train: Sequence[np.ndarray], y_train: np.ndarray, test: Sequence[np.ndarray],
                   max_cells: int = DTW_MAX_CELLS, n_jobs: int = 1) -> ReferenceResult:
     """1-NN DTW predictions, or none and a note when the work exceeds max_cells."""
-    cells = dtw_cells([len(s) for s in train], [len(s) for s in test])
-    if cells > max_cells:
-        return ReferenceResult(None, f"1-NN DTW skipped: {cells:,} DTW cells exceed the "
-                                     f"limit of {max_cells:,}")
+    if note := dtw_skip(train, test, max_cells):
+        return ReferenceResult(None, note)
     return ReferenceResult(dtw_1nn(train, y_train, test, n_jobs=n_jobs))
+
+
+def dtw_skip(train: Sequence[np.ndarray], test: Sequence[np.ndarray],
+             max_cells: int = DTW_MAX_CELLS) -> str | None:
+    """Why 1-NN DTW is skipped on these sequences (None: it runs)."""
+    cells = dtw_cells([len(s) for s in train], [len(s) for s in test])
+    return (f"1-NN DTW skipped: {cells:,} DTW cells exceed the limit of {max_cells:,}"
+            if cells > max_cells else None)
 
 
 def padded(seqs: Sequence[np.ndarray], steps: int) -> np.ndarray:
@@ -226,6 +232,18 @@ def padded(seqs: Sequence[np.ndarray], steps: int) -> np.ndarray:
     return out
 
 
+def minirocket_skip(train: Sequence[np.ndarray], test: Sequence[np.ndarray],
+                    max_cells: int = MINIROCKET_MAX_CELLS) -> str | None:
+    """Why MiniRocket is skipped on these sequences (None: it runs): its padded cells."""
+    lengths = [len(s) for s in [*train, *test]]
+    steps = max(MINIROCKET_MIN_STEPS, *lengths)
+    channels = train[0].shape[1]
+    cells = len(lengths) * steps * channels
+    return (f"MiniRocket skipped: {len(lengths):,} sequences x {steps:,} steps x {channels} "
+            f"channel(s) = {cells:,} cells exceed the limit of {max_cells:,}"
+            if cells > max_cells else None)
+
+
 def minirocket_reference(train: Sequence[np.ndarray], y_train: np.ndarray,
                          test: Sequence[np.ndarray], max_cells: int = MINIROCKET_MAX_CELLS,
                          n_jobs: int = 1, seed: int = 0) -> ReferenceResult:
@@ -234,14 +252,10 @@ def minirocket_reference(train: Sequence[np.ndarray], y_train: np.ndarray,
     the end to the longest (aeon's MiniRocket takes equal lengths), and the note says so."""
     from aeon.classification.convolution_based import MiniRocketClassifier
 
+    if note := minirocket_skip(train, test, max_cells):
+        return ReferenceResult(None, note)
     lengths = [len(s) for s in [*train, *test]]
     steps = max(MINIROCKET_MIN_STEPS, *lengths)
-    channels = train[0].shape[1]
-    cells = len(lengths) * steps * channels
-    if cells > max_cells:
-        return ReferenceResult(None, f"MiniRocket skipped: {len(lengths):,} sequences x "
-                                     f"{steps:,} steps x {channels} channel(s) = {cells:,} "
-                                     f"cells exceed the limit of {max_cells:,}")
     classes = np.unique(y_train)
     if classes.size == 1:  # one class: every prediction carries it
         return ReferenceResult(np.full(len(test), classes[0]))

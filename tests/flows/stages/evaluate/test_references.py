@@ -226,7 +226,8 @@ def test_a_statsforecast_reference_skips_with_a_note_above_max_points() -> None:
 def test_a_classifier_reference_is_timed_after_a_warm_up_on_a_few_sequences() -> None:
     """The reference's seconds leave out its first call's one-time cost (numba compiling
     aeon's kernels): a warm-up on one training sequence per class and two test sequences
-    runs first, untimed; the timed call gets every sequence."""
+    runs first, untimed, unless the cost guard skips the reference; the timed call gets
+    every sequence."""
     import time
 
     from flows.stages.evaluate.baselines import _classifier
@@ -243,6 +244,10 @@ def test_a_classifier_reference_is_timed_after_a_warm_up_on_a_few_sequences() ->
     train = [np.zeros((5, 1)) for _ in range(6)]
     labels = np.array([1, 1, 0, 2, 0, 2])
     state = ClassifyState.model_construct(classes=["a", "b", "c"])
-    y = _classifier("fake", state, (train, labels, [np.zeros((5, 1))] * 4), reference)
+    data = (train, labels, [np.zeros((5, 1))] * 4)
+    y = _classifier("fake", state, data, reference, lambda train, test: None)
     assert calls == [(3, [0, 1, 2], 2), (6, [0, 0, 1, 1, 2, 2], 4)]
     assert y.seconds is not None and y.seconds < 0.4 and y.out.shape == (4, 3)  # type: ignore[union-attr]
+    calls.clear()  # a reference its cost guard skips gets no warm-up
+    _classifier("fake", state, data, reference, lambda train, test: "too big")
+    assert calls == [(6, [0, 0, 1, 1, 2, 2], 4)]
