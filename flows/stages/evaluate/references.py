@@ -232,11 +232,16 @@ def padded(seqs: Sequence[np.ndarray], steps: int) -> np.ndarray:
     return out
 
 
+def _minirocket_steps(lengths: list[int]) -> int:
+    """The length every sequence is padded to for MiniRocket."""
+    return max(MINIROCKET_MIN_STEPS, *lengths)
+
+
 def minirocket_skip(train: Sequence[np.ndarray], test: Sequence[np.ndarray],
                     max_cells: int = MINIROCKET_MAX_CELLS) -> str | None:
     """Why MiniRocket is skipped on these sequences (None: it runs): its padded cells."""
     lengths = [len(s) for s in [*train, *test]]
-    steps = max(MINIROCKET_MIN_STEPS, *lengths)
+    steps = _minirocket_steps(lengths)
     channels = train[0].shape[1]
     cells = len(lengths) * steps * channels
     return (f"MiniRocket skipped: {len(lengths):,} sequences x {steps:,} steps x {channels} "
@@ -255,7 +260,7 @@ def minirocket_reference(train: Sequence[np.ndarray], y_train: np.ndarray,
     if note := minirocket_skip(train, test, max_cells):
         return ReferenceResult(None, note)
     lengths = [len(s) for s in [*train, *test]]
-    steps = max(MINIROCKET_MIN_STEPS, *lengths)
+    steps = _minirocket_steps(lengths)
     classes = np.unique(y_train)
     if classes.size == 1:  # one class: every prediction carries it
         return ReferenceResult(np.full(len(test), classes[0]))
